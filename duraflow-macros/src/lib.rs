@@ -1,0 +1,115 @@
+//! Procedural macros for [duraflow](https://docs.rs/duraflow): `#[durable]` and `durable_dag!`.
+//!
+//! Use them through `duraflow` (`use duraflow::{durable, durable_dag};`): the generated code
+//! names the runtime by absolute path (`::duraflow::__private`), so this crate is not useful
+//! on its own.
+//!
+//! Each macro parses into a typed AST, validates it (collecting every error), and only then
+//! generates code. All of that works on `proc_macro2` types, so it is unit-tested here; the
+//! compile errors users see are pinned by the trybuild cases in `ui-tests/`.
+#![warn(missing_docs)]
+
+mod dag;
+mod durable;
+mod errors;
+mod key_rules;
+
+use proc_macro::TokenStream;
+
+/// Makes a dagx task durable: its output is stored under a key and restored on the next run.
+///
+/// Put it on the inherent `impl` block that holds the task's `run` method, in place of dagx's
+/// `#[task]`. It emits the dagx `Task` impl (so `use dagx::Task` is not needed) and an impl of
+/// `duraflow::DurableTask` carrying the key and the version.
+///
+/// ```ignore
+/// use duraflow::durable;
+///
+/// struct Load(i32);
+///
+/// #[durable(key = "load-{0}")] // field 0's Display: Load(5) is stored under "load-5"
+/// impl Load {
+///     async fn run(&self) -> i32 {
+///         self.0
+///     }
+/// }
+///
+/// struct Scale {
+///     factor: i32,
+/// }
+///
+/// #[durable(key = "scale-by-{factor}", version = 2)] // old records (version 0, 1) are not reused
+/// impl Scale {
+///     fn run(&mut self, x: &i32) -> i32 {
+///         x * self.factor
+///     }
+/// }
+/// ```
+///
+/// # Options
+///
+/// - `key = "..."` (required): the key the output is stored under. `{field}` or `{0}` insert
+///   that field's `Display`; `{{` and `}}` are literal braces. The literal text must follow
+///   the runtime's key rules (non-empty, no NUL character, at most 65,536 bytes), which are
+///   checked at compile time. A task without fields has a fixed key.
+/// - `version = N` (a `u32`, default `0`): stored in each record; a record written under
+///   another version is not reused, so bump it when `run` computes something different.
+///
+/// # `run`
+///
+/// The impl block holds exactly one `run` method, `async fn` or plain `fn`, which:
+/// - takes no receiver, `self`, `&self` or `&mut self`;
+/// - takes each input by reference (`x: &i32`), at most 8 of them, in the order the
+///   dependencies are given;
+/// - names its return type explicitly; it must be serde-serializable and deserializable,
+///   `Clone`, `Send`, `Sync` and `'static`, since it is stored.
+///
+/// `run` stays an ordinary method of the type, so it can be called directly in tests.
+/// Generic task types work: the generated impls reuse the impl block's generics and
+/// where-clause, so put the bounds the output needs there.
+///
+/// # Errors
+///
+/// Every misuse is a compile error on the offending token that says the fix: a missing,
+/// empty or invalid key, an unknown template field, an unknown or repeated option, a missing
+/// `run`, an input not taken by reference, more than 8 inputs, an output that cannot be
+/// stored. The impl block is still emitted, so one mistake does not cascade into others.
+#[proc_macro_attribute]
+pub fn durable(args: TokenStream, item: TokenStream) -> TokenStream {
+    durable::expand(args.into(), item.into()).into()
+}
+
+/// Declares a whole durable DAG: its nodes, their keys and their dependencies.
+///
+/// ```ignore
+/// durable_dag! {
+///     dag: d;                              // any expression giving the DurableDag (or a reference to it)
+///     sum = Add <- (five, ten);            // nodes in any order: the macro sorts them
+///     five = Load(5);                      // key from the task's #[durable] attribute
+///     ten @ "mul-ten" = Mul(2) <- five;    // `@ "..."`: explicit key for this node
+/// }
+/// // five, ten and sum are now dagx `TaskHandle`s in scope: dag.get(sum)
+/// ```
+///
+/// - The block starts with `dag: EXPR;`, the `duraflow::DurableDag` to add the nodes to.
+/// - Each node is `name [@ "key"] = TASK [<- dep | <- (dep, ...)];`. A dependency is another
+///   node's name or any `TaskHandle` expression in scope; they are passed to `run` in the
+///   order given. A top-level `<-` ends the task expression, so write `a < -b` inside a task
+///   expression as `(a < -b)`.
+/// - A node's key is its `@ "..."` literal if given (then the task needs no `#[durable]`),
+///   else its task's `#[durable]` key.
+/// - The macro expands to `let` statements, so use it where statements go; each node name
+///   becomes a `dagx::TaskHandle` of the task's output after the macro.
+///
+/// # Errors
+///
+/// Compile errors on the offending token for: a missing `dag:` header, a repeated node name,
+/// two nodes with the same literal key, a node depending on itself, a dependency cycle (the
+/// message lists it, e.g. `a -> b -> a`), and an invalid literal key. A task without a key,
+/// or dependencies that do not match `run`'s inputs, are reported on that node's tokens.
+/// Keys the macro cannot see (templates) are checked when the node is added: a duplicate key
+/// in one `DurableDag` panics, naming the key.
+#[proc_macro]
+pub fn durable_dag(input: TokenStream) -> TokenStream {
+    dag::expand(input.into()).into()
+}

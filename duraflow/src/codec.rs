@@ -1,0 +1,265 @@
+//! The record format: every value duraflow stores is one self-checking record.
+//!
+//! All integers are little-endian. `T` = type-name length, `K` = key length, `N` = payload
+//! length.
+//!
+//! | offset        | size | field                                                         |
+//! |---------------|------|---------------------------------------------------------------|
+//! | 0             | 4    | magic `b"DFLW"`                                               |
+//! | 4             | 1    | format version, `1`                                           |
+//! | 5             | 4    | task version (`#[durable(version = N)]`, 0 by default)        |
+//! | 9             | 8    | output-type fingerprint: FNV-1a 64 of the type name           |
+//! | 17            | 16   | input fingerprint slot (all zero: resume-by-key, no inputs)   |
+//! | 33            | 2    | `T`                                                           |
+//! | 35            | 4    | `K`                                                           |
+//! | 39            | T    | output type name, UTF-8 (`std::any::type_name`)               |
+//! | 39+T          | K    | the key, UTF-8: a record copied under another key is refused  |
+//! | 39+T+K        | 4    | `N`                                                           |
+//! | 43+T+K        | N    | payload: the value in postcard                                |
+//! | 43+T+K+N      | 4    | CRC-32 (IEEE) of bytes `0 .. 43+T+K+N`                        |
+//!
+//! Decoding checks, in order: length, magic, format version, every length against the bytes
+//! present, the checksum, the key, the type fingerprint and name, the task version (when the
+//! caller asks), the input fingerprint (when the caller asks), and that postcard consumes the
+//! payload exactly. A record failing any check is a [`Miss`], never a value.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// First four bytes of every record.
+pub const MAGIC: [u8; 4] = *b"DFLW";
+/// Version of this byte layout.
+pub const FORMAT_VERSION: u8 = 1;
+
+const FIXED_HEAD: usize = 39;
+const CHECKSUM_LEN: usize = 4;
+
+/// FNV-1a, 64 bits: small, stable across platforms and releases (unlike `DefaultHasher`).
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The fingerprint stored for an output type.
+pub fn type_fingerprint<T: ?Sized>() -> u64 {
+    fnv1a64(std::any::type_name::<T>().as_bytes())
+}
+
+/// A record's header fields and payload, borrowed from the record bytes; produced by
+/// [`parse`] only after the structure and checksum were verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// Task version written with the record.
+    pub task_version: u32,
+    /// Fingerprint of the output type.
+    pub type_fingerprint: u64,
+    /// Input fingerprint slot; all zero when unused.
+    pub input_fingerprint: [u8; 16],
+    /// Name of the output type.
+    pub type_name: &'a str,
+    /// The key the record was written under.
+    pub key: &'a str,
+    /// The postcard payload.
+    pub payload: &'a [u8],
+}
+
+/// What to compare besides the type when decoding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expect {
+    /// Required task version, or `None` to accept any.
+    pub task_version: Option<u32>,
+    /// Required input fingerprint, or `None` to accept any.
+    pub input_fingerprint: Option<[u8; 16]>,
+}
+
+/// Why a record was not returned as a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    /// Nothing is stored under the key.
+    NoRecord,
+    /// The bytes fail a structural or checksum check, or the key inside differs.
+    Corrupt(String),
+    /// The record holds another output type.
+    TypeChanged {
+        /// Type name in the record.
+        stored: String,
+        /// Type name asked for.
+        expected: String,
+    },
+    /// The record was written by another task version.
+    VersionChanged {
+        /// Version in the record.
+        stored: u32,
+        /// Version of the task now.
+        expected: u32,
+    },
+    /// The inputs differ from those the record was computed from.
+    InputsChanged,
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::NoRecord => f.write_str("no record"),
+            Miss::Corrupt(why) => write!(f, "corrupt record: {why}"),
+            Miss::TypeChanged { stored, expected } => {
+                write!(f, "type changed: stored `{stored}`, task returns `{expected}`")
+            }
+            Miss::VersionChanged { stored, expected } => {
+                write!(f, "version changed: stored {stored}, task is version {expected}")
+            }
+            Miss::InputsChanged => f.write_str("inputs changed"),
+        }
+    }
+}
+
+/// Encodes `value` as a record for `key`.
+pub fn encode<T: Serialize + ?Sized>(
+    key: &str,
+    value: &T,
+    task_version: u32,
+    input_fingerprint: [u8; 16],
+) -> Result<Vec<u8>, postcard::Error> {
+    let type_name = std::any::type_name::<T>();
+    let payload = postcard::to_allocvec(value)?;
+    let type_len = u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let key_len = u32::try_from(key.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let payload_len =
+        u32::try_from(payload.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let mut out = Vec::with_capacity(
+        FIXED_HEAD + type_name.len() + key.len() + 4 + payload.len() + CHECKSUM_LEN,
+    );
+    out.extend_from_slice(&MAGIC);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&task_version.to_le_bytes());
+    out.extend_from_slice(&type_fingerprint::<T>().to_le_bytes());
+    out.extend_from_slice(&input_fingerprint);
+    out.extend_from_slice(&type_len.to_le_bytes());
+    out.extend_from_slice(&key_len.to_le_bytes());
+    out.extend_from_slice(type_name.as_bytes());
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(&payload_len.to_le_bytes());
+    out.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
+/// Reads `N` bytes at `at`, or says the record is too short.
+fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], String> {
+    bytes
+        .get(at..at + N)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| format!("truncated: {} bytes, field at {at} needs {N}", bytes.len()))
+}
+
+/// Verifies structure and checksum and returns the fields. Does not look at the key or type.
+pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
+    if bytes.len() < FIXED_HEAD + 4 + CHECKSUM_LEN {
+        return Err(format!("truncated: {} bytes is shorter than any record", bytes.len()));
+    }
+    if bytes[0..4] != MAGIC {
+        return Err("not a duraflow record (bad magic)".into());
+    }
+    if bytes[4] != FORMAT_VERSION {
+        return Err(format!("unknown record format version {}", bytes[4]));
+    }
+    let task_version = u32::from_le_bytes(take(bytes, 5)?);
+    let type_fingerprint = u64::from_le_bytes(take(bytes, 9)?);
+    let input_fingerprint = take::<16>(bytes, 17)?;
+    let type_len = usize::from(u16::from_le_bytes(take(bytes, 33)?));
+    let key_len = u32::from_le_bytes(take(bytes, 35)?) as usize;
+    let key_at = FIXED_HEAD.checked_add(type_len).ok_or("length overflow")?;
+    let len_at = key_at.checked_add(key_len).ok_or("length overflow")?;
+    let payload_len = u32::from_le_bytes(take(bytes, len_at)?) as usize;
+    let payload_at = len_at + 4;
+    let crc_at = payload_at
+        .checked_add(payload_len)
+        .ok_or("length overflow")?;
+    if crc_at.checked_add(CHECKSUM_LEN) != Some(bytes.len()) {
+        return Err(format!(
+            "length mismatch: header announces {} bytes, record has {}",
+            crc_at.saturating_add(CHECKSUM_LEN),
+            bytes.len()
+        ));
+    }
+    let stored_crc = u32::from_le_bytes(take(bytes, crc_at)?);
+    if crc32fast::hash(&bytes[..crc_at]) != stored_crc {
+        return Err("checksum mismatch".into());
+    }
+    let type_name = std::str::from_utf8(&bytes[FIXED_HEAD..key_at])
+        .map_err(|_| "type name is not UTF-8".to_string())?;
+    let key = std::str::from_utf8(&bytes[key_at..len_at])
+        .map_err(|_| "key is not UTF-8".to_string())?;
+    Ok(RecordView {
+        task_version,
+        type_fingerprint,
+        input_fingerprint,
+        type_name,
+        key,
+        payload: &bytes[payload_at..crc_at],
+    })
+}
+
+/// Decodes the record `bytes` stored under `key` as a `T`, checking everything.
+pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8], expect: Expect) -> Result<T, Miss> {
+    let record = parse(bytes).map_err(Miss::Corrupt)?;
+    if record.key != key {
+        return Err(Miss::Corrupt(format!(
+            "the record belongs to key {:?}, not to this key",
+            record.key
+        )));
+    }
+    let expected = std::any::type_name::<T>();
+    if record.type_fingerprint != type_fingerprint::<T>() || record.type_name != expected {
+        return Err(Miss::TypeChanged {
+            stored: record.type_name.to_string(),
+            expected: expected.to_string(),
+        });
+    }
+    if let Some(want) = expect.task_version {
+        if record.task_version != want {
+            return Err(Miss::VersionChanged {
+                stored: record.task_version,
+                expected: want,
+            });
+        }
+    }
+    if let Some(want) = expect.input_fingerprint {
+        if record.input_fingerprint != want {
+            return Err(Miss::InputsChanged);
+        }
+    }
+    match postcard::take_from_bytes::<T>(record.payload) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(Miss::Corrupt(format!(
+            "payload has {} trailing bytes",
+            rest.len()
+        ))),
+        Err(e) => Err(Miss::Corrupt(format!("payload does not decode: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_the_table() {
+        let rec = encode("k", &7u8, 3, [9; 16]).unwrap();
+        assert_eq!(&rec[0..4], b"DFLW");
+        assert_eq!(rec[4], 1);
+        assert_eq!(u32::from_le_bytes(rec[5..9].try_into().unwrap()), 3);
+        assert_eq!(&rec[17..33], &[9; 16]);
+        assert_eq!(u16::from_le_bytes(rec[33..35].try_into().unwrap()), 2); // "u8"
+        assert_eq!(u32::from_le_bytes(rec[35..39].try_into().unwrap()), 1);
+        assert_eq!(&rec[39..41], b"u8");
+        assert_eq!(&rec[41..42], b"k");
+        assert_eq!(u32::from_le_bytes(rec[42..46].try_into().unwrap()), 1);
+        assert_eq!(rec[46], 7);
+        assert_eq!(rec.len(), 51);
+    }
+}

@@ -1,0 +1,119 @@
+//! `Context`: the store and the completion counter shared by the tasks of a run.
+
+use crate::codec::{self, Expect, Miss};
+use crate::key::check_key;
+use crate::store::Storage;
+use crate::DuraflowError;
+use serde::{de::DeserializeOwned, Serialize};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+/// The store and the completion counter shared by durable tasks.
+///
+/// The two public fields are the API of duraflow-rs 1.0.1, so struct-literal construction
+/// keeps working; [`Context::new`] is shorter.
+///
+/// ```
+/// use duraflow::{Context, MemoryStore};
+/// use std::sync::{Arc, atomic::AtomicUsize};
+///
+/// let ctx = Context { db: Arc::new(MemoryStore::new()), completed_count: Arc::new(AtomicUsize::new(0)) };
+/// ctx.save("greeting", &String::from("hi")).unwrap();
+/// assert_eq!(ctx.get::<String>("greeting").as_deref(), Some("hi"));
+/// assert!(ctx.try_get::<u32>("greeting").is_err()); // stored as String: a clear error, no garbage
+/// assert_eq!(ctx.get::<u32>("greeting"), None);
+/// ```
+pub struct Context {
+    /// Where records are kept.
+    pub db: Arc<dyn Storage + Send + Sync>,
+    /// Tasks completed (executed or restored) through this context.
+    pub completed_count: Arc<AtomicUsize>,
+}
+
+impl Context {
+    /// A context over `store`, with the counter at zero.
+    pub fn new(store: impl Storage + 'static) -> Self {
+        Self {
+            db: Arc::new(store),
+            completed_count: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The value stored under `key`, or `None` when there is none or it cannot be read as a
+    /// `T` (use [`Context::try_get`] to learn why).
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.try_get(key).ok().flatten()
+    }
+
+    /// The value stored under `key`: `Ok(None)` when there is none; an error naming the key
+    /// when the record holds another type, is corrupt, or cannot be read.
+    pub fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, DuraflowError> {
+        check_key(key)?;
+        let Some(bytes) = self.db.get(key).map_err(|source| DuraflowError::Load {
+            key: key.to_owned(),
+            source,
+        })?
+        else {
+            return Ok(None);
+        };
+        codec::decode(key, &bytes, Expect::default())
+            .map(Some)
+            .map_err(|miss| miss_error(key, miss))
+    }
+
+    /// Stores `value` under `key` durably (as task version 0).
+    pub fn save<T: Serialize>(&self, key: &str, value: &T) -> Result<(), DuraflowError> {
+        check_key(key)?;
+        let record =
+            codec::encode(key, value, 0, [0; 16]).map_err(|e| DuraflowError::Serialize {
+                key: key.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let persist = |source| DuraflowError::Persist {
+            key: key.to_owned(),
+            source,
+        };
+        self.db.put(key, record).map_err(persist)?;
+        self.db.flush().map_err(|failed| DuraflowError::Persist {
+            key: failed.key,
+            source: failed.source,
+        })
+    }
+
+    /// Removes the record under `key`, so the task producing it runs again next time.
+    pub fn remove(&self, key: &str) -> Result<(), DuraflowError> {
+        check_key(key)?;
+        let remove_error = |source| DuraflowError::Remove {
+            key: key.to_owned(),
+            source,
+        };
+        self.db.remove(key).map_err(remove_error)?;
+        self.db.flush().map_err(|failed| DuraflowError::Remove {
+            key: failed.key,
+            source: failed.source,
+        })
+    }
+}
+
+/// The error for a record that `try_get` cannot return.
+fn miss_error(key: &str, miss: Miss) -> DuraflowError {
+    match miss {
+        Miss::TypeChanged { stored, expected } => DuraflowError::TypeMismatch {
+            key: key.to_owned(),
+            stored,
+            expected,
+        },
+        other => DuraflowError::Corrupt {
+            key: key.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("completed_count", &self.completed_count)
+            .finish_non_exhaustive()
+    }
+}

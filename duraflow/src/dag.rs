@@ -1,0 +1,267 @@
+//! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
+
+use crate::codec::Miss;
+use crate::durable::{Durable, DurableTask, Persistable, Progress};
+use crate::store::off_runtime;
+use crate::{Context, DuraflowError};
+use dagx::{DagRunner, Pending, Task, TaskBuilder};
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// One executed task of a run, and why it ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRun {
+    /// The task's key.
+    pub key: String,
+    /// Why no stored record was used.
+    pub reason: Miss,
+    /// False when the output was a `Result::Err` (passed downstream, not stored).
+    pub persisted: bool,
+}
+
+/// What a [`DurableDag::run`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Tasks that ran.
+    pub executed: usize,
+    /// Tasks whose output came from the store.
+    pub restored: usize,
+    /// Tasks that ran but whose output (`Result::Err`) was not stored.
+    pub not_persisted: usize,
+    /// Every executed task with the reason it ran, in completion order.
+    pub runs: Vec<TaskRun>,
+}
+
+#[derive(Default)]
+struct RunLog {
+    report: RunReport,
+    first_error: Option<DuraflowError>,
+    /// An `InputUnavailable` is only a consequence; it is returned if nothing else failed.
+    consequence: Option<DuraflowError>,
+}
+
+/// What the tasks of one run report back to their `DurableDag`.
+#[derive(Default)]
+pub(crate) struct RunState {
+    log: Mutex<RunLog>,
+    prefetched: Mutex<HashMap<Arc<str>, Option<Vec<u8>>>>,
+}
+
+impl RunState {
+    pub(crate) fn restored(&self) {
+        self.log.lock().report.restored += 1;
+    }
+
+    pub(crate) fn executed(&self, key: &str, reason: Miss, persisted: bool) {
+        let mut log = self.log.lock();
+        log.report.executed += 1;
+        if !persisted {
+            log.report.not_persisted += 1;
+        }
+        log.report.runs.push(TaskRun {
+            key: key.to_owned(),
+            reason,
+            persisted,
+        });
+    }
+
+    pub(crate) fn fail(&self, error: DuraflowError) {
+        let mut log = self.log.lock();
+        let slot = if matches!(error, DuraflowError::InputUnavailable { .. }) {
+            &mut log.consequence
+        } else {
+            &mut log.first_error
+        };
+        slot.get_or_insert(error);
+    }
+
+    /// The prefetched record of `key`, once; `None` when it was not prefetched.
+    pub(crate) fn take_prefetched(&self, key: &str) -> Option<Option<Vec<u8>>> {
+        let mut prefetched = self.prefetched.lock();
+        if prefetched.is_empty() {
+            return None;
+        }
+        prefetched.remove(key)
+    }
+
+    fn finish(&self) -> (RunReport, Option<DuraflowError>) {
+        self.prefetched.lock().clear();
+        let log = std::mem::take(&mut *self.log.lock());
+        (log.report, log.first_error.or(log.consequence))
+    }
+}
+
+/// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), duraflow::DuraflowError> {
+/// use duraflow::{Context, DurableDag, MemoryStore};
+/// use dagx::{task, DagRunner};
+/// use std::sync::Arc;
+///
+/// struct Load(i32);
+/// #[task]
+/// impl Load { async fn run(&self) -> i32 { self.0 } }
+/// struct Double;
+/// #[task]
+/// impl Double { async fn run(x: &i32) -> i32 { x * 2 } }
+///
+/// let ctx = Arc::new(Context::new(MemoryStore::new()));
+/// for expected_executed in [2, 0] {
+///     let dag = DagRunner::new();
+///     let d = DurableDag::new(&dag, ctx.clone());
+///     let load = d.add("load", Load(21));
+///     let double = d.add("double", Double).depends_on(load);
+///     let report = d.run(|f| { tokio::spawn(f); }).await?;
+///     assert_eq!(report.executed, expected_executed);
+///     assert_eq!(dag.get(double).unwrap(), 42);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct DurableDag<'a> {
+    dag: &'a DagRunner,
+    ctx: Arc<Context>,
+    progress: Option<Progress>,
+    state: Arc<RunState>,
+    keys: Mutex<HashSet<Arc<str>>>,
+}
+
+impl<'a> DurableDag<'a> {
+    /// Durable tasks for `dag`, stored through `ctx`.
+    pub fn new(dag: &'a DagRunner, ctx: Arc<Context>) -> Self {
+        Self {
+            dag,
+            ctx,
+            progress: None,
+            state: Arc::default(),
+            keys: Mutex::default(),
+        }
+    }
+
+    /// Calls `handler(key, completed)` once per completed task, executed or restored.
+    pub fn with_progress<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&str, usize) + Send + Sync + 'static,
+    {
+        self.progress = Some(Arc::new(handler));
+        self
+    }
+
+    /// The dagx runner tasks are added to.
+    pub fn dag(&self) -> &'a DagRunner {
+        self.dag
+    }
+
+    /// The context records go through.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Adds `task` under `key`; wire inputs with dagx's `.depends_on(...)`.
+    ///
+    /// # Panics
+    /// If `key` is already used in this `DurableDag`: two tasks would share one record.
+    pub fn add<T>(&self, key: &str, task: T) -> TaskBuilder<'a, Durable<T>, Pending>
+    where
+        T: Task + 'static,
+        T::Input: Clone + 'static,
+        T::Output: Persistable,
+    {
+        self.add_versioned(key, 0, task)
+    }
+
+    /// Adds a `#[durable]` task under the key and version of its attribute.
+    ///
+    /// # Panics
+    /// If its key is already used in this `DurableDag`.
+    pub fn task<T>(&self, task: T) -> TaskBuilder<'a, Durable<T>, Pending>
+    where
+        T: DurableTask + 'static,
+        T::Input: Clone + 'static,
+        T::Output: Persistable,
+    {
+        let key = task.key();
+        self.add_versioned(&key, T::VERSION, task)
+    }
+
+    /// Adds `task` under `key` with an explicit task version.
+    ///
+    /// # Panics
+    /// If `key` is already used in this `DurableDag`.
+    pub fn add_versioned<T>(
+        &self,
+        key: &str,
+        version: u32,
+        task: T,
+    ) -> TaskBuilder<'a, Durable<T>, Pending>
+    where
+        T: Task + 'static,
+        T::Input: Clone + 'static,
+        T::Output: Persistable,
+    {
+        let durable = Durable::new(key, Arc::clone(&self.ctx), task, self.progress.clone())
+            .with_version(version)
+            .in_run(Arc::clone(&self.state));
+        if !self.keys.lock().insert(Arc::from(key)) {
+            panic!(
+                "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
+                 give each task its own key"
+            );
+        }
+        self.dag.add_task(durable)
+    }
+
+    /// Runs the DAG and returns what ran and what was restored, or the first real error
+    /// (which key, what failed). When it returns `Ok`, every executed task's record is
+    /// durable.
+    pub async fn run<S>(&self, spawner: S) -> Result<RunReport, DuraflowError>
+    where
+        S: Fn(BoxFuture<'static, ()>),
+    {
+        let _stale = self.state.finish();
+        self.prefetch().await;
+        let dag_result = self.dag.run(spawner).await;
+        let flushed = off_runtime(&self.ctx.db, |s| s.flush()).await;
+        let (report, task_error) = self.state.finish();
+        if let Some(error) = task_error {
+            return Err(error);
+        }
+        flushed.map_err(|failed| DuraflowError::Persist {
+            key: failed.key,
+            source: failed.source,
+        })?;
+        dag_result?;
+        Ok(report)
+    }
+
+    /// Reads every record of the DAG in one store call off the runtime, so tasks do not
+    /// each wait on a blocking read. A failure here is not fatal: each task then reads its
+    /// own record and reports its own error with its key.
+    async fn prefetch(&self) {
+        if !self.ctx.db.is_blocking() {
+            return;
+        }
+        let keys: Vec<Arc<str>> = self.keys.lock().iter().cloned().collect();
+        let fetched = off_runtime(&self.ctx.db, move |store| {
+            let refs: Vec<&str> = keys.iter().map(|k| &**k).collect();
+            store.get_many(&refs).map(|records| (keys, records))
+        })
+        .await;
+        if let Ok((keys, records)) = fetched {
+            self.state
+                .prefetched
+                .lock()
+                .extend(keys.into_iter().zip(records));
+        }
+    }
+}
+
+impl std::fmt::Debug for DurableDag<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableDag")
+            .field("tasks", &self.keys.lock().len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,106 @@
+//! Storage backends: one small object-safe trait over bytes, one file per backend.
+//!
+//! A store keeps opaque record bytes (see [`crate::codec`]) under string keys. Stores that
+//! batch writes (group commit) make their reads see their own pending writes and make
+//! everything durable on [`Storage::flush`].
+
+mod file;
+pub(crate) mod file_name;
+mod memory;
+#[cfg(feature = "redb")]
+mod redb;
+mod write_behind;
+
+pub use file::FileStore;
+pub use memory::MemoryStore;
+#[cfg(feature = "redb")]
+pub use self::redb::RedbStore;
+
+use std::io;
+use std::sync::Arc;
+
+/// A write that did not become durable: which key, and the store's error.
+#[derive(Debug)]
+pub struct FailedWrite {
+    /// The key whose record was not written.
+    pub key: String,
+    /// Why.
+    pub source: io::Error,
+}
+
+/// Object-safe storage of record bytes under keys.
+///
+/// Keys passed in have been checked by [`crate::validate_key`]. Implementations must make
+/// [`Storage::get`] see every earlier [`Storage::put`] and [`Storage::remove`] of the same
+/// handle, even before [`Storage::flush`].
+pub trait Storage: Send + Sync {
+    /// The record stored under `key`, if any.
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
+
+    /// The records of several keys at once (one transaction where the backend has them).
+    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+
+    /// Stores `record` under `key`. May return before the record is durable; a failure that
+    /// happens later is returned by the next [`Storage::flush`].
+    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()>;
+
+    /// Removes the record under `key` (no error if there is none).
+    fn remove(&self, key: &str) -> io::Result<()>;
+
+    /// Makes every earlier `put` and `remove` durable, or reports the first that failed.
+    fn flush(&self) -> Result<(), FailedWrite>;
+
+    /// Every key with a record.
+    fn keys(&self) -> io::Result<Vec<String>>;
+
+    /// Whether calls may block on I/O. duraflow then calls them off the async runtime's
+    /// worker threads. Default `true`.
+    fn is_blocking(&self) -> bool {
+        true
+    }
+}
+
+impl<S: Storage + ?Sized> Storage for Arc<S> {
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).get(key)
+    }
+    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        (**self).get_many(keys)
+    }
+    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
+        (**self).put(key, record)
+    }
+    fn remove(&self, key: &str) -> io::Result<()> {
+        (**self).remove(key)
+    }
+    fn flush(&self) -> Result<(), FailedWrite> {
+        (**self).flush()
+    }
+    fn keys(&self) -> io::Result<Vec<String>> {
+        (**self).keys()
+    }
+    fn is_blocking(&self) -> bool {
+        (**self).is_blocking()
+    }
+}
+
+/// Runs a store call without stalling the async runtime: on a blocking store inside a tokio
+/// runtime it goes to tokio's blocking pool, otherwise it runs in place.
+pub(crate) async fn off_runtime<R, F>(store: &Arc<dyn Storage + Send + Sync>, call: F) -> R
+where
+    F: FnOnce(&(dyn Storage + Send + Sync)) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    if store.is_blocking() {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let store = Arc::clone(store);
+            match handle.spawn_blocking(move || call(&*store)).await {
+                Ok(result) => return result,
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            }
+        }
+    }
+    call(&**store)
+}

@@ -1,0 +1,153 @@
+//! `RedbStore`: the embedded durable default, one redb database file.
+
+use super::write_behind::{Backend, Op, WriteBehind};
+use super::{FailedWrite, Storage};
+use crate::DuraflowError;
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use std::io;
+use std::path::{Path, PathBuf};
+
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
+
+/// Records in one [redb](https://docs.rs/redb) database file: crash-safe (copy-on-write
+/// B-trees, checksummed commits), fast, and the recommended durable store.
+///
+/// Records of tasks that complete close together are committed in one transaction. The file
+/// is locked: a second process opening it gets [`DuraflowError::StoreInUse`] naming it.
+///
+/// ```
+/// # fn main() -> Result<(), duraflow::DuraflowError> {
+/// use duraflow::{Context, RedbStore};
+/// let path = std::env::temp_dir().join(format!("duraflow-doc-{}.redb", std::process::id()));
+/// let ctx = Context::new(RedbStore::open(&path)?);
+/// ctx.save("answer", &42u64)?;
+/// assert_eq!(ctx.get::<u64>("answer"), Some(42));
+/// # drop(ctx); std::fs::remove_file(path).unwrap();
+/// # Ok(()) }
+/// ```
+pub struct RedbStore {
+    path: PathBuf,
+    queue: WriteBehind<Db>,
+}
+
+struct Db {
+    db: Database,
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, DuraflowError> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source: io::Error| DuraflowError::Open {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(open_error)?;
+        }
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(DuraflowError::StoreInUse { path });
+            }
+            Err(e) => return Err(open_error(io::Error::other(e))),
+        };
+        let queue = WriteBehind::new(Db { db }, "duraflow-redb").map_err(open_error)?;
+        Ok(Self { path, queue })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").field("path", &self.path).finish()
+    }
+}
+
+impl Storage for RedbStore {
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        self.queue.get(key)
+    }
+    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        self.queue.get_many(keys)
+    }
+    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(key, Some(record));
+        Ok(())
+    }
+    fn remove(&self, key: &str) -> io::Result<()> {
+        self.queue.push(key, None);
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), FailedWrite> {
+        self.queue.flush()
+    }
+    fn keys(&self) -> io::Result<Vec<String>> {
+        self.queue.keys()
+    }
+}
+
+impl Backend for Db {
+    fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.read_many(&[key])?.pop().flatten())
+    }
+
+    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        let txn = self.db.begin_read().map_err(io::Error::other)?;
+        let table = match txn.open_table(RECORDS) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(vec![None; keys.len()]),
+            Err(e) => return Err(io::Error::other(e)),
+        };
+        keys.iter()
+            .map(|key| {
+                let value = table.get(*key).map_err(io::Error::other)?;
+                Ok(value.map(|v| v.value().to_vec()))
+            })
+            .collect()
+    }
+
+    fn commit(&self, batch: &[Op]) -> Result<(), FailedWrite> {
+        let fail = |e: &dyn std::fmt::Display| FailedWrite {
+            key: batch.first().map(|op| op.key.to_string()).unwrap_or_default(),
+            source: io::Error::other(e.to_string()),
+        };
+        let txn = self.db.begin_write().map_err(|e| fail(&e))?;
+        {
+            let mut table = txn.open_table(RECORDS).map_err(|e| fail(&e))?;
+            for op in batch {
+                let result = match &op.record {
+                    Some(record) => table.insert(&*op.key, &**record).map(drop),
+                    None => table.remove(&*op.key).map(drop),
+                };
+                result.map_err(|e| FailedWrite {
+                    key: op.key.to_string(),
+                    source: io::Error::other(e.to_string()),
+                })?;
+            }
+        }
+        txn.commit().map_err(|e| fail(&e))
+    }
+
+    fn keys(&self) -> io::Result<Vec<String>> {
+        let txn = self.db.begin_read().map_err(io::Error::other)?;
+        let table = match txn.open_table(RECORDS) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(io::Error::other(e)),
+        };
+        table
+            .iter()
+            .map_err(io::Error::other)?
+            .map(|entry| {
+                entry
+                    .map(|(key, _)| key.value().to_owned())
+                    .map_err(io::Error::other)
+            })
+            .collect()
+    }
+}

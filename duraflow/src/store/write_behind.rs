@@ -1,0 +1,227 @@
+//! Group commit shared by the durable stores: writes queue up while the previous batch
+//! commits, and a writer thread commits each batch in one go (one transaction, one
+//! directory sync). Reads see queued writes; `flush` waits for them and reports failures.
+
+use super::FailedWrite;
+use parking_lot::{Condvar, Mutex};
+use std::collections::HashMap;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// One queued write: a record, or `None` for a removal.
+pub(crate) struct Op {
+    pub key: Arc<str>,
+    pub record: Option<Arc<[u8]>>,
+}
+
+/// What a durable store does below the queue.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Reads one committed record.
+    fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Reads several committed records.
+    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|key| self.read(key)).collect()
+    }
+    /// Applies a batch durably; on failure names the first key that did not make it.
+    fn commit(&self, batch: &[Op]) -> Result<(), FailedWrite>;
+    /// Every committed key.
+    fn keys(&self) -> io::Result<Vec<String>>;
+}
+
+struct Queue {
+    /// Latest queued op per key, with its sequence number.
+    pending: HashMap<Arc<str>, (u64, Option<Arc<[u8]>>)>,
+    /// Ops not yet taken by the writer, in order.
+    order: Vec<(u64, Arc<str>)>,
+    next_seq: u64,
+    /// Every op with a sequence number up to this one is committed or failed.
+    done_seq: u64,
+    failure: Option<FailedWrite>,
+    stop: bool,
+    writer_alive: bool,
+}
+
+struct Shared<B> {
+    backend: B,
+    queue: Mutex<Queue>,
+    wake_writer: Condvar,
+    committed: Condvar,
+}
+
+/// A backend behind a write queue and its writer thread.
+pub(crate) struct WriteBehind<B: Backend> {
+    shared: Arc<Shared<B>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl<B: Backend> WriteBehind<B> {
+    /// Starts the writer thread for `backend`.
+    pub(crate) fn new(backend: B, thread_name: &str) -> io::Result<Self> {
+        let shared = Arc::new(Shared {
+            backend,
+            queue: Mutex::new(Queue {
+                pending: HashMap::new(),
+                order: Vec::new(),
+                next_seq: 1,
+                done_seq: 0,
+                failure: None,
+                stop: false,
+                writer_alive: true,
+            }),
+            wake_writer: Condvar::new(),
+            committed: Condvar::new(),
+        });
+        let for_writer = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name(thread_name.to_owned())
+            .spawn(move || write_loop(&for_writer))?;
+        Ok(Self {
+            shared,
+            writer: Some(writer),
+        })
+    }
+
+    /// Queues a write or removal.
+    pub(crate) fn push(&self, key: &str, record: Option<Vec<u8>>) {
+        let key: Arc<str> = Arc::from(key);
+        let mut queue = self.shared.queue.lock();
+        let seq = queue.next_seq;
+        queue.next_seq += 1;
+        queue
+            .pending
+            .insert(Arc::clone(&key), (seq, record.map(Arc::from)));
+        queue.order.push((seq, key));
+        drop(queue);
+        self.shared.wake_writer.notify_one();
+    }
+
+    /// The record under `key`, queued or committed.
+    pub(crate) fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        if let Some((_, record)) = self.shared.queue.lock().pending.get(key) {
+            return Ok(record.as_deref().map(<[u8]>::to_vec));
+        }
+        self.shared.backend.read(key)
+    }
+
+    /// Several records, queued or committed.
+    pub(crate) fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        let mut out: Vec<Option<Option<Vec<u8>>>> = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        {
+            let queue = self.shared.queue.lock();
+            for key in keys {
+                match queue.pending.get(*key) {
+                    Some((_, record)) => out.push(Some(record.as_deref().map(<[u8]>::to_vec))),
+                    None => {
+                        missing.push(*key);
+                        out.push(None);
+                    }
+                }
+            }
+        }
+        let mut read = self.shared.backend.read_many(&missing)?.into_iter();
+        Ok(out
+            .into_iter()
+            .map(|slot| slot.unwrap_or_else(|| read.next().flatten()))
+            .collect())
+    }
+
+    /// Committed keys plus queued writes, less queued removals.
+    pub(crate) fn keys(&self) -> io::Result<Vec<String>> {
+        let mut keys: std::collections::BTreeSet<String> =
+            self.shared.backend.keys()?.into_iter().collect();
+        for (key, (_, record)) in &self.shared.queue.lock().pending {
+            if record.is_some() {
+                keys.insert(key.to_string());
+            } else {
+                keys.remove(&**key);
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+
+    /// Waits until everything queued so far is committed; returns the first failure since
+    /// the last flush.
+    pub(crate) fn flush(&self) -> Result<(), FailedWrite> {
+        let mut queue = self.shared.queue.lock();
+        let target = queue.next_seq - 1;
+        while queue.done_seq < target {
+            if !queue.writer_alive {
+                return Err(FailedWrite {
+                    key: queue
+                        .pending
+                        .keys()
+                        .next()
+                        .map(|k| k.to_string())
+                        .unwrap_or_default(),
+                    source: io::Error::other("the store's writer thread has stopped"),
+                });
+            }
+            self.shared.committed.wait(&mut queue);
+        }
+        match queue.failure.take() {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<B: Backend> Drop for WriteBehind<B> {
+    fn drop(&mut self) {
+        self.shared.queue.lock().stop = true;
+        self.shared.wake_writer.notify_one();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_loop<B: Backend>(shared: &Shared<B>) {
+    loop {
+        let (order, batch) = {
+            let mut queue = shared.queue.lock();
+            while queue.order.is_empty() && !queue.stop {
+                shared.wake_writer.wait(&mut queue);
+            }
+            if queue.order.is_empty() {
+                queue.writer_alive = false;
+                shared.committed.notify_all();
+                return;
+            }
+            let order = std::mem::take(&mut queue.order);
+            // Only the newest op of a key is written; older ones it supersedes are skipped.
+            let batch: Vec<Op> = order
+                .iter()
+                .filter_map(|(seq, key)| match queue.pending.get(key) {
+                    Some((latest, record)) if latest == seq => Some(Op {
+                        key: Arc::clone(key),
+                        record: record.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            (order, batch)
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| shared.backend.commit(&batch)))
+            .unwrap_or_else(|_| {
+                Err(FailedWrite {
+                    key: batch.first().map(|op| op.key.to_string()).unwrap_or_default(),
+                    source: io::Error::other("the store panicked while committing"),
+                })
+            });
+        let mut queue = shared.queue.lock();
+        for (seq, key) in &order {
+            if matches!(queue.pending.get(key), Some((latest, _)) if latest == seq) {
+                queue.pending.remove(key);
+            }
+        }
+        if let Err(failure) = result {
+            queue.failure.get_or_insert(failure);
+        }
+        queue.done_seq = order.last().map_or(queue.done_seq, |(seq, _)| *seq);
+        drop(queue);
+        shared.committed.notify_all();
+    }
+}

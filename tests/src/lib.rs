@@ -1,0 +1,1 @@
+//! Integration tests of duraflow live in `tests/`; this library is empty.
