@@ -98,7 +98,7 @@ impl RunState {
 /// ```
 /// # #[tokio::main] async fn main() -> Result<(), duraflow::DuraflowError> {
 /// use duraflow::{Context, DurableDag, MemoryStore};
-/// use dagx::{task, DagRunner};
+/// use dagx::{task, DagRunner, Task};
 /// use std::sync::Arc;
 ///
 /// struct Load(i32);
@@ -113,7 +113,7 @@ impl RunState {
 ///     let dag = DagRunner::new();
 ///     let d = DurableDag::new(&dag, ctx.clone());
 ///     let load = d.add("load", Load(21));
-///     let double = d.add("double", Double).depends_on(load);
+///     let double = d.add("double", Double).depends_on(&load);
 ///     let report = d.run(|f| { tokio::spawn(f); }).await?;
 ///     assert_eq!(report.executed, expected_executed);
 ///     assert_eq!(dag.get(double).unwrap(), 42);

@@ -49,7 +49,7 @@ pub trait DurableTask: dagx::Task {
 /// ```
 /// # #[tokio::main] async fn main() -> Result<(), duraflow::DuraflowError> {
 /// use duraflow::{Context, Durable, MemoryStore};
-/// use dagx::task;
+/// use dagx::{task, Task};
 /// use std::sync::Arc;
 ///
 /// struct Load(i32);

@@ -15,7 +15,7 @@
 //! ```
 //! # #[tokio::main] async fn main() -> Result<(), duraflow::DuraflowError> {
 //! use duraflow::{Context, DurableDag, MemoryStore};
-//! use dagx::{task, DagRunner};
+//! use dagx::{task, DagRunner, Task};
 //! use std::sync::Arc;
 //!
 //! struct Load(i32);
@@ -56,3 +56,8 @@ pub use key::{validate_key, MAX_KEY_LEN};
 #[cfg(feature = "redb")]
 pub use store::RedbStore;
 pub use store::{FailedWrite, FileStore, MemoryStore, Storage};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
