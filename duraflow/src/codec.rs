@@ -10,13 +10,14 @@
 //! | 5             | 4    | task version (`#[durable(version = N)]`, 0 by default)        |
 //! | 9             | 8    | output-type fingerprint: FNV-1a 64 of the type name           |
 //! | 17            | 16   | input fingerprint slot (all zero: resume-by-key, no inputs)   |
-//! | 33            | 2    | `T`                                                           |
-//! | 35            | 4    | `K`                                                           |
-//! | 39            | T    | output type name, UTF-8 (`std::any::type_name`)               |
-//! | 39+T          | K    | the key, UTF-8: a record copied under another key is refused  |
-//! | 39+T+K        | 4    | `N`                                                           |
-//! | 43+T+K        | N    | payload: the value in postcard                                |
-//! | 43+T+K+N      | 4    | CRC-32 (IEEE) of bytes `0 .. 43+T+K+N`                        |
+//! | 33            | 8    | written at: milliseconds since the Unix epoch                 |
+//! | 41            | 2    | `T`                                                           |
+//! | 43            | 4    | `K`                                                           |
+//! | 47            | T    | output type name, UTF-8 (`std::any::type_name`)               |
+//! | 47+T          | K    | the key, UTF-8: a record copied under another key is refused  |
+//! | 47+T+K        | 4    | `N`                                                           |
+//! | 51+T+K        | N    | payload: the value in postcard                                |
+//! | 51+T+K+N      | 4    | CRC-32 (IEEE) of bytes `0 .. 51+T+K+N`                        |
 //!
 //! Decoding checks, in order: length, magic, format version, every length against the bytes
 //! present, the checksum, the key, the type fingerprint and name, the task version (when the
@@ -30,7 +31,7 @@ pub const MAGIC: [u8; 4] = *b"DFLW";
 /// Version of this byte layout.
 pub const FORMAT_VERSION: u8 = 1;
 
-const FIXED_HEAD: usize = 39;
+const FIXED_HEAD: usize = 47;
 const CHECKSUM_LEN: usize = 4;
 
 /// FNV-1a, 64 bits: small, stable across platforms and releases (unlike `DefaultHasher`).
@@ -58,6 +59,8 @@ pub struct RecordView<'a> {
     pub type_fingerprint: u64,
     /// Input fingerprint slot; all zero when unused.
     pub input_fingerprint: [u8; 16],
+    /// When the record was written, in milliseconds since the Unix epoch.
+    pub written_at_ms: u64,
     /// Name of the output type.
     pub type_name: &'a str,
     /// The key the record was written under.
@@ -116,6 +119,12 @@ impl std::fmt::Display for Miss {
     }
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Encodes `value` as a record for `key`.
 pub fn encode<T: Serialize + ?Sized>(
     key: &str,
@@ -137,6 +146,7 @@ pub fn encode<T: Serialize + ?Sized>(
     out.extend_from_slice(&task_version.to_le_bytes());
     out.extend_from_slice(&type_fingerprint::<T>().to_le_bytes());
     out.extend_from_slice(&input_fingerprint);
+    out.extend_from_slice(&now_ms().to_le_bytes());
     out.extend_from_slice(&type_len.to_le_bytes());
     out.extend_from_slice(&key_len.to_le_bytes());
     out.extend_from_slice(type_name.as_bytes());
@@ -170,8 +180,9 @@ pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
     let task_version = u32::from_le_bytes(take(bytes, 5)?);
     let type_fingerprint = u64::from_le_bytes(take(bytes, 9)?);
     let input_fingerprint = take::<16>(bytes, 17)?;
-    let type_len = usize::from(u16::from_le_bytes(take(bytes, 33)?));
-    let key_len = u32::from_le_bytes(take(bytes, 35)?) as usize;
+    let written_at_ms = u64::from_le_bytes(take(bytes, 33)?);
+    let type_len = usize::from(u16::from_le_bytes(take(bytes, 41)?));
+    let key_len = u32::from_le_bytes(take(bytes, 43)?) as usize;
     let key_at = FIXED_HEAD.checked_add(type_len).ok_or("length overflow")?;
     let len_at = key_at.checked_add(key_len).ok_or("length overflow")?;
     let payload_len = u32::from_le_bytes(take(bytes, len_at)?) as usize;
@@ -198,6 +209,7 @@ pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
         task_version,
         type_fingerprint,
         input_fingerprint,
+        written_at_ms,
         type_name,
         key,
         payload: &bytes[payload_at..crc_at],
@@ -254,12 +266,17 @@ mod tests {
         assert_eq!(rec[4], 1);
         assert_eq!(u32::from_le_bytes(rec[5..9].try_into().unwrap()), 3);
         assert_eq!(&rec[17..33], &[9; 16]);
-        assert_eq!(u16::from_le_bytes(rec[33..35].try_into().unwrap()), 2); // "u8"
-        assert_eq!(u32::from_le_bytes(rec[35..39].try_into().unwrap()), 1);
-        assert_eq!(&rec[39..41], b"u8");
-        assert_eq!(&rec[41..42], b"k");
-        assert_eq!(u32::from_le_bytes(rec[42..46].try_into().unwrap()), 1);
-        assert_eq!(rec[46], 7);
-        assert_eq!(rec.len(), 51);
+        let written = u64::from_le_bytes(rec[33..41].try_into().unwrap());
+        assert!(written > 1_700_000_000_000, "a plausible clock: {written}");
+        assert_eq!(u16::from_le_bytes(rec[41..43].try_into().unwrap()), 2); // "u8"
+        assert_eq!(u32::from_le_bytes(rec[43..47].try_into().unwrap()), 1);
+        assert_eq!(&rec[47..49], b"u8");
+        assert_eq!(&rec[49..50], b"k");
+        assert_eq!(u32::from_le_bytes(rec[50..54].try_into().unwrap()), 1);
+        assert_eq!(rec[54], 7);
+        assert_eq!(rec.len(), 59);
+        let view = parse(&rec).unwrap();
+        assert_eq!((view.key, view.type_name, view.payload), ("k", "u8", &[7u8][..]));
+        assert_eq!(view.written_at_ms, written);
     }
 }

@@ -125,6 +125,15 @@ pub enum DuraflowError {
         source: io::Error,
     },
 
+    /// The path exists but holds no duraflow store (or does not exist, where one must).
+    #[error("{path} is not a duraflow store: {reason}")]
+    NotAStore {
+        /// The path given.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+
     /// Another process (or another handle in this process) holds the store open.
     #[error(
         "the store at {path} is in use by another process; wait for it to finish, or give this \

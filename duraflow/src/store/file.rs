@@ -35,6 +35,10 @@ pub struct FileStore {
     queue: WriteBehind<Files>,
 }
 
+/// File that marks a directory as a `FileStore`.
+const MARKER: &str = ".duraflow-store";
+const MARKER_TEXT: &str = "duraflow FileStore, record format 1\n";
+
 struct Files {
     dir: PathBuf,
     dir_handle: File,
@@ -42,8 +46,8 @@ struct Files {
 }
 
 impl FileStore {
-    /// Opens the store in `dir`, creating the directory if needed, and removes temp files
-    /// left by processes that are no longer running.
+    /// Opens the store in `dir`, creating the directory (and its `.duraflow-store` marker)
+    /// if needed, and removes temp files left by processes that are no longer running.
     pub fn new(dir: impl AsRef<Path>) -> Result<Self, DuraflowError> {
         let dir = dir.as_ref().to_path_buf();
         let open_error = |source| DuraflowError::Open {
@@ -51,6 +55,38 @@ impl FileStore {
             source,
         };
         fs::create_dir_all(&dir).map_err(open_error)?;
+        let marker = dir.join(MARKER);
+        if !marker.exists() {
+            fs::write(&marker, MARKER_TEXT).map_err(open_error)?;
+        }
+        Self::open_dir(dir)
+    }
+
+    /// Opens an existing store without creating anything: for tools that must not turn a
+    /// mistyped path into an empty store.
+    pub fn open_existing(dir: impl AsRef<Path>) -> Result<Self, DuraflowError> {
+        let dir = dir.as_ref().to_path_buf();
+        let reason = if !dir.is_dir() {
+            Some("no such directory")
+        } else if !dir.join(MARKER).is_file() {
+            Some("the directory has no `.duraflow-store` marker")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(DuraflowError::NotAStore {
+                path: dir,
+                reason: reason.to_owned(),
+            });
+        }
+        Self::open_dir(dir)
+    }
+
+    fn open_dir(dir: PathBuf) -> Result<Self, DuraflowError> {
+        let open_error = |source| DuraflowError::Open {
+            path: dir.clone(),
+            source,
+        };
         let dir_handle = File::open(&dir).map_err(open_error)?;
         remove_stray_temp_files(&dir).map_err(open_error)?;
         let files = Files {

@@ -45,12 +45,52 @@ impl RedbStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(open_error)?;
         }
-        let db = match Database::create(&path) {
+        let db = Database::create(&path).map_err(|e| open_failed(&path, e))?;
+        // The table exists from the start: it marks the file as a duraflow store.
+        let txn = db
+            .begin_write()
+            .map_err(|e| open_error(io::Error::other(e)))?;
+        txn.open_table(RECORDS)
+            .map_err(|e| open_error(io::Error::other(e)))?;
+        txn.commit().map_err(|e| open_error(io::Error::other(e)))?;
+        Self::start(path, db)
+    }
+
+    /// Opens an existing store file without creating anything: for tools that must not
+    /// turn a mistyped path into an empty store.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, DuraflowError> {
+        let path = path.as_ref().to_path_buf();
+        let not_a_store = |reason: String| DuraflowError::NotAStore {
+            path: path.clone(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(not_a_store("no such file".into()));
+        }
+        let db = match Database::open(&path) {
             Ok(db) => db,
-            Err(DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(DuraflowError::StoreInUse { path });
+            Err(DatabaseError::Storage(e)) => {
+                return Err(not_a_store(format!("not a redb database ({e})")))
             }
-            Err(e) => return Err(open_error(io::Error::other(e))),
+            Err(e) => return Err(open_failed(&path, e)),
+        };
+        let has_table = db
+            .begin_read()
+            .map_err(|e| not_a_store(e.to_string()))?
+            .open_table(RECORDS)
+            .is_ok();
+        if !has_table {
+            return Err(not_a_store(
+                "a redb database without duraflow records".into(),
+            ));
+        }
+        Self::start(path, db)
+    }
+
+    fn start(path: PathBuf, db: Database) -> Result<Self, DuraflowError> {
+        let open_error = |source: io::Error| DuraflowError::Open {
+            path: path.clone(),
+            source,
         };
         let queue = WriteBehind::new(Db { db }, "duraflow-redb").map_err(open_error)?;
         Ok(Self { path, queue })
@@ -59,6 +99,18 @@ impl RedbStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+fn open_failed(path: &Path, error: DatabaseError) -> DuraflowError {
+    match error {
+        DatabaseError::DatabaseAlreadyOpen => DuraflowError::StoreInUse {
+            path: path.to_path_buf(),
+        },
+        other => DuraflowError::Open {
+            path: path.to_path_buf(),
+            source: io::Error::other(other),
+        },
     }
 }
 
