@@ -1,1 +1,795 @@
-fn main() {}
+//! duraflow against raw dagx 0.3.1 and duraflow-rs 1.0.1.
+//!
+//! `cargo bench -p duraflow --bench compare` prints two Markdown tables:
+//! * medians of fresh and resumed runs of chain, fan-out, independent and diamond DAGs, with
+//!   their ratio to raw dagx measured in the same process (runs interleaved round-robin, so
+//!   machine noise hits every variant alike), and a check against the performance targets;
+//! * a scaling run (1k → 100k tasks): time and peak heap per task.
+//!
+//! One measured run = a new `DagRunner`, all tasks added, the run, and a check of one sink's
+//! value. Stores are made (fresh) or filled by an earlier run (resumed) outside the timing.
+//!
+//! Knobs: `DURAFLOW_BENCH_QUICK=1` (1k tasks, 3 iterations, scaling up to 10k: a smoke run),
+//! `DURAFLOW_BENCH_ONLY=<substring>` (only the shapes or variants whose name contains it;
+//! raw dagx always runs, as the baseline).
+
+use dagx::{task, DagRunner, Pending, Task, TaskBuilder, TaskHandle};
+use futures::future::BoxFuture;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
+use std::sync::{atomic::AtomicUsize, Arc};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------------------
+// Heap accounting: net bytes allocated since the last reset, and their peak.
+// ---------------------------------------------------------------------------------------
+
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static CURRENT: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+fn account(delta: isize) {
+    if COUNTING.load(Relaxed) {
+        let now = CURRENT.fetch_add(delta, Relaxed) + delta;
+        if delta > 0 {
+            PEAK.fetch_max(now, Relaxed);
+        }
+    }
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = System.alloc(layout);
+        if !ptr.is_null() {
+            account(layout.size() as isize);
+        }
+        ptr
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let ptr = System.alloc_zeroed(layout);
+        if !ptr.is_null() {
+            account(layout.size() as isize);
+        }
+        ptr
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        account(-(layout.size() as isize));
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = System.realloc(ptr, layout, new_size);
+        if !new.is_null() {
+            account(new_size as isize - layout.size() as isize);
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Runs `f` and returns its result with the peak of heap bytes it added (all threads).
+fn with_peak_heap<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    CURRENT.store(0, Relaxed);
+    PEAK.store(0, Relaxed);
+    COUNTING.store(true, Relaxed);
+    let result = f();
+    COUNTING.store(false, Relaxed);
+    (result, PEAK.load(Relaxed).max(0) as usize)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tasks
+// ---------------------------------------------------------------------------------------
+
+struct Src(u64);
+#[task]
+impl Src {
+    async fn run(&self) -> u64 {
+        self.0
+    }
+}
+
+struct Inc(u64);
+#[task]
+impl Inc {
+    async fn run(&self, x: &u64) -> u64 {
+        x.wrapping_add(self.0)
+    }
+}
+
+struct Join;
+#[task]
+impl Join {
+    async fn run(a: &u64, b: &u64) -> u64 {
+        a.wrapping_add(*b)
+    }
+}
+
+fn spawn(f: BoxFuture<'static, ()>) {
+    tokio::spawn(f);
+}
+
+// ---------------------------------------------------------------------------------------
+// One way to add tasks and run them, per library
+// ---------------------------------------------------------------------------------------
+
+/// Adds the `i`-th task of a shape, and runs the DAG.
+trait Builder {
+    fn add<T>(
+        &self,
+        i: usize,
+        task: T,
+    ) -> TaskBuilder<'_, impl Task<Input = T::Input, Output = u64>, Pending>
+    where
+        T: Task<Output = u64> + Sync + 'static,
+        T::Input: Clone + 'static;
+
+    /// Runs the DAG; returns how many tasks executed, where the library reports it.
+    async fn run(&self) -> Option<usize>;
+}
+
+struct Raw<'a>(&'a DagRunner);
+
+impl Builder for Raw<'_> {
+    fn add<T>(
+        &self,
+        _: usize,
+        task: T,
+    ) -> TaskBuilder<'_, impl Task<Input = T::Input, Output = u64>, Pending>
+    where
+        T: Task<Output = u64> + Sync + 'static,
+        T::Input: Clone + 'static,
+    {
+        self.0.add_task(task)
+    }
+
+    async fn run(&self) -> Option<usize> {
+        self.0.run(spawn).await.expect("dagx run");
+        None
+    }
+}
+
+/// A durable front-end with the keys of its tasks (made outside the timing).
+struct Keyed<'k, D> {
+    dag: D,
+    keys: &'k [String],
+}
+
+impl Builder for Keyed<'_, duraflow_rs::DurableDag<'_>> {
+    fn add<T>(
+        &self,
+        i: usize,
+        task: T,
+    ) -> TaskBuilder<'_, impl Task<Input = T::Input, Output = u64>, Pending>
+    where
+        T: Task<Output = u64> + Sync + 'static,
+        T::Input: Clone + 'static,
+    {
+        self.dag.add(&self.keys[i], task)
+    }
+
+    async fn run(&self) -> Option<usize> {
+        self.dag.dag.run(spawn).await.expect("duraflow-rs run");
+        None
+    }
+}
+
+impl Builder for Keyed<'_, duraflow::DurableDag<'_>> {
+    fn add<T>(
+        &self,
+        i: usize,
+        task: T,
+    ) -> TaskBuilder<'_, impl Task<Input = T::Input, Output = u64>, Pending>
+    where
+        T: Task<Output = u64> + Sync + 'static,
+        T::Input: Clone + 'static,
+    {
+        self.dag.add(&self.keys[i], task)
+    }
+
+    async fn run(&self) -> Option<usize> {
+        Some(self.dag.run(spawn).await.expect("duraflow run").executed)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shapes
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shape {
+    Chain,
+    FanOut,
+    Independent,
+    Diamond,
+}
+
+impl Shape {
+    const ALL: [Shape; 4] = [
+        Shape::Chain,
+        Shape::FanOut,
+        Shape::Independent,
+        Shape::Diamond,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Chain => "chain",
+            Shape::FanOut => "fan-out",
+            Shape::Independent => "independent",
+            Shape::Diamond => "diamond",
+        }
+    }
+
+    /// How many tasks the shape has when asked for about `n`.
+    fn tasks(self, n: usize) -> usize {
+        match self {
+            Shape::Diamond => 1 + 3 * ((n - 1) / 3),
+            _ => n,
+        }
+    }
+
+    /// Adds the shape's tasks and returns the sink whose value is checked.
+    fn build<B: Builder>(self, b: &B, n: usize) -> TaskHandle<u64> {
+        match self {
+            Shape::Chain => (1..n).fold(b.add(0, Src(1)).into(), |last, i| {
+                b.add(i, Inc(1)).depends_on(&last)
+            }),
+            Shape::FanOut => {
+                let src: TaskHandle<u64> = b.add(0, Src(1)).into();
+                (1..n).fold(src, |_, i| b.add(i, Inc(1)).depends_on(&src))
+            }
+            Shape::Independent => (1..n).fold(b.add(0, Src(0)).into(), |_, i| {
+                b.add(i, Src(i as u64)).into()
+            }),
+            Shape::Diamond => {
+                (1..self.tasks(n))
+                    .step_by(3)
+                    .fold(b.add(0, Src(1)).into(), |top, i| {
+                        let left = b.add(i, Inc(1)).depends_on(&top);
+                        let right = b.add(i + 1, Inc(1)).depends_on(&top);
+                        b.add(i + 2, Join).depends_on((&left, &right))
+                    })
+            }
+        }
+    }
+
+    /// The sink's value.
+    fn expected(self, n: usize) -> u64 {
+        match self {
+            Shape::Chain => n as u64,
+            Shape::FanOut => 1 + u64::from(n > 1),
+            Shape::Independent => n as u64 - 1,
+            Shape::Diamond => (0..(n - 1) / 3).fold(1u64, |v, _| v.wrapping_mul(2).wrapping_add(2)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Variants and their stores
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Variant {
+    Raw,
+    RsMemory,
+    RsFile,
+    Memory,
+    File,
+    Redb,
+}
+
+impl Variant {
+    const ALL: [Variant; 6] = [
+        Variant::Raw,
+        Variant::RsMemory,
+        Variant::RsFile,
+        Variant::Memory,
+        Variant::File,
+        Variant::Redb,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Raw => "dagx 0.3.1 (raw)",
+            Variant::RsMemory => "duraflow-rs 1.0.1 MemoryStore",
+            Variant::RsFile => "duraflow-rs 1.0.1 FileStore",
+            Variant::Memory => "duraflow MemoryStore",
+            Variant::File => "duraflow FileStore",
+            Variant::Redb => "duraflow RedbStore",
+        }
+    }
+
+    /// A new empty store (and the temp dir that holds it), made outside the timing.
+    fn new_store(self) -> Store {
+        let dir = matches!(self, Variant::RsFile | Variant::File | Variant::Redb).then(|| {
+            tempfile::Builder::new()
+                .prefix("duraflow-bench-")
+                .tempdir_in(std::env::temp_dir())
+                .expect("temp dir")
+        });
+        let path = || dir.as_ref().expect("temp dir").path();
+        let rs = |db: Arc<dyn duraflow_rs::Storage + Send + Sync>| {
+            let completed_count = Arc::new(AtomicUsize::new(0));
+            Ctx::DuraflowRs(Arc::new(duraflow_rs::Context {
+                db,
+                completed_count,
+            }))
+        };
+        let df = |store| {
+            Ctx::Duraflow(Arc::new(duraflow::Context {
+                db: store,
+                completed_count: Arc::default(),
+            }))
+        };
+        let ctx = match self {
+            Variant::Raw => Ctx::Raw,
+            Variant::RsMemory => rs(Arc::new(duraflow_rs::MemoryStore::new())),
+            Variant::RsFile => rs(Arc::new(
+                duraflow_rs::FileStore::new(path()).expect("duraflow-rs FileStore"),
+            )),
+            Variant::Memory => df(Arc::new(duraflow::MemoryStore::new())),
+            Variant::File => df(Arc::new(
+                duraflow::FileStore::new(path()).expect("FileStore"),
+            )),
+            Variant::Redb => df(Arc::new(
+                duraflow::RedbStore::open(path().join("records.redb")).expect("RedbStore"),
+            )),
+        };
+        Store { ctx, _dir: dir }
+    }
+}
+
+/// A store, kept alive (with its temp dir) across the runs that use it.
+struct Store {
+    ctx: Ctx,
+    _dir: Option<TempDir>,
+}
+
+enum Ctx {
+    Raw,
+    DuraflowRs(Arc<duraflow_rs::Context>),
+    Duraflow(Arc<duraflow::Context>),
+}
+
+impl Store {
+    /// One measured run of `shape` (`keys.len()` tasks asked for): its time, with the sink's
+    /// value and the executed count checked.
+    async fn run(&self, shape: Shape, keys: &[String], resumed: bool) -> Duration {
+        let start = Instant::now();
+        let dag = DagRunner::new();
+        let (sink, executed) = match &self.ctx {
+            Ctx::Raw => drive(&Raw(&dag), shape, keys.len()).await,
+            Ctx::DuraflowRs(ctx) => {
+                let dag = duraflow_rs::DurableDag::new(&dag, Arc::clone(ctx));
+                drive(&Keyed { dag, keys }, shape, keys.len()).await
+            }
+            Ctx::Duraflow(ctx) => {
+                let dag = duraflow::DurableDag::new(&dag, Arc::clone(ctx));
+                drive(&Keyed { dag, keys }, shape, keys.len()).await
+            }
+        };
+        let value: u64 = dag.get(sink).expect("sink output");
+        let elapsed = start.elapsed();
+        assert_eq!(
+            value,
+            shape.expected(keys.len()),
+            "{} sink value",
+            shape.name()
+        );
+        if let Some(executed) = executed {
+            let expected = if resumed { 0 } else { shape.tasks(keys.len()) };
+            assert_eq!(executed, expected, "{} executed tasks", shape.name());
+        }
+        elapsed
+    }
+}
+
+async fn drive<B: Builder>(b: &B, shape: Shape, n: usize) -> (TaskHandle<u64>, Option<usize>) {
+    let sink = shape.build(b, n);
+    (sink, b.run().await)
+}
+
+// ---------------------------------------------------------------------------------------
+// Measuring
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Fresh,
+    Resumed,
+}
+
+/// Medians of one (variant, mode) at one shape and size.
+#[derive(Clone, Copy, Debug)]
+struct Stat {
+    variant: Variant,
+    mode: Mode,
+    median: Duration,
+    peak_heap: Option<usize>,
+}
+
+struct Group {
+    shape: Shape,
+    tasks: usize,
+    stats: Vec<Stat>,
+}
+
+impl Group {
+    fn get(&self, variant: Variant, mode: Mode) -> Option<&Stat> {
+        self.stats
+            .iter()
+            .find(|s| s.variant == variant && s.mode == mode)
+    }
+
+    /// The median of raw dagx, the baseline of every ratio.
+    fn raw(&self) -> Duration {
+        self.get(Variant::Raw, Mode::Fresh)
+            .expect("raw dagx measured")
+            .median
+    }
+
+    fn ratio(&self, variant: Variant, mode: Mode) -> Option<f64> {
+        let stat = self.get(variant, mode)?;
+        Some(stat.median.as_secs_f64() / self.raw().as_secs_f64())
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// How many tasks, and how many measured runs of each (variant, mode).
+#[derive(Clone, Copy)]
+struct Plan {
+    tasks: usize,
+    iters: usize,
+    /// For a case whose first run takes [`SLOW`] or more: that run counts (no warm-up) and
+    /// this many runs in all, so file-creating stores on a slow disk fit the time budget.
+    slow_iters: usize,
+}
+
+const SLOW: Duration = Duration::from_millis(500);
+
+/// Writes back dirty pages before a measured run, so one store's unsynced writes are not
+/// paid by the next store's `fsync`.
+fn settle() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
+/// Measures every (variant, mode) on `shape`: one warm-up, then `plan.iters` rounds, each
+/// running every (variant, mode) once. With `heap`, one more run of each measures its peak
+/// heap.
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    shape: Shape,
+    plan: Plan,
+    variants: &[Variant],
+    heap: bool,
+) -> Group {
+    let keys: Vec<String> = (0..plan.tasks).map(|i| format!("t{i}")).collect();
+    let cases: Vec<(Variant, Mode)> = variants
+        .iter()
+        .flat_map(|&v| {
+            let modes: &[Mode] = if v == Variant::Raw {
+                &[Mode::Fresh]
+            } else {
+                &[Mode::Fresh, Mode::Resumed]
+            };
+            modes.iter().map(move |&m| (v, m))
+        })
+        .collect();
+    // Resumed runs share one store per variant, filled by one untimed run.
+    let filled: Vec<Option<Store>> = cases
+        .iter()
+        .map(|&(variant, mode)| {
+            (mode == Mode::Resumed).then(|| {
+                let store = variant.new_store();
+                rt.block_on(store.run(shape, &keys, false));
+                store
+            })
+        })
+        .collect();
+    let once = |i: usize, count_heap: bool| {
+        let (variant, mode) = cases[i];
+        let fresh;
+        let store = match mode {
+            Mode::Fresh => {
+                fresh = variant.new_store();
+                &fresh
+            }
+            Mode::Resumed => filled[i].as_ref().expect("filled store"),
+        };
+        settle();
+        let run = || rt.block_on(store.run(shape, &keys, mode == Mode::Resumed));
+        if count_heap {
+            let (elapsed, peak) = with_peak_heap(run);
+            (elapsed, Some(peak))
+        } else {
+            (run(), None)
+        }
+    };
+    let mut samples = vec![Vec::with_capacity(plan.iters); cases.len()];
+    let mut wanted = vec![plan.iters; cases.len()];
+    for round in 0..=plan.iters {
+        for (i, taken) in samples.iter_mut().enumerate() {
+            if taken.len() >= wanted[i] {
+                continue;
+            }
+            let (elapsed, _) = once(i, false);
+            if round == 0 {
+                if elapsed < SLOW {
+                    continue; // the warm-up
+                }
+                wanted[i] = plan.slow_iters.min(plan.iters);
+            }
+            taken.push(elapsed);
+        }
+    }
+    let stats = samples
+        .into_iter()
+        .enumerate()
+        .map(|(i, taken)| Stat {
+            variant: cases[i].0,
+            mode: cases[i].1,
+            median: median(taken),
+            peak_heap: heap.then(|| once(i, true).1).flatten(),
+        })
+        .collect();
+    Group {
+        shape,
+        tasks: shape.tasks(plan.tasks),
+        stats,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reports
+// ---------------------------------------------------------------------------------------
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+fn print_comparison(groups: &[Group]) {
+    println!("| shape | tasks | variant | fresh ms | ratio | resumed ms | ratio |");
+    println!("|---|---:|---|---:|---:|---:|---:|");
+    for g in groups {
+        for variant in Variant::ALL {
+            if g.get(variant, Mode::Fresh).is_none() {
+                continue;
+            }
+            let cell = |mode| match (g.get(variant, mode), g.ratio(variant, mode)) {
+                (Some(stat), Some(ratio)) => format!("{} | {ratio:.2}x", ms(stat.median)),
+                _ => "– | –".to_owned(),
+            };
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                g.shape.name(),
+                g.tasks,
+                variant.name(),
+                cell(Mode::Fresh),
+                cell(Mode::Resumed)
+            );
+        }
+    }
+}
+
+/// A performance target: the median ratio of `variant` in `mode` to raw dagx (or, with
+/// `against`, to that variant in the same mode) is at most `limit` on `shapes`.
+struct Target {
+    variant: Variant,
+    mode: Mode,
+    against: Option<Variant>,
+    shapes: &'static [Shape],
+    limit: f64,
+}
+
+const TARGETS: [Target; 6] = [
+    Target {
+        variant: Variant::Memory,
+        mode: Mode::Fresh,
+        against: None,
+        shapes: &Shape::ALL,
+        limit: 1.3,
+    },
+    Target {
+        variant: Variant::Memory,
+        mode: Mode::Resumed,
+        against: None,
+        shapes: &Shape::ALL,
+        limit: 1.3,
+    },
+    Target {
+        variant: Variant::Redb,
+        mode: Mode::Fresh,
+        against: None,
+        shapes: &[Shape::FanOut, Shape::Independent],
+        limit: 3.0,
+    },
+    Target {
+        variant: Variant::Redb,
+        mode: Mode::Fresh,
+        against: None,
+        shapes: &[Shape::Chain],
+        limit: 5.0,
+    },
+    Target {
+        variant: Variant::Redb,
+        mode: Mode::Resumed,
+        against: None,
+        shapes: &Shape::ALL,
+        limit: 2.0,
+    },
+    Target {
+        variant: Variant::File,
+        mode: Mode::Fresh,
+        against: Some(Variant::RsFile),
+        shapes: &Shape::ALL,
+        limit: 1.0,
+    },
+];
+
+fn print_targets(groups: &[Group]) {
+    println!("\nTargets (median ratio):\n");
+    for t in &TARGETS {
+        let base = t.against.map_or("raw dagx", Variant::name);
+        let results: Vec<String> = groups
+            .iter()
+            .filter(|g| t.shapes.contains(&g.shape))
+            .filter_map(|g| {
+                let ratio = match t.against {
+                    None => g.ratio(t.variant, t.mode)?,
+                    Some(other) => {
+                        g.get(t.variant, t.mode)?.median.as_secs_f64()
+                            / g.get(other, t.mode)?.median.as_secs_f64()
+                    }
+                };
+                let verdict = if ratio <= t.limit { "ok" } else { "MISSED" };
+                Some(format!(
+                    "{}/{} {ratio:.2}x {verdict}",
+                    g.shape.name(),
+                    g.tasks
+                ))
+            })
+            .collect();
+        if !results.is_empty() {
+            println!(
+                "- {} {:?} ≤ {}x {base}: {}",
+                t.variant.name(),
+                t.mode,
+                t.limit,
+                results.join(", ")
+            );
+        }
+    }
+}
+
+fn print_scaling(groups: &[Group]) {
+    println!("| shape | tasks | variant | fresh µs/task | fresh peak heap B/task | resumed µs/task | resumed peak heap B/task |");
+    println!("|---|---:|---|---:|---:|---:|---:|");
+    for g in groups {
+        for variant in Variant::ALL {
+            if g.get(variant, Mode::Fresh).is_none() {
+                continue;
+            }
+            let cell = |mode| match g.get(variant, mode) {
+                Some(stat) => format!(
+                    "{:.3} | {}",
+                    stat.median.as_secs_f64() * 1e6 / g.tasks as f64,
+                    stat.peak_heap.map_or(0, |b| b / g.tasks)
+                ),
+                None => "– | –".to_owned(),
+            };
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                g.shape.name(),
+                g.tasks,
+                variant.name(),
+                cell(Mode::Fresh),
+                cell(Mode::Resumed)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------
+
+/// The variants to run on `shape` under the `DURAFLOW_BENCH_ONLY` filter (raw dagx always,
+/// as the baseline, when anything else runs).
+fn selected(only: Option<&str>, shape: Shape, from: &[Variant]) -> Vec<Variant> {
+    let matches = |name: &str| only.is_none_or(|o| name.to_lowercase().contains(o));
+    let picked: Vec<Variant> = from
+        .iter()
+        .copied()
+        .filter(|&v| v != Variant::Raw && (matches(shape.name()) || matches(v.name())))
+        .collect();
+    if picked.is_empty() {
+        return picked;
+    }
+    std::iter::once(Variant::Raw).chain(picked).collect()
+}
+
+fn main() {
+    let quick = std::env::var("DURAFLOW_BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
+    let only = std::env::var("DURAFLOW_BENCH_ONLY")
+        .ok()
+        .map(|o| o.to_lowercase());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let started = Instant::now();
+    let plan = |tasks, iters, slow_iters| Plan {
+        tasks,
+        iters,
+        slow_iters,
+    };
+    let (sizes, scaling) = if quick {
+        (
+            vec![plan(1_000, 3, 1)],
+            vec![plan(1_000, 3, 1), plan(10_000, 1, 1)],
+        )
+    } else {
+        (
+            vec![plan(1_000, 11, 3), plan(10_000, 5, 3)],
+            vec![plan(1_000, 5, 3), plan(10_000, 3, 3), plan(100_000, 3, 3)],
+        )
+    };
+    let iterations = |plans: &[Plan]| {
+        let each: Vec<String> = plans
+            .iter()
+            .map(|p| format!("{} at {}", p.iters, p.tasks))
+            .collect();
+        each.join(", ")
+    };
+
+    println!(
+        "# duraflow benchmark\n\ntokio multi-thread runtime, {} workers; temp dir {}\n\n\
+         Median of {} runs after 1 warm-up (a case whose first run takes {} ms or more: that \
+         run counts, {} runs in all). Ratio = median / median of raw dagx, same shape and size, \
+         runs interleaved.\n",
+        rt.metrics().num_workers(),
+        std::env::temp_dir().display(),
+        iterations(&sizes),
+        SLOW.as_millis(),
+        sizes[0].slow_iters,
+    );
+    let mut groups = Vec::new();
+    for &size in &sizes {
+        for shape in Shape::ALL {
+            let variants = selected(only.as_deref(), shape, &Variant::ALL);
+            if !variants.is_empty() {
+                groups.push(measure(&rt, shape, size, &variants, false));
+            }
+        }
+    }
+    print_comparison(&groups);
+    print_targets(&groups);
+
+    println!(
+        "\n## Scaling\n\nTime per task: median of {}; peak heap: one more run, bytes \
+         allocated over the run at its peak (all threads), per task.\n",
+        iterations(&scaling)
+    );
+    let mut scaled = Vec::new();
+    for &size in &scaling {
+        for shape in [Shape::Independent, Shape::Chain] {
+            let variants = selected(only.as_deref(), shape, &[Variant::Memory, Variant::Redb]);
+            if !variants.is_empty() {
+                scaled.push(measure(&rt, shape, size, &variants, true));
+            }
+        }
+    }
+    print_scaling(&scaled);
+    println!("\nwall time: {:.1} s", started.elapsed().as_secs_f64());
+}

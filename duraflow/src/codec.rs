@@ -109,10 +109,16 @@ impl std::fmt::Display for Miss {
             Miss::NoRecord => f.write_str("no record"),
             Miss::Corrupt(why) => write!(f, "corrupt record: {why}"),
             Miss::TypeChanged { stored, expected } => {
-                write!(f, "type changed: stored `{stored}`, task returns `{expected}`")
+                write!(
+                    f,
+                    "type changed: stored `{stored}`, task returns `{expected}`"
+                )
             }
             Miss::VersionChanged { stored, expected } => {
-                write!(f, "version changed: stored {stored}, task is version {expected}")
+                write!(
+                    f,
+                    "version changed: stored {stored}, task is version {expected}"
+                )
             }
             Miss::InputsChanged => f.write_str("inputs changed"),
         }
@@ -134,7 +140,8 @@ pub fn encode<T: Serialize + ?Sized>(
 ) -> Result<Vec<u8>, postcard::Error> {
     let type_name = std::any::type_name::<T>();
     let payload = postcard::to_allocvec(value)?;
-    let type_len = u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let type_len =
+        u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
     let key_len = u32::try_from(key.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
     let payload_len =
         u32::try_from(payload.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
@@ -169,7 +176,10 @@ fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], String> {
 /// Verifies structure and checksum and returns the fields. Does not look at the key or type.
 pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
     if bytes.len() < FIXED_HEAD + 4 + CHECKSUM_LEN {
-        return Err(format!("truncated: {} bytes is shorter than any record", bytes.len()));
+        return Err(format!(
+            "truncated: {} bytes is shorter than any record",
+            bytes.len()
+        ));
     }
     if bytes[0..4] != MAGIC {
         return Err("not a duraflow record (bad magic)".into());
@@ -203,8 +213,8 @@ pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
     }
     let type_name = std::str::from_utf8(&bytes[FIXED_HEAD..key_at])
         .map_err(|_| "type name is not UTF-8".to_string())?;
-    let key = std::str::from_utf8(&bytes[key_at..len_at])
-        .map_err(|_| "key is not UTF-8".to_string())?;
+    let key =
+        std::str::from_utf8(&bytes[key_at..len_at]).map_err(|_| "key is not UTF-8".to_string())?;
     Ok(RecordView {
         task_version,
         type_fingerprint,
@@ -276,7 +286,10 @@ mod tests {
         assert_eq!(rec[54], 7);
         assert_eq!(rec.len(), 59);
         let view = parse(&rec).unwrap();
-        assert_eq!((view.key, view.type_name, view.payload), ("k", "u8", &[7u8][..]));
+        assert_eq!(
+            (view.key, view.type_name, view.payload),
+            ("k", "u8", &[7u8][..])
+        );
         assert_eq!(view.written_at_ms, written);
     }
 }

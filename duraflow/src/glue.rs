@@ -98,12 +98,7 @@ fn receiver<A: 'static>(
         .ok_or_else(|| format!("input {index} is missing"))?
         .downcast::<oneshot::Receiver<Arc<A>>>()
         .map(|rx| *rx)
-        .map_err(|_| {
-            format!(
-                "input {index} is not a `{}`",
-                std::any::type_name::<A>()
-            )
-        })
+        .map_err(|_| format!("input {index} is not a `{}`", std::any::type_name::<A>()))
 }
 
 async fn value<A: Clone>(rx: oneshot::Receiver<Arc<A>>, index: usize) -> Result<A, String> {
@@ -142,12 +137,15 @@ input_tuple!(8; A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
 )]
 pub trait NoInputs: Sized {
     /// Turns the builder of a task without inputs into its handle.
-    fn handle<'a, T: Task<Input = Self>>(builder: TaskBuilder<'a, T, Pending>)
-        -> TaskHandle<T::Output>;
+    fn handle<'a, T: Task<Input = Self>>(
+        builder: TaskBuilder<'a, T, Pending>,
+    ) -> TaskHandle<T::Output>;
 }
 
 impl NoInputs for () {
-    fn handle<'a, T: Task<Input = ()>>(builder: TaskBuilder<'a, T, Pending>) -> TaskHandle<T::Output> {
+    fn handle<'a, T: Task<Input = ()>>(
+        builder: TaskBuilder<'a, T, Pending>,
+    ) -> TaskHandle<T::Output> {
         builder.depends_on(())
     }
 }
@@ -170,18 +168,26 @@ where
 )]
 pub trait Deps<Input> {
     /// Wires `builder` to these dependencies.
-    fn wire<'a, T: Task<Input = Input>>(self, builder: TaskBuilder<'a, T, Pending>)
-        -> TaskHandle<T::Output>;
+    fn wire<'a, T: Task<Input = Input>>(
+        self,
+        builder: TaskBuilder<'a, T, Pending>,
+    ) -> TaskHandle<T::Output>;
 }
 
 impl<A> Deps<A> for TaskHandle<A> {
-    fn wire<'a, T: Task<Input = A>>(self, builder: TaskBuilder<'a, T, Pending>) -> TaskHandle<T::Output> {
+    fn wire<'a, T: Task<Input = A>>(
+        self,
+        builder: TaskBuilder<'a, T, Pending>,
+    ) -> TaskHandle<T::Output> {
         builder.depends_on(self)
     }
 }
 
 impl<A> Deps<A> for (TaskHandle<A>,) {
-    fn wire<'a, T: Task<Input = A>>(self, builder: TaskBuilder<'a, T, Pending>) -> TaskHandle<T::Output> {
+    fn wire<'a, T: Task<Input = A>>(
+        self,
+        builder: TaskBuilder<'a, T, Pending>,
+    ) -> TaskHandle<T::Output> {
         builder.depends_on(self.0)
     }
 }

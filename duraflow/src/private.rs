@@ -6,7 +6,7 @@ pub use crate::key::validate_key;
 pub use ::dagx;
 pub use ::std;
 
-use crate::{DurableDag, Durable};
+use crate::{Durable, DurableDag};
 use dagx::{Pending, Task, TaskBuilder};
 use std::marker::PhantomData;
 

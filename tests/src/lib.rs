@@ -1,1 +1,196 @@
-//! Integration tests of duraflow live in `tests/`; this library is empty.
+//! Support for the integration tests: the mixed-shape DAG the crash tests kill and resume.
+//!
+//! The DAG is deterministic: every task's output is a hash of its id and its inputs, so a
+//! reference run on a `MemoryStore` gives the value every record must hold. Each execution
+//! appends the task's key to a side log, which outlives a SIGKILL (plain `write` calls).
+
+use dagx::{task, DagRunner, Task, TaskHandle};
+use duraflow::{Context, DurableDag, DuraflowError, RunReport};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Appends one line per task execution.
+#[derive(Clone, Default)]
+pub struct SideLog(Option<Arc<Mutex<File>>>);
+
+impl SideLog {
+    /// A log appending to `path`.
+    pub fn append_to(path: &Path) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self(Some(Arc::new(Mutex::new(file)))))
+    }
+
+    fn record(&self, key: &str) {
+        if let Some(file) = &self.0 {
+            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+            file.write_all(format!("{key}\n").as_bytes())
+                .expect("side log is writable");
+        }
+    }
+}
+
+/// SplitMix64: the deterministic "work" of every task.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A short, id-dependent pause so that kills land between, and inside, tasks.
+async fn work(id: u64) {
+    tokio::time::sleep(Duration::from_micros(mix(id) % 400)).await;
+}
+
+/// A source task.
+pub struct Source {
+    id: u64,
+    key: String,
+    log: SideLog,
+}
+
+#[task]
+impl Source {
+    async fn run(&self) -> u64 {
+        self.log.record(&self.key);
+        work(self.id).await;
+        mix(self.id)
+    }
+}
+
+/// A task with one input.
+pub struct Step {
+    id: u64,
+    key: String,
+    log: SideLog,
+}
+
+#[task]
+impl Step {
+    async fn run(&self, x: &u64) -> u64 {
+        self.log.record(&self.key);
+        work(self.id).await;
+        mix(self.id ^ x)
+    }
+}
+
+/// A task with two inputs.
+pub struct Join {
+    id: u64,
+    key: String,
+    log: SideLog,
+}
+
+#[task]
+impl Join {
+    async fn run(&self, a: &u64, b: &u64) -> u64 {
+        self.log.record(&self.key);
+        work(self.id).await;
+        mix(self.id ^ a.rotate_left(7) ^ b)
+    }
+}
+
+/// Adds the crash-test DAG: 60 independent sources, a 60-task chain, a 51-task fan-out and
+/// 20 chained diamonds (61 tasks): 232 tasks. Returns every key with its handle.
+pub fn build(d: &DurableDag<'_>, log: &SideLog) -> Vec<(String, TaskHandle<u64>)> {
+    let mut id = 0u64;
+    let mut handles = Vec::new();
+    let mut next = |shape: &str| {
+        id += 1;
+        (id, format!("{shape}/{id}"))
+    };
+    let mut source = |d: &DurableDag<'_>, shape: &str| {
+        let (id, key) = next(shape);
+        let handle: TaskHandle<u64> = d
+            .add(
+                &key,
+                Source {
+                    id,
+                    key: key.clone(),
+                    log: log.clone(),
+                },
+            )
+            .into();
+        (key, handle)
+    };
+    for _ in 0..60 {
+        handles.push(source(d, "independent"));
+    }
+    let mut chain = vec![source(d, "chain")];
+    let mut fan = vec![source(d, "fan")];
+    let mut diamond = vec![source(d, "diamond")];
+    drop(source);
+    for _ in 0..59 {
+        let (id, key) = next("chain");
+        let before = chain.last().expect("chain has a head").1;
+        let step = Step {
+            id,
+            key: key.clone(),
+            log: log.clone(),
+        };
+        chain.push((key.clone(), d.add(&key, step).depends_on(before)));
+    }
+    let root = fan[0].1;
+    for _ in 0..50 {
+        let (id, key) = next("fan");
+        let step = Step {
+            id,
+            key: key.clone(),
+            log: log.clone(),
+        };
+        fan.push((key.clone(), d.add(&key, step).depends_on(root)));
+    }
+    for _ in 0..20 {
+        let top = diamond.last().expect("diamond has a top").1;
+        let mut side = || {
+            let (id, key) = next("diamond");
+            let step = Step {
+                id,
+                key: key.clone(),
+                log: log.clone(),
+            };
+            let handle = d.add(&key, step).depends_on(top);
+            (key, handle)
+        };
+        let (left, right) = (side(), side());
+        let (id, key) = next("diamond");
+        let join = Join {
+            id,
+            key: key.clone(),
+            log: log.clone(),
+        };
+        let bottom = d.add(&key, join).depends_on((&left.1, &right.1));
+        diamond.extend([left, right, (key, bottom)]);
+    }
+    handles.extend(chain);
+    handles.extend(fan);
+    handles.extend(diamond);
+    handles
+}
+
+/// Runs the crash-test DAG once against `ctx`; returns the report and every output.
+pub async fn run(
+    ctx: Arc<Context>,
+    log: &SideLog,
+) -> Result<(RunReport, BTreeMap<String, u64>), DuraflowError> {
+    let dag = DagRunner::new();
+    let d = DurableDag::new(&dag, ctx);
+    let handles = build(&d, log);
+    let report = d
+        .run(|f| {
+            tokio::spawn(f);
+        })
+        .await?;
+    let outputs = handles
+        .into_iter()
+        .map(|(key, handle)| {
+            let value = dag.get(handle).expect("every task has an output");
+            (key, value)
+        })
+        .collect();
+    Ok((report, outputs))
+}

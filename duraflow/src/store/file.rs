@@ -2,7 +2,7 @@
 
 use super::file_name::{self, TEMP_PREFIX};
 use super::write_behind::{Backend, Op, WriteBehind};
-use super::{FailedWrite, Storage};
+use super::{remove_dead_temp_files, FailedWrite, Storage};
 use crate::DuraflowError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -88,7 +88,7 @@ impl FileStore {
             source,
         };
         let dir_handle = File::open(&dir).map_err(open_error)?;
-        remove_stray_temp_files(&dir).map_err(open_error)?;
+        remove_dead_temp_files(&dir, TEMP_PREFIX);
         let files = Files {
             dir: dir.clone(),
             dir_handle,
@@ -218,9 +218,7 @@ impl Backend for Files {
                     _ => {}
                 }
             }
-            self.dir_handle
-                .sync_all()
-                .map_err(|e| failed(&batch[0], e))
+            self.dir_handle.sync_all().map_err(|e| failed(&batch[0], e))
         })();
         for s in staged {
             let _ = fs::remove_file(&s.temp);
@@ -250,38 +248,4 @@ impl Backend for Files {
         }
         Ok(keys)
     }
-}
-
-/// Removes `.tmp-PID-N` files whose process is gone; a live process may still rename them.
-fn remove_stray_temp_files(dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
-            continue;
-        };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        if pid.is_none_or(|pid| !process_alive(pid)) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 performs only the existence and permission check.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    true
 }

@@ -11,10 +11,10 @@ mod memory;
 mod redb;
 mod write_behind;
 
-pub use file::FileStore;
-pub use memory::MemoryStore;
 #[cfg(feature = "redb")]
 pub use self::redb::RedbStore;
+pub use file::FileStore;
+pub use memory::MemoryStore;
 
 use std::io;
 use std::sync::Arc;
@@ -103,4 +103,45 @@ where
         }
     }
     call(&**store)
+}
+
+/// Removes files in `dir` named `{prefix}{pid}...` whose process is gone; files of live
+/// processes are theirs to finish. Best effort: a file that cannot be removed stays ignored.
+pub(crate) fn remove_dead_temp_files(dir: &std::path::Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if digits
+            .parse::<u32>()
+            .map_or(true, |pid| !process_alive(pid))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id is running (on Unix; elsewhere assumed so).
+#[cfg(unix)]
+pub(crate) fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 performs only the existence and permission check.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Whether a process with this id is running (on Unix; elsewhere assumed so).
+#[cfg(not(unix))]
+pub(crate) fn process_alive(_pid: u32) -> bool {
+    true
 }

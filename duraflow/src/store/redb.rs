@@ -1,7 +1,7 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
 use super::write_behind::{Backend, Op, WriteBehind};
-use super::{FailedWrite, Storage};
+use super::{remove_dead_temp_files, FailedWrite, Storage};
 use crate::DuraflowError;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use std::io;
@@ -45,14 +45,10 @@ impl RedbStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(open_error)?;
         }
+        if !path.exists() {
+            create_atomically(&path)?;
+        }
         let db = Database::create(&path).map_err(|e| open_failed(&path, e))?;
-        // The table exists from the start: it marks the file as a duraflow store.
-        let txn = db
-            .begin_write()
-            .map_err(|e| open_error(io::Error::other(e)))?;
-        txn.open_table(RECORDS)
-            .map_err(|e| open_error(io::Error::other(e)))?;
-        txn.commit().map_err(|e| open_error(io::Error::other(e)))?;
         Self::start(path, db)
     }
 
@@ -102,6 +98,42 @@ impl RedbStore {
     }
 }
 
+/// Creates the database under a temp name, with its table, and links it into place, so a
+/// crash during creation never leaves a half-written file at `path` that no later open could
+/// read. Loses no race: if another process created `path` first, its file is kept.
+fn create_atomically(path: &Path) -> Result<(), DuraflowError> {
+    let open_error = |source: io::Error| DuraflowError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| open_error(io::Error::other("the path has no file name")))?
+        .to_string_lossy();
+    let prefix = format!(".{name}.creating-");
+    remove_dead_temp_files(dir, &prefix);
+    let temp = dir.join(format!("{prefix}{}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    let created = (|| {
+        let db = Database::create(&temp).map_err(io::Error::other)?;
+        let txn = db.begin_write().map_err(io::Error::other)?;
+        txn.open_table(RECORDS).map_err(io::Error::other)?;
+        txn.commit().map_err(io::Error::other)?;
+        drop(db);
+        match std::fs::hard_link(&temp, path) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    let _ = std::fs::remove_file(&temp);
+    created.map_err(open_error)
+}
+
 fn open_failed(path: &Path, error: DatabaseError) -> DuraflowError {
     match error {
         DatabaseError::DatabaseAlreadyOpen => DuraflowError::StoreInUse {
@@ -116,7 +148,9 @@ fn open_failed(path: &Path, error: DatabaseError) -> DuraflowError {
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbStore").field("path", &self.path).finish()
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -165,7 +199,10 @@ impl Backend for Db {
 
     fn commit(&self, batch: &[Op]) -> Result<(), FailedWrite> {
         let fail = |e: &dyn std::fmt::Display| FailedWrite {
-            key: batch.first().map(|op| op.key.to_string()).unwrap_or_default(),
+            key: batch
+                .first()
+                .map(|op| op.key.to_string())
+                .unwrap_or_default(),
             source: io::Error::other(e.to_string()),
         };
         let txn = self.db.begin_write().map_err(|e| fail(&e))?;

@@ -207,7 +207,10 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
         let result = catch_unwind(AssertUnwindSafe(|| shared.backend.commit(&batch)))
             .unwrap_or_else(|_| {
                 Err(FailedWrite {
-                    key: batch.first().map(|op| op.key.to_string()).unwrap_or_default(),
+                    key: batch
+                        .first()
+                        .map(|op| op.key.to_string())
+                        .unwrap_or_default(),
                     source: io::Error::other("the store panicked while committing"),
                 })
             });

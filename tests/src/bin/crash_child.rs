@@ -1,0 +1,34 @@
+//! The process the crash tests SIGKILL: runs the crash-test DAG against a store.
+//!
+//! Usage: `crash_child file|redb STORE_PATH SIDE_LOG_PATH`. Exits 0 after a complete run.
+
+use duraflow::{Context, FileStore, RedbStore};
+use duraflow_tests::SideLog;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [kind, store, log] = args.as_slice() else {
+        eprintln!("usage: crash_child file|redb STORE_PATH SIDE_LOG_PATH");
+        std::process::exit(2);
+    };
+    let store = PathBuf::from(store);
+    let ctx = match kind.as_str() {
+        "file" => Context::new(FileStore::new(&store).expect("open FileStore")),
+        "redb" => Context::new(RedbStore::open(&store).expect("open RedbStore")),
+        other => panic!("unknown store kind {other}"),
+    };
+    let log = SideLog::append_to(&PathBuf::from(log)).expect("open side log");
+    match duraflow_tests::run(Arc::new(ctx), &log).await {
+        Ok((report, _)) => println!(
+            "done: executed {}, restored {}",
+            report.executed, report.restored
+        ),
+        Err(e) => {
+            eprintln!("run failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Crash test: a child process runs a 232-task DAG against a real store and is SIGKILLed at
+//! seeded pseudo-random instants; after every kill the store is checked and the DAG is run
+//! again, until it completes.
+//!
+//! Asserted after every kill and at the end:
+//! * every record in the store decodes to the value of a reference run (never a wrong value,
+//!   never an unreadable record, never a key that is not in the DAG);
+//! * records never disappear;
+//! * a task whose record was durable before a kill is not executed again (side log);
+//! * the completed run's outputs equal the reference.
+//!
+//! `DURAFLOW_CRASH_KILLS` (default 100 per store) and `DURAFLOW_CRASH_SEED` tune the run.
+
+use duraflow::{Context, DuraflowError, FileStore, MemoryStore, RedbStore};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Kills on one store before starting over with an empty one.
+const KILLS_PER_STORE: usize = 5;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn reference() -> BTreeMap<String, u64> {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let ctx = Arc::new(Context::new(MemoryStore::new()));
+    let (_, outputs) = runtime
+        .block_on(duraflow_tests::run(
+            ctx,
+            &duraflow_tests::SideLog::default(),
+        ))
+        .expect("the reference run succeeds");
+    outputs
+}
+
+fn child(kind: &str, store: &Path, log: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crash_child"));
+    command
+        .args([kind.as_ref(), store.as_os_str(), log.as_os_str()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Opens the store as the next run would find it, without creating it.
+fn open(kind: &str, store: &Path) -> Option<Context> {
+    let opened = match kind {
+        "file" => FileStore::open_existing(store).map(Context::new),
+        _ => RedbStore::open_existing(store).map(Context::new),
+    };
+    match opened {
+        Ok(ctx) => Some(ctx),
+        // Killed before the store existed (or before redb finished creating it).
+        Err(DuraflowError::NotAStore { .. }) => None,
+        Err(e) => panic!(
+            "the store at {} cannot be opened after a kill: {e}",
+            store.display()
+        ),
+    }
+}
+
+/// Checks every record against the reference and returns the keys stored.
+fn durable_keys(kind: &str, store: &Path, reference: &BTreeMap<String, u64>) -> BTreeSet<String> {
+    let Some(ctx) = open(kind, store) else {
+        return BTreeSet::new();
+    };
+    let keys: BTreeSet<String> = ctx
+        .db
+        .keys()
+        .expect("keys are listable")
+        .into_iter()
+        .collect();
+    for key in &keys {
+        let expected = reference
+            .get(key)
+            .unwrap_or_else(|| panic!("the store holds {key:?}, which is not a task of the DAG"));
+        match ctx.try_get::<u64>(key) {
+            Ok(Some(value)) => assert_eq!(value, *expected, "wrong value under {key:?}"),
+            Ok(None) => panic!("{key:?} is listed but has no record"),
+            Err(e) => panic!("unreadable record after a kill: {e}"),
+        }
+    }
+    keys
+}
+
+/// Keys the latest run executed: the side log after its last `--- run` marker.
+fn executed_in_last_run(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let last = text.rsplit("--- run\n").next().unwrap_or_default();
+    last.lines().map(str::to_owned).collect()
+}
+
+fn start_run(log: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("side log");
+    file.write_all(b"--- run\n").expect("side log marker");
+}
+
+fn assert_not_re_executed(log: &Path, durable: &BTreeSet<String>) {
+    let again: Vec<String> = executed_in_last_run(log)
+        .into_iter()
+        .filter(|key| durable.contains(key))
+        .collect();
+    assert!(again.is_empty(), "durable tasks executed again: {again:?}");
+}
+
+/// SplitMix64 stream for the kill instants.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_add(1);
+        duraflow_tests::mix(self.0) % bound.max(1)
+    }
+}
+
+fn crash_cycle(kind: &str) {
+    let reference = reference();
+    let kills = env_number("DURAFLOW_CRASH_KILLS", 100) as usize;
+    let mut rng = Rng(env_number("DURAFLOW_CRASH_SEED", 0x5eed));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store_path = |n: usize| dir.path().join(format!("store-{n}.{kind}"));
+
+    // Calibrate the kill window on complete fresh runs (process start included).
+    let window_us = (0..3)
+        .map(|n| {
+            let started = Instant::now();
+            let status = child(
+                kind,
+                &dir.path().join(format!("calibrate-{n}.{kind}")),
+                &dir.path().join("log-0"),
+            )
+            .status()
+            .expect("child runs");
+            assert!(status.success(), "a complete run succeeds");
+            started.elapsed().as_micros() as u64
+        })
+        .min()
+        .unwrap_or(1_000)
+        .max(1_000);
+
+    let (mut kills_done, mut finished_early, mut stores) = (0, 0, 0);
+    while kills_done < kills {
+        stores += 1;
+        let store = store_path(stores);
+        let log = dir.path().join(format!("log-{stores}"));
+        let mut durable = BTreeSet::new();
+        for _ in 0..KILLS_PER_STORE.min(kills - kills_done) {
+            start_run(&log);
+            let mut process = child(kind, &store, &log).spawn().expect("child starts");
+            // Resumed runs have less left to do: shrink the window with the work left.
+            let left = (reference.len() - durable.len() + 20) as u64;
+            let window = window_us * left / (reference.len() as u64 + 20);
+            std::thread::sleep(Duration::from_micros(rng.below(window)));
+            let _ = process.kill();
+            let status = process.wait().expect("child is reaped");
+            if status.success() {
+                finished_early += 1;
+            }
+            kills_done += 1;
+            assert_not_re_executed(&log, &durable);
+            let now = durable_keys(kind, &store, &reference);
+            let lost: Vec<_> = durable.difference(&now).collect();
+            assert!(lost.is_empty(), "records disappeared: {lost:?}");
+            durable = now;
+        }
+        start_run(&log);
+        let output = child(kind, &store, &log).output().expect("child runs");
+        assert!(
+            output.status.success(),
+            "the resumed run completes: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_not_re_executed(&log, &durable);
+        let all = durable_keys(kind, &store, &reference);
+        assert_eq!(
+            all.len(),
+            reference.len(),
+            "every task has a record at the end"
+        );
+    }
+    eprintln!(
+        "{kind}: {kills_done} kills over {stores} stores ({finished_early} runs finished before \
+         their kill), kill window {window_us} µs, every record right"
+    );
+}
+
+#[test]
+fn file_store_survives_sigkill_at_random_points() {
+    crash_cycle("file");
+}
+
+#[test]
+fn redb_store_survives_sigkill_at_random_points() {
+    crash_cycle("redb");
+}
