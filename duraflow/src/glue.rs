@@ -27,36 +27,29 @@ where
 
     /// Runs durably. A failure (panic, persist error) panics with the error's message, as
     /// `Task::run` has no error channel; use [`Durable::run_result`] to get the error.
-    fn run(self, input: Self::Input) -> impl Future<Output = Self::Output> + Send {
-        async move {
-            match self
-                .execute(move |task| async move { Ok(task.run(input).await) })
-                .await
-            {
-                Ok(output) => output,
-                Err(error) => panic!("{error}"),
-            }
+    async fn run(self, input: Self::Input) -> Self::Output {
+        match self
+            .execute(move |task| async move { Ok(task.run(input).await) })
+            .await
+        {
+            Ok(output) => output,
+            Err(error) => panic!("{error}"),
         }
     }
 
-    fn extract_and_run(
-        self,
-        receivers: Receivers,
-    ) -> impl Future<Output = Result<Self::Output, String>> + Send {
-        async move {
-            let state = self.run_state();
-            match self
-                .execute(move |task| task.extract_and_run(receivers))
-                .await
-            {
-                Ok(output) => Ok(output),
-                Err(error) => {
-                    let message = error.to_string();
-                    if let Some(state) = state {
-                        state.fail(error);
-                    }
-                    Err(message)
+    async fn extract_and_run(self, receivers: Receivers) -> Result<Self::Output, String> {
+        let state = self.run_state();
+        match self
+            .execute(move |task| task.extract_and_run(receivers))
+            .await
+        {
+            Ok(output) => Ok(output),
+            Err(error) => {
+                let message = error.to_string();
+                if let Some(state) = state {
+                    state.fail(error);
                 }
+                Err(message)
             }
         }
     }

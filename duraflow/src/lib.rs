@@ -51,6 +51,7 @@ pub use codec::Miss;
 pub use context::Context;
 pub use dag::{DurableDag, RunReport, TaskRun};
 pub use durable::{Durable, DurableTask, Persistable, Progress};
+pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
 pub use key::{validate_key, MAX_KEY_LEN};
 #[cfg(feature = "redb")]

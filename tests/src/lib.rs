@@ -4,6 +4,8 @@
 //! reference run on a `MemoryStore` gives the value every record must hold. Each execution
 //! appends the task's key to a side log, which outlives a SIGKILL (plain `write` calls).
 
+pub mod faults;
+
 use dagx::{task, DagRunner, Task, TaskHandle};
 use duraflow::{Context, DurableDag, DuraflowError, RunReport};
 use std::collections::BTreeMap;
@@ -13,19 +15,25 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Appends one line per task execution.
+/// Appends one line per task execution, and tells tasks whether to pause.
 #[derive(Clone, Default)]
-pub struct SideLog(Option<Arc<Mutex<File>>>);
+pub struct SideLog {
+    file: Option<Arc<Mutex<File>>>,
+    paced: bool,
+}
 
 impl SideLog {
-    /// A log appending to `path`.
+    /// A log appending to `path`; tasks pause briefly so that kills land mid-run.
     pub fn append_to(path: &Path) -> std::io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Self(Some(Arc::new(Mutex::new(file)))))
+        Ok(Self {
+            file: Some(Arc::new(Mutex::new(file))),
+            paced: true,
+        })
     }
 
     fn record(&self, key: &str) {
-        if let Some(file) = &self.0 {
+        if let Some(file) = &self.file {
             let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
             file.write_all(format!("{key}\n").as_bytes())
                 .expect("side log is writable");
@@ -41,9 +49,12 @@ pub fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// A short, id-dependent pause so that kills land between, and inside, tasks.
-async fn work(id: u64) {
-    tokio::time::sleep(Duration::from_micros(mix(id) % 400)).await;
+/// A short, id-dependent pause (when the log asks for it) so that kills land between, and
+/// inside, tasks.
+async fn work(id: u64, log: &SideLog) {
+    if log.paced {
+        tokio::time::sleep(Duration::from_micros(mix(id) % 400)).await;
+    }
 }
 
 /// A source task.
@@ -57,7 +68,7 @@ pub struct Source {
 impl Source {
     async fn run(&self) -> u64 {
         self.log.record(&self.key);
-        work(self.id).await;
+        work(self.id, &self.log).await;
         mix(self.id)
     }
 }
@@ -73,7 +84,7 @@ pub struct Step {
 impl Step {
     async fn run(&self, x: &u64) -> u64 {
         self.log.record(&self.key);
-        work(self.id).await;
+        work(self.id, &self.log).await;
         mix(self.id ^ x)
     }
 }
@@ -89,7 +100,7 @@ pub struct Join {
 impl Join {
     async fn run(&self, a: &u64, b: &u64) -> u64 {
         self.log.record(&self.key);
-        work(self.id).await;
+        work(self.id, &self.log).await;
         mix(self.id ^ a.rotate_left(7) ^ b)
     }
 }
@@ -123,7 +134,6 @@ pub fn build(d: &DurableDag<'_>, log: &SideLog) -> Vec<(String, TaskHandle<u64>)
     let mut chain = vec![source(d, "chain")];
     let mut fan = vec![source(d, "fan")];
     let mut diamond = vec![source(d, "diamond")];
-    drop(source);
     for _ in 0..59 {
         let (id, key) = next("chain");
         let before = chain.last().expect("chain has a head").1;

@@ -30,9 +30,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn keys(&self) -> io::Result<Vec<String>>;
 }
 
+/// A queued record (`None`: a removal) with its sequence number.
+type Queued = (u64, Option<Arc<[u8]>>);
+
 struct Queue {
-    /// Latest queued op per key, with its sequence number.
-    pending: HashMap<Arc<str>, (u64, Option<Arc<[u8]>>)>,
+    /// Latest queued op per key.
+    pending: HashMap<Arc<str>, Queued>,
     /// Ops not yet taken by the writer, in order.
     order: Vec<(u64, Arc<str>)>,
     next_seq: u64,

@@ -1,6 +1,7 @@
 //! The process the crash tests SIGKILL: runs the crash-test DAG against a store.
 //!
-//! Usage: `crash_child file|redb STORE_PATH SIDE_LOG_PATH`. Exits 0 after a complete run.
+//! Usage: `crash_child file|redb STORE_PATH SIDE_LOG_PATH`. Exits 0 after a complete run,
+//! 1 when the run fails, 3 when the store cannot be opened (the error on stderr).
 
 use duraflow::{Context, FileStore, RedbStore};
 use duraflow_tests::SideLog;
@@ -15,11 +16,15 @@ async fn main() {
         std::process::exit(2);
     };
     let store = PathBuf::from(store);
-    let ctx = match kind.as_str() {
-        "file" => Context::new(FileStore::new(&store).expect("open FileStore")),
-        "redb" => Context::new(RedbStore::open(&store).expect("open RedbStore")),
+    let opened = match kind.as_str() {
+        "file" => FileStore::new(&store).map(Context::new),
+        "redb" => RedbStore::open(&store).map(Context::new),
         other => panic!("unknown store kind {other}"),
     };
+    let ctx = opened.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(3);
+    });
     let log = SideLog::append_to(&PathBuf::from(log)).expect("open side log");
     match duraflow_tests::run(Arc::new(ctx), &log).await {
         Ok((report, _)) => println!(
