@@ -1,13 +1,15 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
 use crate::codec::Miss;
-use crate::durable::{Durable, DurableTask, Persistable, Progress};
+use crate::durable::{Durable, DurableTask, Persistable};
+use crate::events::{Event, EventHandler, Observers};
 use crate::store::off_runtime;
 use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// One executed task of a run, and why it ran.
@@ -47,9 +49,15 @@ struct RunLog {
 pub(crate) struct RunState {
     log: Mutex<RunLog>,
     prefetched: Mutex<HashMap<Arc<str>, Option<Vec<u8>>>>,
+    total: AtomicUsize,
 }
 
 impl RunState {
+    /// Tasks added to the DAG.
+    pub(crate) fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn restored(&self) {
         self.log.lock().report.restored += 1;
     }
@@ -123,7 +131,7 @@ impl RunState {
 pub struct DurableDag<'a> {
     dag: &'a DagRunner,
     ctx: Arc<Context>,
-    progress: Option<Progress>,
+    observers: Arc<Observers>,
     state: Arc<RunState>,
     keys: Mutex<HashSet<Arc<str>>>,
 }
@@ -134,7 +142,7 @@ impl<'a> DurableDag<'a> {
         Self {
             dag,
             ctx,
-            progress: None,
+            observers: Arc::default(),
             state: Arc::default(),
             keys: Mutex::default(),
         }
@@ -145,8 +153,29 @@ impl<'a> DurableDag<'a> {
     where
         F: Fn(&str, usize) + Send + Sync + 'static,
     {
-        self.progress = Some(Arc::new(handler));
+        Arc::make_mut(&mut self.observers).push_progress(Arc::new(handler));
         self
+    }
+
+    /// Calls `handler` with every [`Event`] of the run: the total before it starts, then
+    /// each task's start, restore or miss, execution, persistence or failure.
+    pub fn with_events<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        let handler: EventHandler = Arc::new(handler);
+        Arc::make_mut(&mut self.observers).push(handler);
+        self
+    }
+
+    /// Number of tasks added.
+    pub fn len(&self) -> usize {
+        self.state.total()
+    }
+
+    /// True when no task was added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The dagx runner tasks are added to.
@@ -201,7 +230,7 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
-        let durable = Durable::new(key, Arc::clone(&self.ctx), task, self.progress.clone())
+        let durable = Durable::observed(key, Arc::clone(&self.ctx), task, Arc::clone(&self.observers))
             .with_version(version)
             .in_run(Arc::clone(&self.state));
         if !self.keys.lock().insert(Arc::from(key)) {
@@ -210,6 +239,7 @@ impl<'a> DurableDag<'a> {
                  give each task its own key"
             );
         }
+        self.state.total.fetch_add(1, Ordering::Relaxed);
         self.dag.add_task(durable)
     }
 
@@ -221,10 +251,14 @@ impl<'a> DurableDag<'a> {
         S: Fn(BoxFuture<'static, ()>),
     {
         let _stale = self.state.finish();
+        self.observers.emit(&Event::RunStarted {
+            total: self.state.total(),
+        });
         self.prefetch().await;
         let dag_result = self.dag.run(spawner).await;
         let flushed = off_runtime(&self.ctx.db, |s| s.flush()).await;
         let (report, task_error) = self.state.finish();
+        self.observers.emit(&Event::RunFinished { report: &report });
         if let Some(error) = task_error {
             return Err(error);
         }

@@ -6,6 +6,7 @@
 
 use crate::codec::{self, Expect, Miss};
 use crate::dag::RunState;
+use crate::events::{Event, Observers};
 use crate::key::check_key;
 use crate::store::off_runtime;
 use crate::{outcome, Context, DuraflowError};
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The progress callback of duraflow-rs: `(key, completed)` once per completed task.
 pub type Progress = Arc<dyn Fn(&str, usize) + Send + Sync + 'static>;
@@ -69,19 +71,33 @@ pub struct Durable<T> {
     version: u32,
     ctx: Arc<Context>,
     task: T,
-    progress: Option<Progress>,
+    observers: Arc<Observers>,
     run: Option<Arc<RunState>>,
 }
 
 impl<T> Durable<T> {
     /// Wraps `task` so its output is stored under `key` in `ctx`'s store.
     pub fn new(key: &str, ctx: Arc<Context>, task: T, progress: Option<Progress>) -> Self {
+        let mut observers = Observers::default();
+        if let Some(progress) = progress {
+            observers.push_progress(progress);
+        }
+        Self::observed(key, ctx, task, Arc::new(observers))
+    }
+
+    /// A wrapper reporting to `observers` (a `DurableDag`'s handlers).
+    pub(crate) fn observed(
+        key: &str,
+        ctx: Arc<Context>,
+        task: T,
+        observers: Arc<Observers>,
+    ) -> Self {
         Self {
             key: Arc::from(key),
             version: 0,
             ctx,
             task,
-            progress,
+            observers,
             run: None,
         }
     }
@@ -136,27 +152,74 @@ where
         F: FnOnce(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
+        let key = Arc::clone(&self.key);
+        let observers = Arc::clone(&self.observers);
+        #[cfg(feature = "tracing")]
+        let result = {
+            use tracing::Instrument;
+            let span = tracing::info_span!(
+                "duraflow.task",
+                key = %key,
+                outcome = tracing::field::Empty,
+            );
+            let result = self.sequence(run).instrument(span.clone()).await;
+            span.record(
+                "outcome",
+                match &result {
+                    Ok(_) => "ok",
+                    Err(_) => "failed",
+                },
+            );
+            result
+        };
+        #[cfg(not(feature = "tracing"))]
+        let result = self.sequence(run).await;
+        if let Err(error) = &result {
+            observers.emit(&Event::Failed { key: &key, error });
+        }
+        result
+    }
+
+    async fn sequence<F, Fut>(self, run: F) -> Result<T::Output, DuraflowError>
+    where
+        F: FnOnce(T) -> Fut,
+        Fut: Future<Output = Result<T::Output, String>>,
+    {
         let Durable {
             key,
             version,
             ctx,
             task,
-            progress,
+            observers,
             run: state,
         } = self;
         check_key(&key)?;
+        let total = state.as_ref().map(|s| s.total());
+        observers.emit(&Event::Started { key: &key });
 
         let miss = match lookup::<T::Output>(&ctx, state.as_deref(), &key, version).await? {
             Ok(value) => {
-                notify(&ctx, progress.as_ref(), &key);
+                let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
                 if let Some(state) = &state {
                     state.restored();
                 }
+                #[cfg(feature = "tracing")]
+                tracing::debug!(outcome = "restored", "restored from the store");
+                observers.emit(&Event::Restored {
+                    key: &key,
+                    completed,
+                    total,
+                });
                 return Ok(value);
             }
             Err(miss) => miss,
         };
+        observers.emit(&Event::Missed {
+            key: &key,
+            reason: &miss,
+        });
 
+        let started = Instant::now();
         let output = match AssertUnwindSafe(run(task)).catch_unwind().await {
             Ok(Ok(output)) => output,
             Ok(Err(reason)) => {
@@ -172,6 +235,7 @@ where
                 })
             }
         };
+        let elapsed = started.elapsed();
 
         let persisted = !outcome::is_failure(&output);
         if persisted {
@@ -188,7 +252,24 @@ where
                     source,
                 })?;
         }
-        notify(&ctx, progress.as_ref(), &key);
+        let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            outcome = "executed",
+            reason = %miss,
+            elapsed_us = elapsed.as_micros() as u64,
+            persisted,
+            "executed"
+        );
+        observers.emit(&Event::Executed {
+            key: &key,
+            elapsed,
+            completed,
+            total,
+        });
+        if persisted {
+            observers.emit(&Event::Persisted { key: &key });
+        }
         if let Some(state) = &state {
             state.executed(&key, miss, persisted);
         }
@@ -223,13 +304,6 @@ async fn lookup<O: DeserializeOwned>(
         None => Err(Miss::NoRecord),
         Some(bytes) => codec::decode(key, &bytes, expect),
     })
-}
-
-fn notify(ctx: &Context, progress: Option<&Progress>, key: &str) {
-    let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
-    if let Some(progress) = progress {
-        progress(key, completed);
-    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -38,6 +38,7 @@ mod context;
 mod dag;
 mod durable;
 mod error;
+mod events;
 mod glue;
 mod key;
 mod outcome;
@@ -53,6 +54,7 @@ pub use dag::{DurableDag, RunReport, TaskRun};
 pub use durable::{Durable, DurableTask, Persistable, Progress};
 pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
+pub use events::{Event, EventHandler};
 pub use key::{validate_key, MAX_KEY_LEN};
 #[cfg(feature = "redb")]
 pub use store::RedbStore;
