@@ -16,6 +16,7 @@
 use dagx::{task, DagRunner, Pending, Task, TaskBuilder, TaskHandle};
 use futures::future::BoxFuture;
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 use std::sync::{atomic::AtomicUsize, Arc};
 use std::time::{Duration, Instant};
@@ -274,7 +275,7 @@ impl Shape {
 // Variants and their stores
 // ---------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Variant {
     Raw,
     RsMemory,
@@ -486,51 +487,44 @@ fn measure(
             modes.iter().map(move |&m| (v, m))
         })
         .collect();
-    // Resumed runs share one store per variant, filled by one untimed run.
-    let filled: Vec<Option<Store>> = cases
-        .iter()
-        .map(|&(variant, mode)| {
-            (mode == Mode::Resumed).then(|| {
-                let store = variant.new_store();
-                rt.block_on(store.run(shape, &keys, false));
-                store
-            })
-        })
-        .collect();
-    let once = |i: usize, count_heap: bool| {
+    // The store of a variant's first fresh run is kept for its resumed runs.
+    let mut filled: HashMap<Variant, Store> = HashMap::new();
+    let mut once = |i: usize, count_heap: bool| {
         let (variant, mode) = cases[i];
-        let fresh;
-        let store = match mode {
-            Mode::Fresh => {
-                fresh = variant.new_store();
-                &fresh
-            }
-            Mode::Resumed => filled[i].as_ref().expect("filled store"),
-        };
+        let fresh = (mode == Mode::Fresh).then(|| variant.new_store());
+        let store = fresh.as_ref().or_else(|| filled.get(&variant));
+        let store = store.expect("a fresh run fills the store of the resumed runs");
         settle();
         let run = || rt.block_on(store.run(shape, &keys, mode == Mode::Resumed));
-        if count_heap {
+        let measured = if count_heap {
             let (elapsed, peak) = with_peak_heap(run);
             (elapsed, Some(peak))
         } else {
             (run(), None)
+        };
+        if let Some(store) = fresh {
+            filled.entry(variant).or_insert(store);
         }
+        measured
     };
+    // Round 0 is the warm-up; each round starts one case later, so no case always runs
+    // first (after the previous round's clean-up).
     let mut samples = vec![Vec::with_capacity(plan.iters); cases.len()];
     let mut wanted = vec![plan.iters; cases.len()];
     for round in 0..=plan.iters {
-        for (i, taken) in samples.iter_mut().enumerate() {
-            if taken.len() >= wanted[i] {
+        for k in 0..cases.len() {
+            let i = (round + k) % cases.len();
+            if samples[i].len() >= wanted[i] {
                 continue;
             }
             let (elapsed, _) = once(i, false);
             if round == 0 {
                 if elapsed < SLOW {
-                    continue; // the warm-up
+                    continue;
                 }
                 wanted[i] = plan.slow_iters.min(plan.iters);
             }
-            taken.push(elapsed);
+            samples[i].push(elapsed);
         }
     }
     let stats = samples

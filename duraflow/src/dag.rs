@@ -1,14 +1,16 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
 use crate::codec::Miss;
-use crate::durable::{Durable, DurableTask, Persistable};
+use crate::durable::{panic_message, Durable, DurableTask, Persistable};
 use crate::events::{Event, EventHandler, Observers};
 use crate::store::off_runtime;
 use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -230,9 +232,14 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
-        let durable = Durable::observed(key, Arc::clone(&self.ctx), task, Arc::clone(&self.observers))
-            .with_version(version)
-            .in_run(Arc::clone(&self.state));
+        let durable = Durable::observed(
+            key,
+            Arc::clone(&self.ctx),
+            task,
+            Arc::clone(&self.observers),
+        )
+        .with_version(version)
+        .in_run(Arc::clone(&self.state));
         if !self.keys.lock().insert(Arc::from(key)) {
             panic!(
                 "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
@@ -255,7 +262,20 @@ impl<'a> DurableDag<'a> {
             total: self.state.total(),
         });
         self.prefetch().await;
-        let dag_result = self.dag.run(spawner).await;
+        // Durable tasks catch their own panics; a plain dagx task's panic in a layer of
+        // several would be dropped by dagx 0.3.1, so the spawned futures catch it here.
+        let state = Arc::clone(&self.state);
+        let guarded = move |task: BoxFuture<'static, ()>| {
+            let state = Arc::clone(&state);
+            spawner(Box::pin(async move {
+                if let Err(payload) = AssertUnwindSafe(task).catch_unwind().await {
+                    state.fail(DuraflowError::UnkeyedTaskPanicked {
+                        message: panic_message(payload.as_ref()),
+                    });
+                }
+            }));
+        };
+        let dag_result = self.dag.run(guarded).await;
         let flushed = off_runtime(&self.ctx.db, |s| s.flush()).await;
         let (report, task_error) = self.state.finish();
         self.observers.emit(&Event::RunFinished { report: &report });

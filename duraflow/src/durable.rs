@@ -245,12 +245,16 @@ where
                     reason: e.to_string(),
                 }
             })?;
-            ctx.db
-                .put(&key, record)
-                .map_err(|source| DuraflowError::Persist {
-                    key: key.to_string(),
-                    source,
-                })?;
+            let put = if ctx.db.queues_writes() || !ctx.db.is_blocking() {
+                ctx.db.put(&key, record)
+            } else {
+                let owned = Arc::clone(&key);
+                off_runtime(&ctx.db, move |s| s.put(&owned, record)).await
+            };
+            put.map_err(|source| DuraflowError::Persist {
+                key: key.to_string(),
+                source,
+            })?;
         }
         let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
         #[cfg(feature = "tracing")]
@@ -306,7 +310,8 @@ async fn lookup<O: DeserializeOwned>(
     })
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a caught panic.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -94,6 +94,17 @@ pub enum DuraflowError {
         message: String,
     },
 
+    /// A task added to the `DagRunner` directly (not through `DurableDag`, so without a key)
+    /// panicked.
+    #[error(
+        "a task without a key (added to the DagRunner directly) panicked: {message}; add it \
+         through DurableDag to have it named and stored"
+    )]
+    UnkeyedTaskPanicked {
+        /// The panic message.
+        message: String,
+    },
+
     /// A task could not run because one of its inputs never arrived (an upstream task failed).
     #[error("task `{key}` did not run: {reason}; an upstream task failed, see the first error of the run")]
     InputUnavailable {

@@ -106,17 +106,34 @@ impl std::fmt::Display for Event<'_> {
         };
         match self {
             Event::RunStarted { total } => {
-                write!(f, "run started: {total} task{}", if *total == 1 { "" } else { "s" })
+                write!(
+                    f,
+                    "run started: {total} task{}",
+                    if *total == 1 { "" } else { "s" }
+                )
             }
             Event::Started { key } => write!(f, "{key}: started"),
-            Event::Restored { key, completed, total } => {
+            Event::Restored {
+                key,
+                completed,
+                total,
+            } => {
                 write!(f, "{key}: restored ({})", of(completed, total))
             }
             Event::Missed { key, reason } => write!(f, "{key}: runs ({reason})"),
-            Event::Retrying { key, attempt, error } => {
+            Event::Retrying {
+                key,
+                attempt,
+                error,
+            } => {
                 write!(f, "{key}: attempt {attempt} failed ({error}), retrying")
             }
-            Event::Executed { key, completed, total, .. } => {
+            Event::Executed {
+                key,
+                completed,
+                total,
+                ..
+            } => {
                 write!(f, "{key}: executed ({})", of(completed, total))
             }
             Event::Persisted { key } => write!(f, "{key}: persisted"),

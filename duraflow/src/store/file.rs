@@ -42,6 +42,9 @@ const MARKER_TEXT: &str = "duraflow FileStore, record format 1\n";
 struct Files {
     dir: PathBuf,
     dir_handle: File,
+    /// Distinguishes this handle's temp files from those of an earlier process that had
+    /// the same pid (a restarted container's pid 1, say).
+    nonce: u64,
     next_temp: AtomicU64,
 }
 
@@ -92,6 +95,9 @@ impl FileStore {
         let files = Files {
             dir: dir.clone(),
             dir_handle,
+            nonce: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
             next_temp: AtomicU64::new(0),
         };
         let queue = WriteBehind::new(files, "duraflow-filestore").map_err(open_error)?;
@@ -136,6 +142,9 @@ impl Storage for FileStore {
     fn keys(&self) -> io::Result<Vec<String>> {
         self.queue.keys()
     }
+    fn queues_writes(&self) -> bool {
+        true
+    }
 }
 
 /// A temp file written and not yet renamed.
@@ -148,9 +157,11 @@ struct Staged<'a> {
 impl Files {
     fn stage<'a>(&self, op: &'a Op, record: &[u8]) -> io::Result<Staged<'a>> {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
-        let temp = self
-            .dir
-            .join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
+        let temp = self.dir.join(format!(
+            "{TEMP_PREFIX}{}-{:x}-{n}",
+            std::process::id(),
+            self.nonce
+        ));
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)

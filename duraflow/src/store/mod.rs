@@ -5,7 +5,7 @@
 //! everything durable on [`Storage::flush`].
 
 mod file;
-pub(crate) mod file_name;
+pub mod file_name;
 mod memory;
 #[cfg(feature = "redb")]
 mod redb;
@@ -60,6 +60,13 @@ pub trait Storage: Send + Sync {
     fn is_blocking(&self) -> bool {
         true
     }
+
+    /// Whether `put` only queues the record (and so never blocks), leaving the I/O to a
+    /// writer of the store's own and to [`Storage::flush`]. Default `false`: on a blocking
+    /// store, duraflow then calls `put` off the runtime's worker threads too.
+    fn queues_writes(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for Arc<S> {
@@ -83,6 +90,9 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn is_blocking(&self) -> bool {
         (**self).is_blocking()
+    }
+    fn queues_writes(&self) -> bool {
+        (**self).queues_writes()
     }
 }
 

@@ -175,6 +175,9 @@ impl Storage for RedbStore {
     fn keys(&self) -> io::Result<Vec<String>> {
         self.queue.keys()
     }
+    fn queues_writes(&self) -> bool {
+        true
+    }
 }
 
 impl Backend for Db {
