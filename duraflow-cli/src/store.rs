@@ -42,8 +42,7 @@ impl Item {
 
 impl Store {
     /// Opens the store at `path` without creating anything: a directory as a `FileStore`,
-    /// a file as a `RedbStore`. Opening a `FileStore` removes the temp files of writers that
-    /// are no longer running (the runtime does so on every open).
+    /// a file as a `RedbStore`. Nothing in the store is changed by opening it.
     pub fn open(path: &Path) -> Result<Self, DuraflowError> {
         if path.is_dir() {
             FileStore::open_existing(path).map(Self::File)

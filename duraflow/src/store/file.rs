@@ -2,7 +2,7 @@
 
 use super::file_name::{self, TEMP_PREFIX};
 use super::write_behind::{Backend, Op, WriteBehind};
-use super::{remove_dead_temp_files, FailedWrite, Storage};
+use super::{remove_temp_files, FailedWrite, Storage};
 use crate::DuraflowError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -62,11 +62,13 @@ impl FileStore {
         if !marker.exists() {
             fs::write(&marker, MARKER_TEXT).map_err(open_error)?;
         }
+        // Best effort: a temp file that cannot be removed is ignored all the same.
+        let _ = remove_temp_files(&dir, TEMP_PREFIX, false);
         Self::open_dir(dir)
     }
 
-    /// Opens an existing store without creating anything: for tools that must not turn a
-    /// mistyped path into an empty store.
+    /// Opens an existing store without creating or removing anything: for tools that must
+    /// not turn a mistyped path into an empty store, nor change what they inspect.
     pub fn open_existing(dir: impl AsRef<Path>) -> Result<Self, DuraflowError> {
         let dir = dir.as_ref().to_path_buf();
         let reason = if !dir.is_dir() {
@@ -91,7 +93,6 @@ impl FileStore {
             source,
         };
         let dir_handle = File::open(&dir).map_err(open_error)?;
-        remove_dead_temp_files(&dir, TEMP_PREFIX);
         let files = Files {
             dir: dir.clone(),
             dir_handle,
@@ -102,6 +103,13 @@ impl FileStore {
         };
         let queue = WriteBehind::new(files, "duraflow-filestore").map_err(open_error)?;
         Ok(Self { dir, queue })
+    }
+
+    /// Removes temp files left by processes that are no longer running (with
+    /// `include_live`, also those of running processes, whose writes then fail). Returns
+    /// `(removed, kept)`.
+    pub fn remove_temp_files(&self, include_live: bool) -> io::Result<(usize, usize)> {
+        remove_temp_files(&self.dir, TEMP_PREFIX, include_live)
     }
 
     /// The store's directory.

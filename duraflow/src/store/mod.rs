@@ -115,25 +115,36 @@ where
     call(&**store)
 }
 
-/// Removes files in `dir` named `{prefix}{pid}...` whose process is gone; files of live
-/// processes are theirs to finish. Best effort: a file that cannot be removed stays ignored.
-pub(crate) fn remove_dead_temp_files(dir: &std::path::Path, prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
+/// Removes files in `dir` named `{prefix}{pid}...` whose process is gone (and, with
+/// `include_live`, those of running processes too). Files of live processes are otherwise
+/// theirs to finish. Returns how many were removed and how many kept.
+pub(crate) fn remove_temp_files(
+    dir: &std::path::Path,
+    prefix: &str,
+    include_live: bool,
+) -> io::Result<(usize, usize)> {
+    let (mut removed, mut kept) = (0, 0);
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
         let name = entry.file_name();
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
             continue;
         };
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        if digits
+        let dead = digits
             .parse::<u32>()
-            .map_or(true, |pid| !process_alive(pid))
-        {
-            let _ = std::fs::remove_file(entry.path());
+            .map_or(true, |pid| !process_alive(pid));
+        if !(dead || include_live) {
+            kept += 1;
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {} // renamed by its writer
+            Err(e) => return Err(e),
         }
     }
+    Ok((removed, kept))
 }
 
 /// Whether a process with this id is running (on Unix; elsewhere assumed so).

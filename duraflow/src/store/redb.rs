@@ -1,7 +1,7 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
 use super::write_behind::{Backend, Op, WriteBehind};
-use super::{remove_dead_temp_files, FailedWrite, Storage};
+use super::{remove_temp_files, FailedWrite, Storage};
 use crate::DuraflowError;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use std::io;
@@ -115,7 +115,7 @@ fn create_atomically(path: &Path) -> Result<(), DuraflowError> {
         .ok_or_else(|| open_error(io::Error::other("the path has no file name")))?
         .to_string_lossy();
     let prefix = format!(".{name}.creating-");
-    remove_dead_temp_files(dir, &prefix);
+    let _ = remove_temp_files(dir, &prefix, false);
     let temp = dir.join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     let created = (|| {
