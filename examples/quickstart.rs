@@ -10,7 +10,7 @@
 //! executes nothing. Run it again with the same path and even the first run restores.
 
 use dagx::{task, DagRunner, Task, TaskHandle};
-use duraflow::{Context, DuraflowError, DurableDag, FileStore, RedbStore, RunReport};
+use duraflow::{Context, DurableDag, DuraflowError, FileStore, RedbStore, RunReport};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -49,10 +49,11 @@ async fn run_once(ctx: &Arc<Context>) -> Result<(RunReport, i32), DuraflowError>
     let five: TaskHandle<i32> = d.add("load-5", Load(5)).into();
     let ten = d.add("mul-2", Mul(2)).depends_on(five);
     let sum = d.add("sum", Add).depends_on((&five, &ten));
-    let report = d.run(|f| {
-        tokio::spawn(f);
-    })
-    .await?;
+    let report = d
+        .run(|f| {
+            tokio::spawn(f);
+        })
+        .await?;
     Ok((report, dag.get(sum).expect("sum ran")))
 }
 

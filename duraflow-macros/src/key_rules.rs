@@ -36,7 +36,9 @@ mod tests {
 
     #[test]
     fn empty_is_fine_only_with_placeholders() {
-        assert!(check_literal("", false).unwrap_err().contains("cannot be empty"));
+        assert!(check_literal("", false)
+            .unwrap_err()
+            .contains("cannot be empty"));
         assert_eq!(check_literal("", true), Ok(()));
     }
 
@@ -49,6 +51,23 @@ mod tests {
     fn rejects_long_keys_counting_bytes() {
         let long = "é".repeat(MAX_KEY_BYTES / 2 + 1);
         let message = check_literal(&long, false).unwrap_err();
-        assert!(message.contains(&format!("{} bytes", MAX_KEY_BYTES + 2)), "{message}");
+        assert!(
+            message.contains(&format!("{} bytes", MAX_KEY_BYTES + 2)),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn agrees_with_the_runtime() {
+        assert_eq!(MAX_KEY_BYTES, duraflow::MAX_KEY_LEN);
+        let long = "k".repeat(MAX_KEY_BYTES);
+        for key in ["", "a", "a\0", "\0", "é", &long, &format!("{long}k")] {
+            assert_eq!(
+                check_literal(key, false).is_ok(),
+                duraflow::validate_key(key).is_ok(),
+                "{:?}",
+                key.get(..8)
+            );
+        }
     }
 }

@@ -20,10 +20,13 @@ use proc_macro::TokenStream;
 ///
 /// Put it on the inherent `impl` block that holds the task's `run` method, in place of dagx's
 /// `#[task]`. It emits the dagx `Task` impl (so `use dagx::Task` is not needed) and an impl of
-/// `duraflow::DurableTask` carrying the key and the version.
+/// `duraflow::DurableTask` carrying the key and the version. Add the task with
+/// `DurableDag::task`, or as a node of [`durable_dag!`].
 ///
-/// ```ignore
-/// use duraflow::durable;
+/// ```
+/// use dagx::DagRunner;
+/// use duraflow::{durable, Context, DurableDag, DurableTask, MemoryStore};
+/// use std::sync::Arc;
 ///
 /// struct Load(i32);
 ///
@@ -38,12 +41,25 @@ use proc_macro::TokenStream;
 ///     factor: i32,
 /// }
 ///
-/// #[durable(key = "scale-by-{factor}", version = 2)] // old records (version 0, 1) are not reused
+/// #[durable(key = "scale-by-{factor}", version = 2)] // records of other versions are not reused
 /// impl Scale {
 ///     fn run(&mut self, x: &i32) -> i32 {
 ///         x * self.factor
 ///     }
 /// }
+///
+/// # #[tokio::main] async fn main() {
+/// assert_eq!(Scale { factor: 3 }.key(), "scale-by-3");
+///
+/// let ctx = Arc::new(Context::new(MemoryStore::new()));
+/// let dag = DagRunner::new();
+/// let d = DurableDag::new(&dag, ctx.clone());
+/// let five = d.task(Load(5)).depends_on(());
+/// let fifteen = d.task(Scale { factor: 3 }).depends_on(five);
+/// d.run(|f| { tokio::spawn(f); }).await.unwrap();
+/// assert_eq!(dag.get(fifteen).unwrap(), 15);
+/// assert_eq!(ctx.get::<i32>("load-5"), Some(5));
+/// # }
 /// ```
 ///
 /// # Options
@@ -57,15 +73,16 @@ use proc_macro::TokenStream;
 ///
 /// # `run`
 ///
-/// The impl block holds exactly one `run` method, `async fn` or plain `fn`, which:
+/// The impl block holds one `run` method, `async fn` or plain `fn`, which:
 /// - takes no receiver, `self`, `&self` or `&mut self`;
 /// - takes each input by reference (`x: &i32`), at most 8 of them, in the order the
 ///   dependencies are given;
-/// - names its return type explicitly; it must be serde-serializable and deserializable,
-///   `Clone`, `Send`, `Sync` and `'static`, since it is stored.
+/// - names its return type: the output, which is stored, so it must be serde-serializable
+///   and deserializable, `Clone`, `Send`, `Sync` and `'static`.
 ///
-/// `run` stays an ordinary method of the type, so it can be called directly in tests.
-/// Generic task types work: the generated impls reuse the impl block's generics and
+/// `run` stays an ordinary method of the type (exempt from clippy's `ptr_arg` and
+/// `too_many_arguments`, which its required shape trips), so it can be called directly in
+/// tests. Generic task types work: the generated impls reuse the impl block's generics and
 /// where-clause, so put the bounds the output needs there.
 ///
 /// # Errors
@@ -81,25 +98,48 @@ pub fn durable(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Declares a whole durable DAG: its nodes, their keys and their dependencies.
 ///
-/// ```ignore
+/// ```
+/// use dagx::DagRunner;
+/// use duraflow::{durable, durable_dag, Context, DurableDag, MemoryStore};
+/// use std::sync::Arc;
+///
+/// struct Load(i32);
+/// #[durable(key = "load-{0}")]
+/// impl Load { async fn run(&self) -> i32 { self.0 } }
+///
+/// struct Mul(i32);
+/// #[durable(key = "mul", version = 2)]
+/// impl Mul { async fn run(&self, x: &i32) -> i32 { x * self.0 } }
+///
+/// struct Add;
+/// #[durable(key = "add")]
+/// impl Add { async fn run(a: &i32, b: &i32) -> i32 { a + b } }
+///
+/// # #[tokio::main] async fn main() {
+/// let dag = DagRunner::new();
+/// let d = DurableDag::new(&dag, Arc::new(Context::new(MemoryStore::new())));
 /// durable_dag! {
-///     dag: d;                              // any expression giving the DurableDag (or a reference to it)
+///     dag: d;                              // any expression giving the DurableDag (or a reference)
 ///     sum = Add <- (five, ten);            // nodes in any order: the macro sorts them
-///     five = Load(5);                      // key from the task's #[durable] attribute
+///     five = Load(5);                      // key from the attribute: "load-5"
 ///     ten @ "mul-ten" = Mul(2) <- five;    // `@ "..."`: explicit key for this node
 /// }
-/// // five, ten and sum are now dagx `TaskHandle`s in scope: dag.get(sum)
+/// // five, ten and sum are now dagx `TaskHandle`s in scope
+/// d.run(|f| { tokio::spawn(f); }).await.unwrap();
+/// assert_eq!(dag.get(sum).unwrap(), 15);
+/// # }
 /// ```
 ///
 /// - The block starts with `dag: EXPR;`, the `duraflow::DurableDag` to add the nodes to.
 /// - Each node is `name [@ "key"] = TASK [<- dep | <- (dep, ...)];`. A dependency is another
 ///   node's name or any `TaskHandle` expression in scope; they are passed to `run` in the
-///   order given. A top-level `<-` ends the task expression, so write `a < -b` inside a task
-///   expression as `(a < -b)`.
-/// - A node's key is its `@ "..."` literal if given (then the task needs no `#[durable]`),
-///   else its task's `#[durable]` key.
+///   order given. A top-level `<-` ends the task expression, so write a comparison with a
+///   negative number inside a task expression in parentheses: `(a < -b)`.
+/// - A node's key is its `@ "..."` literal if given (then the task needs no `#[durable]`,
+///   any dagx task works, and a `#[durable]` task keeps its version), else its task's
+///   `#[durable]` key.
 /// - The macro expands to `let` statements, so use it where statements go; each node name
-///   becomes a `dagx::TaskHandle` of the task's output after the macro.
+///   is a `dagx::TaskHandle` of the task's output after the macro.
 ///
 /// # Errors
 ///

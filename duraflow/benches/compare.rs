@@ -23,17 +23,21 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------
-// Heap accounting: net bytes allocated since the last reset, and their peak.
+// Heap accounting: allocator calls and net bytes allocated since the last reset, with
+// their peak. Off (one relaxed load per call) except in the scaling run's heap runs.
 // ---------------------------------------------------------------------------------------
 
 struct CountingAlloc;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
+static CALLS: AtomicUsize = AtomicUsize::new(0);
 static CURRENT: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);
 
-fn account(delta: isize) {
+/// Counts one allocating call (`alloc`, `alloc_zeroed`, `realloc`) or a `dealloc`.
+fn account(delta: isize, allocating: bool) {
     if COUNTING.load(Relaxed) {
+        CALLS.fetch_add(usize::from(allocating), Relaxed);
         let now = CURRENT.fetch_add(delta, Relaxed) + delta;
         if delta > 0 {
             PEAK.fetch_max(now, Relaxed);
@@ -46,25 +50,25 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let ptr = System.alloc(layout);
         if !ptr.is_null() {
-            account(layout.size() as isize);
+            account(layout.size() as isize, true);
         }
         ptr
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let ptr = System.alloc_zeroed(layout);
         if !ptr.is_null() {
-            account(layout.size() as isize);
+            account(layout.size() as isize, true);
         }
         ptr
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout);
-        account(-(layout.size() as isize));
+        account(-(layout.size() as isize), false);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let new = System.realloc(ptr, layout, new_size);
         if !new.is_null() {
-            account(new_size as isize - layout.size() as isize);
+            account(new_size as isize - layout.size() as isize, true);
         }
         new
     }
@@ -73,14 +77,26 @@ unsafe impl GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-/// Runs `f` and returns its result with the peak of heap bytes it added (all threads).
-fn with_peak_heap<R>(f: impl FnOnce() -> R) -> (R, usize) {
+/// What one run did to the heap (all threads).
+#[derive(Clone, Copy, Debug)]
+struct Heap {
+    /// Most bytes allocated at once over the run, beyond what was allocated before it.
+    peak: usize,
+    /// Allocator calls.
+    calls: usize,
+}
+
+/// Runs `f` and returns its result with what it did to the heap.
+fn with_heap<R>(f: impl FnOnce() -> R) -> (R, Heap) {
+    CALLS.store(0, Relaxed);
     CURRENT.store(0, Relaxed);
     PEAK.store(0, Relaxed);
     COUNTING.store(true, Relaxed);
     let result = f();
     COUNTING.store(false, Relaxed);
-    (result, PEAK.load(Relaxed).max(0) as usize)
+    let peak = PEAK.load(Relaxed).max(0) as usize;
+    let calls = CALLS.load(Relaxed);
+    (result, Heap { peak, calls })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -306,9 +322,13 @@ impl Variant {
         }
     }
 
+    fn on_disk(self) -> bool {
+        matches!(self, Variant::RsFile | Variant::File | Variant::Redb)
+    }
+
     /// A new empty store (and the temp dir that holds it), made outside the timing.
     fn new_store(self) -> Store {
-        let dir = matches!(self, Variant::RsFile | Variant::File | Variant::Redb).then(|| {
+        let dir = self.on_disk().then(|| {
             tempfile::Builder::new()
                 .prefix("duraflow-bench-")
                 .tempdir_in(std::env::temp_dir())
@@ -412,7 +432,7 @@ struct Stat {
     variant: Variant,
     mode: Mode,
     median: Duration,
-    peak_heap: Option<usize>,
+    heap: Option<Heap>,
 }
 
 struct Group {
@@ -458,8 +478,8 @@ struct Plan {
 
 const SLOW: Duration = Duration::from_millis(500);
 
-/// Writes back dirty pages before a measured run, so one store's unsynced writes are not
-/// paid by the next store's `fsync`.
+/// Writes back dirty pages after a run on disk, so one store's unsynced writes (and the
+/// removal of its directory) are not paid by the next store's `fsync`.
 fn settle() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
@@ -494,21 +514,24 @@ fn measure(
         let fresh = (mode == Mode::Fresh).then(|| variant.new_store());
         let store = fresh.as_ref().or_else(|| filled.get(&variant));
         let store = store.expect("a fresh run fills the store of the resumed runs");
-        settle();
         let run = || rt.block_on(store.run(shape, &keys, mode == Mode::Resumed));
         let measured = if count_heap {
-            let (elapsed, peak) = with_peak_heap(run);
+            let (elapsed, peak) = with_heap(run);
             (elapsed, Some(peak))
         } else {
             (run(), None)
         };
         if let Some(store) = fresh {
-            filled.entry(variant).or_insert(store);
+            filled.entry(variant).or_insert(store); // or dropped, with its directory
+        }
+        if variant.on_disk() {
+            settle();
         }
         measured
     };
     // Round 0 is the warm-up; each round starts one case later, so no case always runs
     // first (after the previous round's clean-up).
+    settle();
     let mut samples = vec![Vec::with_capacity(plan.iters); cases.len()];
     let mut wanted = vec![plan.iters; cases.len()];
     for round in 0..=plan.iters {
@@ -534,7 +557,7 @@ fn measure(
             variant: cases[i].0,
             mode: cases[i].1,
             median: median(taken),
-            peak_heap: heap.then(|| once(i, true).1).flatten(),
+            heap: heap.then(|| once(i, true).1).flatten(),
         })
         .collect();
     Group {
@@ -548,32 +571,47 @@ fn measure(
 // Reports
 // ---------------------------------------------------------------------------------------
 
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1e3)
-}
-
-fn print_comparison(groups: &[Group]) {
-    println!("| shape | tasks | variant | fresh ms | ratio | resumed ms | ratio |");
-    println!("|---|---:|---|---:|---:|---:|---:|");
+/// Prints one row per (shape, size, variant): `columns` for the fresh runs, then for the
+/// resumed runs (`{mode}` in a column's name is replaced by the mode), as `cells` gives them.
+fn print_table(groups: &[Group], columns: &[&str], cells: impl Fn(&Group, &Stat) -> Vec<String>) {
+    let modes = [("fresh", Mode::Fresh), ("resumed", Mode::Resumed)];
+    let head: Vec<String> = modes
+        .iter()
+        .flat_map(|(mode, _)| columns.iter().map(move |c| c.replace("{mode}", mode)))
+        .collect();
+    println!("| shape | tasks | variant | {} |", head.join(" | "));
+    println!("|---|---:|---|{}", "---:|".repeat(head.len()));
     for g in groups {
         for variant in Variant::ALL {
             if g.get(variant, Mode::Fresh).is_none() {
                 continue;
             }
-            let cell = |mode| match (g.get(variant, mode), g.ratio(variant, mode)) {
-                (Some(stat), Some(ratio)) => format!("{} | {ratio:.2}x", ms(stat.median)),
-                _ => "– | –".to_owned(),
-            };
+            let row: Vec<String> = modes
+                .iter()
+                .flat_map(|&(_, mode)| match g.get(variant, mode) {
+                    Some(stat) => cells(g, stat),
+                    None => vec!["–".to_owned(); columns.len()],
+                })
+                .collect();
             println!(
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} |",
                 g.shape.name(),
                 g.tasks,
                 variant.name(),
-                cell(Mode::Fresh),
-                cell(Mode::Resumed)
+                row.join(" | ")
             );
         }
     }
+}
+
+fn print_comparison(groups: &[Group]) {
+    print_table(groups, &["{mode} ms", "ratio"], |g, stat| {
+        let ratio = g.ratio(stat.variant, stat.mode).unwrap_or(f64::NAN);
+        vec![
+            format!("{:.2}", stat.median.as_secs_f64() * 1e3),
+            format!("{ratio:.2}x"),
+        ]
+    });
 }
 
 /// A performance target: the median ratio of `variant` in `mode` to raw dagx (or, with
@@ -667,31 +705,16 @@ fn print_targets(groups: &[Group]) {
 }
 
 fn print_scaling(groups: &[Group]) {
-    println!("| shape | tasks | variant | fresh µs/task | fresh peak heap B/task | resumed µs/task | resumed peak heap B/task |");
-    println!("|---|---:|---|---:|---:|---:|---:|");
-    for g in groups {
-        for variant in Variant::ALL {
-            if g.get(variant, Mode::Fresh).is_none() {
-                continue;
-            }
-            let cell = |mode| match g.get(variant, mode) {
-                Some(stat) => format!(
-                    "{:.3} | {}",
-                    stat.median.as_secs_f64() * 1e6 / g.tasks as f64,
-                    stat.peak_heap.map_or(0, |b| b / g.tasks)
-                ),
-                None => "– | –".to_owned(),
-            };
-            println!(
-                "| {} | {} | {} | {} | {} |",
-                g.shape.name(),
-                g.tasks,
-                variant.name(),
-                cell(Mode::Fresh),
-                cell(Mode::Resumed)
-            );
-        }
-    }
+    let columns = ["{mode} µs/task", "peak heap B/task", "allocs/task"];
+    print_table(groups, &columns, |g, stat| {
+        let per_task = |x: f64| x / g.tasks as f64;
+        let heap = stat.heap.expect("a heap run");
+        vec![
+            format!("{:.3}", per_task(stat.median.as_secs_f64() * 1e6)),
+            format!("{:.0}", per_task(heap.peak as f64)),
+            format!("{:.1}", per_task(heap.calls as f64)),
+        ]
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -735,7 +758,7 @@ fn main() {
         )
     } else {
         (
-            vec![plan(1_000, 11, 3), plan(10_000, 5, 3)],
+            vec![plan(1_000, 21, 3), plan(10_000, 9, 3)],
             vec![plan(1_000, 5, 3), plan(10_000, 3, 3), plan(100_000, 3, 3)],
         )
     };

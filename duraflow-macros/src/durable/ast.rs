@@ -115,13 +115,62 @@ mod tests {
     #[test]
     fn receivers() {
         let cases = [
-            (quote!(fn run() -> i32 { 0 }), Receiver::None),
-            (quote!(fn run(self) -> i32 { 0 }), Receiver::Value),
-            (quote!(fn run(mut self) -> i32 { 0 }), Receiver::Value),
-            (quote!(fn run(&self) -> i32 { 0 }), Receiver::Shared),
-            (quote!(fn run(&'a self) -> i32 { 0 }), Receiver::Shared),
-            (quote!(fn run(&mut self) -> i32 { 0 }), Receiver::Mut),
-            (quote!(fn run(self: Box<Self>) -> i32 { 0 }), Receiver::Typed),
+            (
+                quote!(
+                    fn run() -> i32 {
+                        0
+                    }
+                ),
+                Receiver::None,
+            ),
+            (
+                quote!(
+                    fn run(self) -> i32 {
+                        0
+                    }
+                ),
+                Receiver::Value,
+            ),
+            (
+                quote!(
+                    fn run(mut self) -> i32 {
+                        0
+                    }
+                ),
+                Receiver::Value,
+            ),
+            (
+                quote!(
+                    fn run(&self) -> i32 {
+                        0
+                    }
+                ),
+                Receiver::Shared,
+            ),
+            (
+                quote!(
+                    fn run(&'a self) -> i32 {
+                        0
+                    }
+                ),
+                Receiver::Shared,
+            ),
+            (
+                quote!(
+                    fn run(&mut self) -> i32 {
+                        0
+                    }
+                ),
+                Receiver::Mut,
+            ),
+            (
+                quote!(
+                    fn run(self: Box<Self>) -> i32 {
+                        0
+                    }
+                ),
+                Receiver::Typed,
+            ),
         ];
         for (run, expected) in cases {
             with_task(quote!(impl T { #run }), |task| {
@@ -159,7 +208,8 @@ mod tests {
 
     #[test]
     fn no_run() {
-        let item: ItemImpl = syn::parse2(quote!(impl T { fn execute(&self) -> i32 { 0 } })).unwrap();
+        let item: ItemImpl =
+            syn::parse2(quote!(impl T { fn execute(&self) -> i32 { 0 } })).unwrap();
         let error = TaskImpl::from_syn(&item).err().unwrap();
         assert!(error.to_string().contains("needs a `run` method"));
     }

@@ -45,7 +45,10 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Config {
         if !OPTIONS.contains(&name.as_str()) {
             errors.spanned(
                 path,
-                format!("unknown option `{name}` for #[durable]; the options are {}", option_list()),
+                format!(
+                    "unknown option `{name}` for #[durable]; the options are {}",
+                    option_list()
+                ),
             );
         } else if !seen.insert(name.clone()) {
             errors.spanned(path, format!("`{name}` is given twice: keep one"));

@@ -8,11 +8,11 @@ use super::template::KeyTemplate;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::Ident;
+use syn::{parse_quote, Ident, ImplItem, ItemImpl};
 
 /// The user's impl block followed by the two trait impls.
 pub(crate) fn task(task: &TaskImpl, version: u32, key: &KeyTemplate) -> TokenStream {
-    let item = task.item;
+    let item = with_lint_allowances(task);
     let task_trait = task_trait(task, &TaskBodies::real(task));
     let durable_trait = durable_trait(task, version, &key_body(task, key));
     quote! {
@@ -20,6 +20,22 @@ pub(crate) fn task(task: &TaskImpl, version: u32, key: &KeyTemplate) -> TokenStr
         #task_trait
         #durable_trait
     }
+}
+
+/// The impl block with `run` exempt from the clippy lints its required shape trips: inputs
+/// are references to the stored types (`&Vec<T>`, not `&[T]`), and up to 8 of them.
+fn with_lint_allowances(task: &TaskImpl) -> ItemImpl {
+    let mut item = task.item.clone();
+    for impl_item in &mut item.items {
+        if let ImplItem::Fn(method) = impl_item {
+            if method.sig.ident == task.run.method.sig.ident {
+                method.attrs.push(parse_quote! {
+                    #[allow(clippy::ptr_arg, clippy::too_many_arguments)]
+                });
+            }
+        }
+    }
+    item
 }
 
 /// The trait impls with bodies that never run, emitted next to compile errors so that uses
@@ -113,15 +129,16 @@ fn task_trait(task: &TaskImpl, bodies: &TaskBodies) -> TokenStream {
         run,
         extract_and_run,
     } = bodies;
+    // Spanned on the user's `run`: a future that is not `Send` is reported there.
+    let run_future = quote_spanned! {task.run.method.sig.ident.span()=>
+        impl ::core::future::Future<Output = Self::Output> + ::core::marker::Send
+    };
     quote! {
         impl #impl_generics ::duraflow::__private::dagx::Task for #self_ty #where_clause {
             type Input = #input;
             type Output = #output;
 
-            fn run(
-                #self_mutability self,
-                input: Self::Input,
-            ) -> impl ::core::future::Future<Output = Self::Output> + ::core::marker::Send {
+            fn run(#self_mutability self, input: Self::Input) -> #run_future {
                 #run
             }
 
@@ -168,7 +185,9 @@ fn key_body(task: &TaskImpl, key: &KeyTemplate) -> TokenStream {
         quote!(::std::string::String::from(#format))
     } else {
         let span = key.span();
-        let reads = fields.iter().map(|field| quote_spanned!(span=> self.#field));
+        let reads = fields
+            .iter()
+            .map(|field| quote_spanned!(span=> self.#field));
         quote!(::std::format!(#format, #(#reads),*))
     };
     quote! {

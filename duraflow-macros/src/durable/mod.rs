@@ -63,14 +63,29 @@ mod tests {
             quote!(key = "load-{0}", version = 3),
             quote!(impl Load { async fn run(&self, x: &i32) -> i32 { self.0 + x } }),
         );
-        assert!(out.starts_with("impl Load { async fn run (& self , x : & i32)"), "{out}");
-        assert!(out.contains(":: duraflow :: __private :: dagx :: Task for Load"), "{out}");
+        assert!(
+            out.starts_with(
+                "impl Load { # [allow (clippy :: ptr_arg , clippy :: too_many_arguments)] \
+                 async fn run (& self , x : & i32)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: duraflow :: __private :: dagx :: Task for Load"),
+            "{out}"
+        );
         assert!(out.contains("type Input = i32 ;"), "{out}");
         assert!(out.contains("receive_inputs :: < (i32 ,) >"), "{out}");
-        assert!(out.contains("< Self > :: run (& self , & input0) . await"), "{out}");
+        assert!(
+            out.contains("< Self > :: run (& self , & input0) . await"),
+            "{out}"
+        );
         assert!(out.contains("const VERSION : u32 = 3u32 ;"), "{out}");
         assert!(out.contains("assert_persistable :: < i32 > ()"), "{out}");
-        assert!(out.contains(":: std :: format ! (\"load-{}\" , self . 0)"), "{out}");
+        assert!(
+            out.contains(":: std :: format ! (\"load-{}\" , self . 0)"),
+            "{out}"
+        );
         assert!(!out.contains("compile_error"), "{out}");
     }
 
@@ -85,21 +100,38 @@ mod tests {
         );
         assert!(two.contains("type Input = (u8 , String) ;"), "{two}");
         assert!(two.contains("fn run (mut self ,"), "{two}");
-        assert!(two.contains("< Self > :: run (& mut self , & input0 , & input1)"), "{two}");
-        assert!(!two.contains(". await"), "{two}");
+        assert!(
+            two.contains("< Self > :: run (& mut self , & input0 , & input1) } }"),
+            "{two}"
+        );
     }
 
     #[test]
     fn literal_key_needs_no_format() {
-        let out = expand_str(quote!(key = "a{{b}}"), quote!(impl A { fn run() -> u8 { 0 } }));
-        assert!(out.contains(":: std :: string :: String :: from (\"a{{b}}\")"), "{out}");
+        let out = expand_str(
+            quote!(key = "a{{b}}"),
+            quote!(impl A { fn run() -> u8 { 0 } }),
+        );
+        assert!(
+            out.contains(":: std :: string :: String :: from (\"a{{b}}\")"),
+            "{out}"
+        );
     }
 
     #[test]
     fn generics_are_kept() {
         let out = expand_str(
             quote!(key = "wrap"),
-            quote!(impl<T: Clone> Wrap<T> where T: Send { fn run(&self) -> T { todo!() } }),
+            quote!(
+                impl<T: Clone> Wrap<T>
+                where
+                    T: Send,
+                {
+                    fn run(&self) -> T {
+                        todo!()
+                    }
+                }
+            ),
         );
         assert!(
             out.contains("impl < T : Clone > :: duraflow :: __private :: DurableTask for Wrap < T > where T : Send"),
@@ -113,7 +145,10 @@ mod tests {
             quote!(key = ""),
             quote!(impl Load { async fn run(&self, x: i32) -> i32 { x } }),
         );
-        assert!(out.starts_with("impl Load { async fn run (& self , x : i32)"), "{out}");
+        assert!(
+            out.starts_with("impl Load { async fn run (& self , x : i32)"),
+            "{out}"
+        );
         assert_eq!(out.matches("compile_error").count(), 2, "{out}");
         assert!(out.contains("cannot be empty"), "{out}");
         assert!(out.contains("take it by reference: `&i32`"), "{out}");
@@ -131,7 +166,12 @@ mod tests {
 
     #[test]
     fn not_an_impl_block() {
-        let out = expand_str(quote!(key = "k"), quote!(struct Load(i32);));
+        let out = expand_str(
+            quote!(key = "k"),
+            quote!(
+                struct Load(i32);
+            ),
+        );
         assert!(out.starts_with("struct Load (i32) ;"), "{out}");
         assert!(out.contains("goes on the impl block"), "{out}");
     }

@@ -25,10 +25,14 @@ impl KeyTemplate {
             segments: Vec::new(),
             span,
         };
+        // Fields carry the key's own span: for a missing field rustc then names it and
+        // lists the fields that exist (a span marked as generated would hide that list).
         for segment in segments {
             template.segments.push(match segment {
                 Piece::Literal(text) => Segment::Literal(text),
-                Piece::Field(name) => Segment::Field(member(&name, span)?),
+                Piece::Field(name) => Segment::Field(
+                    member(&name, span).map_err(|message| syn::Error::new(span, message))?,
+                ),
             });
         }
         key_rules::check_literal(&template.literal_text(), !template.fields().is_empty())
@@ -133,7 +137,7 @@ fn split(template: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// The field `name` refers to: a tuple index (`0`) or a field name (`id`).
-fn member(name: &str, span: Span) -> syn::Result<Member> {
+fn member(name: &str, span: Span) -> Result<Member, String> {
     if name.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(index) = name.parse::<u32>() {
             return Ok(Member::Unnamed(Index { index, span }));
@@ -142,12 +146,9 @@ fn member(name: &str, span: Span) -> syn::Result<Member> {
         ident.set_span(span);
         return Ok(Member::Named(ident));
     }
-    Err(syn::Error::new(
-        span,
-        format!(
-            "`{{{name}}}` in the key template is not a field: write a field name or index, \
-             as in `{{id}}` or `{{0}}` (formatting options are not supported)"
-        ),
+    Err(format!(
+        "`{{{name}}}` in the key template is not a field: write a field name or index, \
+         as in `{{id}}` or `{{0}}` (formatting options are not supported)"
     ))
 }
 
@@ -222,8 +223,11 @@ mod tests {
         assert!(error("load-{a.b}").starts_with("`{a.b}` in the key template is not a field"));
         assert!(error("load-{0:>3}").contains("not a field"));
         assert!(error("load-{type}").contains("not a field"));
-        assert!(error(&format!("{}{{0}}", "k".repeat(key_rules::MAX_KEY_BYTES + 1)))
-            .contains("at most 65536 bytes"));
+        assert!(error(&format!(
+            "{}{{0}}",
+            "k".repeat(key_rules::MAX_KEY_BYTES + 1)
+        ))
+        .contains("at most 65536 bytes"));
     }
 
     #[test]

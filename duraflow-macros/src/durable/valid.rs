@@ -64,7 +64,7 @@ fn inputs_by_shared_reference(task: &TaskImpl, errors: &mut Errors) {
             ty => errors.spanned(
                 ty,
                 format!(
-                    "a task's inputs are passed by reference: take it by reference: `&{}`",
+                    "a task shares its inputs with other tasks: take it by reference: `&{}`",
                     type_name(ty)
                 ),
             ),
@@ -104,8 +104,10 @@ fn type_name(ty: &Type) -> String {
     while let Some(c) = chars.next() {
         let next = chars.peek().copied();
         let drop_space = c == ' '
-            && (matches!(name.chars().last(), Some('<' | '&' | ':' | '(' | '[' | '\''))
-                || matches!(next, Some('<' | '>' | ',' | ':' | ')' | ']' | ';')));
+            && (matches!(
+                name.chars().last(),
+                Some('<' | '&' | ':' | '(' | '[' | '\'')
+            ) || matches!(next, Some('<' | '>' | ',' | ':' | ')' | ']' | ';')));
         if !drop_space {
             name.push(c);
         }
@@ -131,13 +133,35 @@ mod tests {
     #[test]
     fn accepts_every_supported_signature() {
         for run in [
-            quote!(async fn run() -> i32 { 1 }),
-            quote!(fn run(self) -> i32 { 1 }),
-            quote!(async fn run(&self, a: &i32) -> i32 { *a }),
-            quote!(fn run(&mut self, a: &'static str, b: &Vec<u8>) -> () {}),
-            quote!(async fn run(a: &u8, b: &u8, c: &u8, d: &u8, e: &u8, f: &u8, g: &u8, h: &u8) -> u8 { 0 }),
+            quote!(
+                async fn run() -> i32 {
+                    1
+                }
+            ),
+            quote!(
+                fn run(self) -> i32 {
+                    1
+                }
+            ),
+            quote!(
+                async fn run(&self, a: &i32) -> i32 {
+                    *a
+                }
+            ),
+            quote!(
+                fn run(&mut self, a: &'static str, b: &Vec<u8>) -> () {}
+            ),
+            quote!(
+                async fn run(a: &u8, b: &u8, c: &u8, d: &u8, e: &u8, f: &u8, g: &u8, h: &u8) -> u8 {
+                    0
+                }
+            ),
         ] {
-            assert_eq!(errors_of(quote!(impl<T> Task<T> { #run })), Vec::<String>::new(), "{run}");
+            assert_eq!(
+                errors_of(quote!(impl<T> Task<T> { #run })),
+                Vec::<String>::new(),
+                "{run}"
+            );
         }
     }
 
@@ -145,14 +169,17 @@ mod tests {
     fn non_reference_input() {
         assert_eq!(
             errors_of(quote!(impl T { fn run(x: Vec<Option<u8>>) -> i32 { 0 } })),
-            ["a task's inputs are passed by reference: take it by reference: `&Vec<Option<u8>>`"]
+            ["a task shares its inputs with other tasks: take it by reference: `&Vec<Option<u8>>`"]
         );
     }
 
     #[test]
     fn mutable_reference_input() {
         let messages = errors_of(quote!(impl T { fn run(x: &mut [u8; 4]) -> i32 { 0 } }));
-        assert!(messages[0].ends_with("take it by shared reference: `&[u8; 4]`"), "{messages:?}");
+        assert!(
+            messages[0].ends_with("take it by shared reference: `&[u8; 4]`"),
+            "{messages:?}"
+        );
     }
 
     #[test]
@@ -182,7 +209,13 @@ mod tests {
 
     #[test]
     fn type_names_read_like_source() {
-        for source in ["Vec<Option<u8>>", "&'a str", "(u8, String)", "[u8; 4]", "std::string::String"] {
+        for source in [
+            "Vec<Option<u8>>",
+            "&'a str",
+            "(u8, String)",
+            "[u8; 4]",
+            "std::string::String",
+        ] {
             let ty: Type = syn::parse_str(source).unwrap();
             assert_eq!(type_name(&ty), source);
         }

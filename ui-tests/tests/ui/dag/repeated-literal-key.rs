@@ -1,0 +1,15 @@
+mod tasks;
+
+use duraflow::durable_dag;
+use tasks::Load;
+
+fn main() {
+    let dag = dagx::DagRunner::new();
+    let d = tasks::in_memory(&dag);
+    durable_dag! {
+        dag: d;
+        five @ "input" = Load(5);
+        six @ "input" = Load(6);
+    }
+    let _ = (five, six);
+}
