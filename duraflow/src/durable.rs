@@ -8,7 +8,7 @@ use crate::codec::{self, Expect, Miss};
 use crate::dag::RunState;
 use crate::events::{Event, Observers};
 use crate::key::check_key;
-use crate::store::off_runtime;
+use crate::store::{off_runtime, Claim};
 use crate::{outcome, Context, DuraflowError};
 use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
@@ -197,65 +197,45 @@ where
         let total = state.as_ref().map(|s| s.total());
         observers.emit(&Event::Started { key: &key });
 
-        let miss = match lookup::<T::Output>(&ctx, state.as_deref(), &key, version).await? {
-            Ok(value) => {
-                let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
-                if let Some(state) = &state {
-                    state.restored();
-                }
-                #[cfg(feature = "tracing")]
-                tracing::debug!(outcome = "restored", "restored from the store");
-                observers.emit(&Event::Restored {
-                    key: &key,
-                    completed,
-                    total,
-                });
-                return Ok(value);
+        let restored = |value: T::Output| {
+            let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Some(state) = &state {
+                state.restored();
             }
+            #[cfg(feature = "tracing")]
+            tracing::debug!(outcome = "restored", "restored from the store");
+            observers.emit(&Event::Restored {
+                key: &key,
+                completed,
+                total,
+            });
+            value
+        };
+        let miss = match lookup::<T::Output>(&ctx, state.as_deref(), &key, version).await? {
+            Ok(value) => return Ok(restored(value)),
             Err(miss) => miss,
         };
+        let coordinated = ctx.db.coordinates();
+        if coordinated {
+            if let Some(value) = claim::<T::Output>(&ctx, &key, version).await? {
+                return Ok(restored(value));
+            }
+        }
         observers.emit(&Event::Missed {
             key: &key,
             reason: &miss,
         });
 
         let started = Instant::now();
-        let output = match AssertUnwindSafe(run(task)).catch_unwind().await {
-            Ok(Ok(output)) => output,
-            Ok(Err(reason)) => {
-                return Err(DuraflowError::InputUnavailable {
-                    key: key.to_string(),
-                    reason,
-                })
-            }
-            Err(payload) => {
-                return Err(DuraflowError::TaskPanicked {
-                    key: key.to_string(),
-                    message: panic_message(payload.as_ref()),
-                })
-            }
-        };
+        let ran = run_and_persist(&ctx, &key, version, run(task)).await;
+        if coordinated && !matches!(ran, Ok((_, true))) {
+            // Best effort: an unreleased claim expires with its lease.
+            let owned = Arc::clone(&key);
+            let _ = off_runtime(&ctx.db, move |s| s.release(&owned)).await;
+        }
+        let (output, persisted) = ran?;
         let elapsed = started.elapsed();
 
-        let persisted = !outcome::is_failure(&output);
-        if persisted {
-            let record = codec::encode(&key, &output, version, [0; 16]).map_err(|e| {
-                DuraflowError::Serialize {
-                    key: key.to_string(),
-                    reason: e.to_string(),
-                }
-            })?;
-            let put = if ctx.db.queues_writes() || !ctx.db.is_blocking() {
-                ctx.db.put(&key, record)
-            } else {
-                let owned = Arc::clone(&key);
-                off_runtime(&ctx.db, move |s| s.put(&owned, record)).await
-            };
-            put.map_err(|source| DuraflowError::Persist {
-                key: key.to_string(),
-                source,
-            })?;
-        }
         let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
         #[cfg(feature = "tracing")]
         tracing::debug!(
@@ -281,6 +261,77 @@ where
     }
 }
 
+/// Runs the task (catching a panic) and hands its output to the store unless it is a
+/// `Result::Err`. Returns the output and whether it was stored.
+async fn run_and_persist<O: Persistable>(
+    ctx: &Context,
+    key: &Arc<str>,
+    version: u32,
+    run: impl Future<Output = Result<O, String>>,
+) -> Result<(O, bool), DuraflowError> {
+    let output = match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(Ok(output)) => output,
+        Ok(Err(reason)) => {
+            return Err(DuraflowError::InputUnavailable {
+                key: key.to_string(),
+                reason,
+            })
+        }
+        Err(payload) => {
+            return Err(DuraflowError::TaskPanicked {
+                key: key.to_string(),
+                message: panic_message(payload.as_ref()),
+            })
+        }
+    };
+    if outcome::is_failure(&output) {
+        return Ok((output, false));
+    }
+    let record =
+        codec::encode(&**key, &output, version, [0; 16]).map_err(|e| DuraflowError::Serialize {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+    let put = if ctx.db.queues_writes() || !ctx.db.is_blocking() {
+        ctx.db.put(key, record)
+    } else {
+        let owned = Arc::clone(key);
+        off_runtime(&ctx.db, move |s| s.put(&owned, record)).await
+    };
+    put.map_err(|source| DuraflowError::Persist {
+        key: key.to_string(),
+        source,
+    })?;
+    Ok((output, true))
+}
+
+/// Claims `key` on a coordinating store; `Some(value)` when another worker stored it
+/// meanwhile (a record this task cannot use counts as none: the task runs).
+async fn claim<O: DeserializeOwned>(
+    ctx: &Context,
+    key: &Arc<str>,
+    version: u32,
+) -> Result<Option<O>, DuraflowError> {
+    let owned = Arc::clone(key);
+    let claim = off_runtime(&ctx.db, move |s| s.claim(&owned))
+        .await
+        .map_err(|source| DuraflowError::Load {
+            key: key.to_string(),
+            source,
+        })?;
+    Ok(match claim {
+        Claim::Run => None,
+        Claim::Restore(bytes) => codec::decode(key, &bytes, expect(version)).ok(),
+    })
+}
+
+fn expect(version: u32) -> Expect {
+    Expect {
+        task_version: Some(version),
+        input_fingerprint: None,
+    }
+}
+
 /// The stored value for `key`, or why there is none usable.
 async fn lookup<O: DeserializeOwned>(
     ctx: &Context,
@@ -300,13 +351,9 @@ async fn lookup<O: DeserializeOwned>(
                 })?
         }
     };
-    let expect = Expect {
-        task_version: Some(version),
-        input_fingerprint: None,
-    };
     Ok(match bytes {
         None => Err(Miss::NoRecord),
-        Some(bytes) => codec::decode(key, &bytes, expect),
+        Some(bytes) => codec::decode(key, &bytes, expect(version)),
     })
 }
 

@@ -58,7 +58,7 @@ pub use events::{Event, EventHandler};
 pub use key::{validate_key, MAX_KEY_LEN};
 #[cfg(feature = "redb")]
 pub use store::RedbStore;
-pub use store::{FailedWrite, FileStore, MemoryStore, Storage};
+pub use store::{Claim, FailedWrite, FileStore, MemoryStore, Storage};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -28,6 +28,16 @@ pub struct FailedWrite {
     pub source: io::Error,
 }
 
+/// What a coordinating store answers to [`Storage::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This worker holds the key's lease: run the task. The lease ends when its record is
+    /// stored (`put`) or the claim is given up (`release`).
+    Run,
+    /// Another worker finished the task while this one waited: its record.
+    Restore(Vec<u8>),
+}
+
 /// Object-safe storage of record bytes under keys.
 ///
 /// Keys passed in have been checked by [`crate::validate_key`]. Implementations must make
@@ -59,6 +69,27 @@ pub trait Storage: Send + Sync {
     /// worker threads. Default `true`.
     fn is_blocking(&self) -> bool {
         true
+    }
+
+    /// Whether this store coordinates several workers with [`Storage::claim`]. When false
+    /// (the default) duraflow never calls `claim` or `release`.
+    fn coordinates(&self) -> bool {
+        false
+    }
+
+    /// Called after a miss, before the task runs: claims `key` for this worker, or waits
+    /// while another worker holds it and returns its record once stored. A claim whose
+    /// holder died must be taken over once its lease expires.
+    fn claim(&self, key: &str) -> io::Result<Claim> {
+        let _ = key;
+        Ok(Claim::Run)
+    }
+
+    /// Gives up the claim on `key` without a record (the task failed, or its output is a
+    /// `Result::Err` that is not stored), so another worker may run it.
+    fn release(&self, key: &str) -> io::Result<()> {
+        let _ = key;
+        Ok(())
     }
 
     /// Whether `put` only queues the record (and so never blocks), leaving the I/O to a
@@ -93,6 +124,15 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn queues_writes(&self) -> bool {
         (**self).queues_writes()
+    }
+    fn coordinates(&self) -> bool {
+        (**self).coordinates()
+    }
+    fn claim(&self, key: &str) -> io::Result<Claim> {
+        (**self).claim(key)
+    }
+    fn release(&self, key: &str) -> io::Result<()> {
+        (**self).release(key)
     }
 }
 
