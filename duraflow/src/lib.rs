@@ -56,6 +56,8 @@ pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
 pub use events::{Event, EventHandler};
 pub use key::{validate_key, MAX_KEY_LEN};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
 #[cfg(feature = "redb")]
 pub use store::RedbStore;
 pub use store::{Claim, FailedWrite, FileStore, MemoryStore, Storage};

@@ -7,6 +7,8 @@
 mod file;
 pub mod file_name;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redb")]
 mod redb;
 mod write_behind;
@@ -15,6 +17,8 @@ mod write_behind;
 pub use self::redb::RedbStore;
 pub use file::FileStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresStore;
 
 use std::io;
 use std::sync::Arc;
