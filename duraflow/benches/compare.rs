@@ -150,26 +150,34 @@ trait Builder {
     async fn run(&self) -> Option<usize>;
 }
 
-struct Raw<'a>(&'a DagRunner);
+/// Implements [`Builder`] for `$front`: `add` is `$add` and `run` is `$run`, with the
+/// front-end in `$b`.
+macro_rules! builder {
+    ($front:ty, |$b:ident, $i:ident, $task:ident| $add:expr, |$rb:ident| $run:expr) => {
+        impl Builder for $front {
+            fn add<T>(
+                &self,
+                $i: usize,
+                $task: T,
+            ) -> TaskBuilder<'_, impl Task<Input = T::Input, Output = u64>, Pending>
+            where
+                T: Task<Output = u64> + Sync + 'static,
+                T::Input: Clone + 'static,
+            {
+                let $b = self;
+                $add
+            }
 
-impl Builder for Raw<'_> {
-    fn add<T>(
-        &self,
-        _: usize,
-        task: T,
-    ) -> TaskBuilder<'_, impl Task<Input = T::Input, Output = u64>, Pending>
-    where
-        T: Task<Output = u64> + Sync + 'static,
-        T::Input: Clone + 'static,
-    {
-        self.0.add_task(task)
-    }
-
-    async fn run(&self) -> Option<usize> {
-        self.0.run(spawn).await.expect("dagx run");
-        None
-    }
+            async fn run(&self) -> Option<usize> {
+                let $rb = self;
+                $run
+            }
+        }
+    };
 }
+
+/// Raw dagx.
+struct Raw<'a>(&'a DagRunner);
 
 /// A durable front-end with the keys of its tasks (made outside the timing).
 struct Keyed<'k, D> {
@@ -177,42 +185,26 @@ struct Keyed<'k, D> {
     keys: &'k [String],
 }
 
-impl Builder for Keyed<'_, duraflow_rs::DurableDag<'_>> {
-    fn add<T>(
-        &self,
-        i: usize,
-        task: T,
-    ) -> TaskBuilder<'_, impl Task<Input = T::Input, Output = u64>, Pending>
-    where
-        T: Task<Output = u64> + Sync + 'static,
-        T::Input: Clone + 'static,
-    {
-        self.dag.add(&self.keys[i], task)
-    }
+builder!(Raw<'_>, |b, _i, task| b.0.add_task(task), |b| {
+    b.0.run(spawn).await.expect("dagx run");
+    None
+});
 
-    async fn run(&self) -> Option<usize> {
-        self.dag.dag.run(spawn).await.expect("duraflow-rs run");
+builder!(
+    Keyed<'_, duraflow_rs::DurableDag<'_>>,
+    |b, i, task| b.dag.add(&b.keys[i], task),
+    |b| {
+        // as duraflow-rs's README runs it
+        b.dag.dag.run(spawn).await.expect("duraflow-rs run");
         None
     }
-}
+);
 
-impl Builder for Keyed<'_, duraflow::DurableDag<'_>> {
-    fn add<T>(
-        &self,
-        i: usize,
-        task: T,
-    ) -> TaskBuilder<'_, impl Task<Input = T::Input, Output = u64>, Pending>
-    where
-        T: Task<Output = u64> + Sync + 'static,
-        T::Input: Clone + 'static,
-    {
-        self.dag.add(&self.keys[i], task)
-    }
-
-    async fn run(&self) -> Option<usize> {
-        Some(self.dag.run(spawn).await.expect("duraflow run").executed)
-    }
-}
+builder!(
+    Keyed<'_, duraflow::DurableDag<'_>>,
+    |b, i, task| b.dag.add(&b.keys[i], task),
+    |b| Some(b.dag.run(spawn).await.expect("duraflow run").executed)
+);
 
 // ---------------------------------------------------------------------------------------
 // Shapes
@@ -485,9 +477,9 @@ fn settle() {
     unsafe { libc::sync() };
 }
 
-/// Measures every (variant, mode) on `shape`: one warm-up, then `plan.iters` rounds, each
-/// running every (variant, mode) once. With `heap`, one more run of each measures its peak
-/// heap.
+/// Measures every (variant, mode) on `shape`: a warm-up round, then `plan.iters` rounds,
+/// each running every (variant, mode) once; resumed runs use the store filled by their
+/// variant's first fresh run. With `heap`, one more run of each measures its heap use.
 fn measure(
     rt: &tokio::runtime::Runtime,
     shape: Shape,
@@ -684,7 +676,11 @@ fn print_targets(groups: &[Group]) {
                             / g.get(other, t.mode)?.median.as_secs_f64()
                     }
                 };
-                let verdict = if ratio <= t.limit { "ok" } else { "MISSED" };
+                let verdict = if (ratio * 100.0).round() / 100.0 <= t.limit {
+                    "ok"
+                } else {
+                    "MISSED"
+                };
                 Some(format!(
                     "{}/{} {ratio:.2}x {verdict}",
                     g.shape.name(),

@@ -101,6 +101,8 @@ pub enum Miss {
     },
     /// The inputs differ from those the record was computed from.
     InputsChanged,
+    /// A refresh was asked for (`DurableDag::refresh`): the record was not looked at.
+    Forced,
 }
 
 impl std::fmt::Display for Miss {
@@ -121,6 +123,7 @@ impl std::fmt::Display for Miss {
                 )
             }
             Miss::InputsChanged => f.write_str("inputs changed"),
+            Miss::Forced => f.write_str("refresh forced"),
         }
     }
 }

@@ -80,6 +80,12 @@ impl Context {
         })
     }
 
+    /// Forces the task under `key` to run again next time: removes its record. With
+    /// `cache = inputs`, its dependents then run again only if its new output differs.
+    pub fn invalidate(&self, key: &str) -> Result<(), DuraflowError> {
+        self.remove(key)
+    }
+
     /// Removes the record under `key`, so the task producing it runs again next time.
     pub fn remove(&self, key: &str) -> Result<(), DuraflowError> {
         check_key(key)?;

@@ -4,6 +4,7 @@ use crate::codec::Miss;
 use crate::durable::{panic_message, Durable, DurableTask, Persistable};
 use crate::events::{Event, EventHandler, Observers};
 use crate::store::off_runtime;
+use crate::options::{Cache, TaskOptions};
 use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
@@ -23,6 +24,8 @@ pub struct TaskRun {
     pub reason: Miss,
     /// False when the output was a `Result::Err` (passed downstream, not stored).
     pub persisted: bool,
+    /// Attempts made (more than 1 after retries).
+    pub attempts: u32,
 }
 
 /// What a [`DurableDag::run`] did.
@@ -52,9 +55,28 @@ pub(crate) struct RunState {
     log: Mutex<RunLog>,
     prefetched: Mutex<HashMap<Arc<str>, Option<Vec<u8>>>>,
     total: AtomicUsize,
+    refresh: Mutex<Refresh>,
+}
+
+/// Which tasks run again whatever their records hold.
+#[derive(Default)]
+enum Refresh {
+    #[default]
+    None,
+    All,
+    Keys(HashSet<String>),
 }
 
 impl RunState {
+    /// Whether the task under `key` must run again without looking at its record.
+    pub(crate) fn is_forced(&self, key: &str) -> bool {
+        match &*self.refresh.lock() {
+            Refresh::None => false,
+            Refresh::All => true,
+            Refresh::Keys(keys) => keys.contains(key),
+        }
+    }
+
     /// Tasks added to the DAG.
     pub(crate) fn total(&self) -> usize {
         self.total.load(Ordering::Relaxed)
@@ -64,7 +86,7 @@ impl RunState {
         self.log.lock().report.restored += 1;
     }
 
-    pub(crate) fn executed(&self, key: &str, reason: Miss, persisted: bool) {
+    pub(crate) fn executed(&self, key: &str, reason: Miss, persisted: bool, attempts: u32) {
         let mut log = self.log.lock();
         log.report.executed += 1;
         if !persisted {
@@ -74,6 +96,7 @@ impl RunState {
             key: key.to_owned(),
             reason,
             persisted,
+            attempts,
         });
     }
 
@@ -136,6 +159,7 @@ pub struct DurableDag<'a> {
     observers: Arc<Observers>,
     state: Arc<RunState>,
     keys: Mutex<HashSet<Arc<str>>>,
+    cache: Option<Cache>,
 }
 
 impl<'a> DurableDag<'a> {
@@ -147,6 +171,7 @@ impl<'a> DurableDag<'a> {
             observers: Arc::default(),
             state: Arc::default(),
             keys: Mutex::default(),
+            cache: None,
         }
     }
 
@@ -167,6 +192,31 @@ impl<'a> DurableDag<'a> {
     {
         let handler: EventHandler = Arc::new(handler);
         Arc::make_mut(&mut self.observers).push(handler);
+        self
+    }
+
+    /// Sets the cache mode of every `#[durable]` task added after this call (a DAG-wide
+    /// `cache = inputs`). Plain dagx tasks added with [`DurableDag::add`] cannot show
+    /// duraflow their inputs and keep resuming by key.
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Runs the tasks under these keys again on the next run, whatever their records hold.
+    /// With `cache = inputs`, their dependents run again only if the new output differs.
+    pub fn refresh<I, K>(self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        *self.state.refresh.lock() = Refresh::Keys(keys.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Runs every task again on the next run, whatever the records hold.
+    pub fn refresh_all(self) -> Self {
+        *self.state.refresh.lock() = Refresh::All;
         self
     }
 
@@ -213,8 +263,27 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
+        let options = match self.cache {
+            Some(cache) => T::OPTIONS.cache(cache),
+            None => T::OPTIONS,
+        };
+        self.task_with(task, options)
+    }
+
+    /// Adds a `#[durable]` task with these options instead of its attribute's: the builder's
+    /// way to set caching, retries and timeout.
+    ///
+    /// # Panics
+    /// If its key is already used in this `DurableDag`.
+    pub fn task_with<T>(&self, task: T, options: TaskOptions) -> TaskBuilder<'a, Durable<T>, Pending>
+    where
+        T: DurableTask + 'static,
+        T::Input: Clone + 'static,
+        T::Output: Persistable,
+    {
         let key = task.key();
-        self.add_versioned(&key, T::VERSION, task)
+        let durable = self.wrap(&key, T::VERSION, task).with_options(options);
+        self.dag.add_task(durable)
     }
 
     /// Adds `task` under `key` with an explicit task version.
@@ -232,14 +301,15 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
-        let durable = Durable::observed(
-            key,
-            Arc::clone(&self.ctx),
-            task,
-            Arc::clone(&self.observers),
-        )
-        .with_version(version)
-        .in_run(Arc::clone(&self.state));
+        let durable = self.wrap(key, version, task);
+        self.dag.add_task(durable)
+    }
+
+    /// The wrapper of a task added under `key`.
+    ///
+    /// # Panics
+    /// If `key` is already used in this `DurableDag`.
+    fn wrap<T: Task>(&self, key: &str, version: u32, task: T) -> Durable<T> {
         if !self.keys.lock().insert(Arc::from(key)) {
             panic!(
                 "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
@@ -247,7 +317,9 @@ impl<'a> DurableDag<'a> {
             );
         }
         self.state.total.fetch_add(1, Ordering::Relaxed);
-        self.dag.add_task(durable)
+        Durable::observed(key, Arc::clone(&self.ctx), task, Arc::clone(&self.observers))
+            .with_version(version)
+            .in_run(Arc::clone(&self.state))
     }
 
     /// Runs the DAG and returns what ran and what was restored, or the first real error

@@ -7,7 +7,10 @@
 use crate::codec::{self, Expect, Miss};
 use crate::dag::RunState;
 use crate::events::{Event, Observers};
+use crate::fingerprint::Fingerprint;
+use crate::glue::{InputTuple, Split};
 use crate::key::check_key;
+use crate::options::{Cache, TaskOptions};
 use crate::store::{off_runtime, Claim};
 use crate::{outcome, Context, DuraflowError};
 use futures::FutureExt;
@@ -16,7 +19,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The progress callback of duraflow-rs: `(key, completed)` once per completed task.
 pub type Progress = Arc<dyn Fn(&str, usize) + Send + Sync + 'static>;
@@ -37,11 +40,30 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Persistabl
     label = "this task is not declared with #[durable(key = \"...\")]",
     note = "add #[durable(key = \"...\")] to the task's impl block, or give the node an explicit key: `name @ \"key\" = ...`"
 )]
-pub trait DurableTask: dagx::Task {
+pub trait DurableTask: dagx::Task + Sized {
     /// Stored in each record; a record written by another version is not reused.
     const VERSION: u32 = 0;
+    /// Caching, retries and timeout from the attribute.
+    const OPTIONS: TaskOptions = TaskOptions::DEFAULT;
     /// The key of this instance (templates filled in).
     fn key(&self) -> String;
+
+    /// The inputs of `run` as a tuple, received by duraflow itself (for fingerprints and
+    /// retries).
+    #[doc(hidden)]
+    type Inputs: InputTuple;
+    /// dagx's input from the tuple.
+    #[doc(hidden)]
+    fn __input(inputs: Self::Inputs) -> Self::Input;
+    /// Adds each input to `fingerprint`; false if one cannot be serialized.
+    #[doc(hidden)]
+    fn __fingerprint_inputs(inputs: &Self::Inputs, fingerprint: &mut Fingerprint) -> bool;
+    /// Adds the task's fields to `fingerprint`; false if the task is not `Serialize`.
+    #[doc(hidden)]
+    fn __fingerprint_state(&self, fingerprint: &mut Fingerprint) -> bool;
+    /// A copy for another attempt; `None` if the task is not `Clone`.
+    #[doc(hidden)]
+    fn __clone(&self) -> Option<Self>;
 }
 
 /// A dagx task whose output is persisted under a key and restored instead of re-running.
@@ -66,16 +88,19 @@ pub trait DurableTask: dagx::Task {
 /// assert_eq!(again, 11);
 /// # Ok(()) }
 /// ```
-pub struct Durable<T> {
+pub struct Durable<T: dagx::Task> {
     key: Arc<str>,
     version: u32,
+    options: TaskOptions,
     ctx: Arc<Context>,
     task: T,
+    /// How to receive inputs, fingerprint and clone: known for `#[durable]` tasks only.
+    split: Option<Split<T>>,
     observers: Arc<Observers>,
     run: Option<Arc<RunState>>,
 }
 
-impl<T> Durable<T> {
+impl<T: dagx::Task> Durable<T> {
     /// Wraps `task` so its output is stored under `key` in `ctx`'s store.
     pub fn new(key: &str, ctx: Arc<Context>, task: T, progress: Option<Progress>) -> Self {
         let mut observers = Observers::default();
@@ -95,8 +120,10 @@ impl<T> Durable<T> {
         Self {
             key: Arc::from(key),
             version: 0,
+            options: TaskOptions::DEFAULT,
             ctx,
             task,
+            split: None,
             observers,
             run: None,
         }
@@ -123,6 +150,27 @@ impl<T> Durable<T> {
     pub(crate) fn run_state(&self) -> Option<Arc<RunState>> {
         self.run.clone()
     }
+
+    /// How the glue may receive this task's inputs itself.
+    pub(crate) fn split(&self) -> Option<Split<T>> {
+        self.split
+    }
+}
+
+impl<T: DurableTask> Durable<T> {
+    /// Uses `options` (caching, retries, timeout), which `#[durable]` tasks can honour.
+    pub(crate) fn with_options(mut self, options: TaskOptions) -> Self {
+        self.options = options;
+        self.split = Some(Split::of());
+        self
+    }
+}
+
+/// Why an attempt produced no output.
+enum Failure {
+    Panicked(String),
+    TimedOut(Duration),
+    InputUnavailable(String),
 }
 
 impl<T: dagx::Task> Durable<T>
@@ -131,10 +179,16 @@ where
 {
     /// Runs the task durably with `input` and returns its output, or the error (persist
     /// failure, panic, ...) naming the key. The record is durable when this returns `Ok`.
-    pub async fn run_result(self, input: T::Input) -> Result<T::Output, DuraflowError> {
+    pub async fn run_result(self, input: T::Input) -> Result<T::Output, DuraflowError>
+    where
+        T::Input: Clone,
+    {
         let store = Arc::clone(&self.ctx.db);
         let output = self
-            .execute(move |task| async move { Ok(task.run(input).await) })
+            .execute(None, move |task: T| {
+                let input = input.clone();
+                async move { Ok(task.run(input).await) }
+            })
             .await?;
         off_runtime(&store, |s| s.flush())
             .await
@@ -145,11 +199,18 @@ where
         Ok(output)
     }
 
-    /// The one sequence: cache check → run → persist → notify. `run` runs the inner task
-    /// and fails with a message only when its inputs could not be received.
-    pub(crate) async fn execute<F, Fut>(self, run: F) -> Result<T::Output, DuraflowError>
+    /// The one sequence: cache check → run (with retries) → persist → notify.
+    ///
+    /// `inputs` holds the fingerprint parts of the inputs when the glue received them
+    /// itself; `start` starts one attempt and fails with a message only when the inputs
+    /// could not be received.
+    pub(crate) async fn execute<F, Fut>(
+        self,
+        inputs: Option<Fingerprint>,
+        start: F,
+    ) -> Result<T::Output, DuraflowError>
     where
-        F: FnOnce(T) -> Fut,
+        F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
         let key = Arc::clone(&self.key);
@@ -162,7 +223,7 @@ where
                 key = %key,
                 outcome = tracing::field::Empty,
             );
-            let result = self.sequence(run).instrument(span.clone()).await;
+            let result = self.sequence(inputs, start).instrument(span.clone()).await;
             span.record(
                 "outcome",
                 match &result {
@@ -173,29 +234,48 @@ where
             result
         };
         #[cfg(not(feature = "tracing"))]
-        let result = self.sequence(run).await;
+        let result = self.sequence(inputs, start).await;
         if let Err(error) = &result {
             observers.emit(&Event::Failed { key: &key, error });
         }
         result
     }
 
-    async fn sequence<F, Fut>(self, run: F) -> Result<T::Output, DuraflowError>
+    async fn sequence<F, Fut>(
+        self,
+        inputs: Option<Fingerprint>,
+        mut start: F,
+    ) -> Result<T::Output, DuraflowError>
     where
-        F: FnOnce(T) -> Fut,
+        F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
         let Durable {
             key,
             version,
+            options,
             ctx,
             task,
+            split,
             observers,
             run: state,
         } = self;
         check_key(&key)?;
         let total = state.as_ref().map(|s| s.total());
         observers.emit(&Event::Started { key: &key });
+
+        let fingerprint = match (options.cache, split, inputs) {
+            (Cache::Inputs, Some(split), Some(inputs)) => {
+                let mut fields = Fingerprint::new();
+                (split.fingerprint_state)(&task, &mut fields)
+                    .then(|| Fingerprint::finish(&fields, &inputs, version))
+            }
+            _ => None,
+        };
+        let expect = Expect {
+            task_version: Some(version),
+            input_fingerprint: fingerprint,
+        };
 
         let restored = |value: T::Output| {
             let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
@@ -211,13 +291,18 @@ where
             });
             value
         };
-        let miss = match lookup::<T::Output>(&ctx, state.as_deref(), &key, version).await? {
-            Ok(value) => return Ok(restored(value)),
-            Err(miss) => miss,
+        let forced = state.as_ref().is_some_and(|s| s.is_forced(&key));
+        let miss = if forced {
+            Miss::Forced
+        } else {
+            match lookup::<T::Output>(&ctx, state.as_deref(), &key, expect).await? {
+                Ok(value) => return Ok(restored(value)),
+                Err(miss) => miss,
+            }
         };
         let coordinated = ctx.db.coordinates();
-        if coordinated {
-            if let Some(value) = claim::<T::Output>(&ctx, &key, version).await? {
+        if coordinated && !forced {
+            if let Some(value) = claim::<T::Output>(&ctx, &key, expect).await? {
                 return Ok(restored(value));
             }
         }
@@ -227,13 +312,44 @@ where
         });
 
         let started = Instant::now();
-        let ran = run_and_persist(&ctx, &key, version, run(task)).await;
-        if coordinated && !matches!(ran, Ok((_, true))) {
+        let mut task = task;
+        let mut attempt = 1;
+        let attempted = loop {
+            let spare = match split {
+                Some(split) if attempt <= options.retries => (split.clone)(&task),
+                _ => None,
+            };
+            let result = attempt_once(start(task), options.timeout).await;
+            let failure = match &result {
+                Ok(output) if outcome::is_failure(output) => Some("it returned Err".to_owned()),
+                Ok(_) | Err(Failure::InputUnavailable(_)) => None,
+                Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
+                Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
+            };
+            match (failure, spare) {
+                (Some(error), Some(spare)) => {
+                    observers.emit(&Event::Retrying {
+                        key: &key,
+                        attempt,
+                        error: &error,
+                    });
+                    tokio::time::sleep(options.pause_before(attempt, &key)).await;
+                    task = spare;
+                    attempt += 1;
+                }
+                _ => break result,
+            }
+        };
+        let outcome = match attempted {
+            Ok(output) => persist(&ctx, &key, version, fingerprint, output).await,
+            Err(failure) => Err(failure_error(&key, failure, attempt)),
+        };
+        if coordinated && !matches!(outcome, Ok((_, true))) {
             // Best effort: an unreleased claim expires with its lease.
             let owned = Arc::clone(&key);
             let _ = off_runtime(&ctx.db, move |s| s.release(&owned)).await;
         }
-        let (output, persisted) = ran?;
+        let (output, persisted) = outcome?;
         let elapsed = started.elapsed();
 
         let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
@@ -242,6 +358,7 @@ where
             outcome = "executed",
             reason = %miss,
             elapsed_us = elapsed.as_micros() as u64,
+            attempts = attempt,
             persisted,
             "executed"
         );
@@ -255,40 +372,64 @@ where
             observers.emit(&Event::Persisted { key: &key });
         }
         if let Some(state) = &state {
-            state.executed(&key, miss, persisted);
+            state.executed(&key, miss, persisted, attempt);
         }
         Ok(output)
     }
 }
 
-/// Runs the task (catching a panic) and hands its output to the store unless it is a
-/// `Result::Err`. Returns the output and whether it was stored.
-async fn run_and_persist<O: Persistable>(
+/// Runs one attempt, catching a panic and enforcing the timeout.
+async fn attempt_once<O>(
+    attempt: impl Future<Output = Result<O, String>>,
+    timeout: Option<Duration>,
+) -> Result<O, Failure> {
+    let guarded = AssertUnwindSafe(attempt).catch_unwind();
+    let caught = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, guarded).await {
+            Ok(caught) => caught,
+            Err(_) => return Err(Failure::TimedOut(limit)),
+        },
+        None => guarded.await,
+    };
+    match caught {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(reason)) => Err(Failure::InputUnavailable(reason)),
+        Err(payload) => Err(Failure::Panicked(panic_message(payload.as_ref()))),
+    }
+}
+
+/// The error for the last failed attempt, with the attempt count when there were several.
+fn failure_error(key: &str, failure: Failure, attempts: u32) -> DuraflowError {
+    let key = key.to_owned();
+    match failure {
+        Failure::InputUnavailable(reason) => DuraflowError::InputUnavailable { key, reason },
+        Failure::Panicked(message) if attempts > 1 => DuraflowError::TaskPanicked {
+            key,
+            message: format!("{message} (failed on all {attempts} attempts)"),
+        },
+        Failure::Panicked(message) => DuraflowError::TaskPanicked { key, message },
+        Failure::TimedOut(after) => DuraflowError::TimedOut {
+            key,
+            after,
+            attempts,
+        },
+    }
+}
+
+/// Hands `output` to the store unless it is a `Result::Err`. Returns it and whether it was
+/// stored.
+async fn persist<O: Persistable>(
     ctx: &Context,
     key: &Arc<str>,
     version: u32,
-    run: impl Future<Output = Result<O, String>>,
+    fingerprint: Option<[u8; 16]>,
+    output: O,
 ) -> Result<(O, bool), DuraflowError> {
-    let output = match AssertUnwindSafe(run).catch_unwind().await {
-        Ok(Ok(output)) => output,
-        Ok(Err(reason)) => {
-            return Err(DuraflowError::InputUnavailable {
-                key: key.to_string(),
-                reason,
-            })
-        }
-        Err(payload) => {
-            return Err(DuraflowError::TaskPanicked {
-                key: key.to_string(),
-                message: panic_message(payload.as_ref()),
-            })
-        }
-    };
     if outcome::is_failure(&output) {
         return Ok((output, false));
     }
-    let record =
-        codec::encode(&**key, &output, version, [0; 16]).map_err(|e| DuraflowError::Serialize {
+    let record = codec::encode(&**key, &output, version, fingerprint.unwrap_or([0; 16]))
+        .map_err(|e| DuraflowError::Serialize {
             key: key.to_string(),
             reason: e.to_string(),
         })?;
@@ -310,7 +451,7 @@ async fn run_and_persist<O: Persistable>(
 async fn claim<O: DeserializeOwned>(
     ctx: &Context,
     key: &Arc<str>,
-    version: u32,
+    expect: Expect,
 ) -> Result<Option<O>, DuraflowError> {
     let owned = Arc::clone(key);
     let claim = off_runtime(&ctx.db, move |s| s.claim(&owned))
@@ -321,15 +462,8 @@ async fn claim<O: DeserializeOwned>(
         })?;
     Ok(match claim {
         Claim::Run => None,
-        Claim::Restore(bytes) => codec::decode(key, &bytes, expect(version)).ok(),
+        Claim::Restore(bytes) => codec::decode(key, &bytes, expect).ok(),
     })
-}
-
-fn expect(version: u32) -> Expect {
-    Expect {
-        task_version: Some(version),
-        input_fingerprint: None,
-    }
 }
 
 /// The stored value for `key`, or why there is none usable.
@@ -337,7 +471,7 @@ async fn lookup<O: DeserializeOwned>(
     ctx: &Context,
     state: Option<&RunState>,
     key: &Arc<str>,
-    version: u32,
+    expect: Expect,
 ) -> Result<Result<O, Miss>, DuraflowError> {
     let bytes = match state.and_then(|s| s.take_prefetched(key)) {
         Some(bytes) => bytes,
@@ -353,7 +487,7 @@ async fn lookup<O: DeserializeOwned>(
     };
     Ok(match bytes {
         None => Err(Miss::NoRecord),
-        Some(bytes) => codec::decode(key, &bytes, expect(version)),
+        Some(bytes) => codec::decode(key, &bytes, expect),
     })
 }
 

@@ -94,6 +94,20 @@ pub enum DuraflowError {
         message: String,
     },
 
+    /// Every attempt of a task ran past its timeout.
+    #[error(
+        "task `{key}` timed out after {after:?} ({attempts} attempt(s)); nothing was stored for \
+         it: raise `timeout`, or make the task faster"
+    )]
+    TimedOut {
+        /// Key of the task.
+        key: String,
+        /// The limit of one attempt.
+        after: std::time::Duration,
+        /// Attempts made.
+        attempts: u32,
+    },
+
     /// A task added to the `DagRunner` directly (not through `DurableDag`, so without a key)
     /// panicked.
     #[error(

@@ -7,9 +7,11 @@
 //! `DagError::InvalidDependency`. Durable tasks therefore keep their real error in the run
 //! log of their `DurableDag` and give dagx only a message.
 
-use crate::durable::{Durable, Persistable};
+use crate::durable::{Durable, DurableTask, Persistable};
+use crate::fingerprint::Fingerprint;
 use dagx::{Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
+use futures::future::BoxFuture;
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ type Receivers = Vec<Box<dyn Any + Send>>;
 impl<T> Task for Durable<T>
 where
     T: Task + 'static,
+    T::Input: Clone,
     T::Output: Persistable,
 {
     type Input = T::Input;
@@ -28,10 +31,11 @@ where
     /// Runs durably. A failure (panic, persist error) panics with the error's message, as
     /// `Task::run` has no error channel; use [`Durable::run_result`] to get the error.
     async fn run(self, input: Self::Input) -> Self::Output {
-        match self
-            .execute(move |task| async move { Ok(task.run(input).await) })
-            .await
-        {
+        let attempt = move |task: T| {
+            let input = input.clone();
+            async move { Ok(task.run(input).await) }
+        };
+        match self.execute(None, attempt).await {
             Ok(output) => output,
             Err(error) => panic!("{error}"),
         }
@@ -39,20 +43,84 @@ where
 
     async fn extract_and_run(self, receivers: Receivers) -> Result<Self::Output, String> {
         let state = self.run_state();
-        match self
-            .execute(move |task| task.extract_and_run(receivers))
-            .await
-        {
-            Ok(output) => Ok(output),
-            Err(error) => {
-                let message = error.to_string();
-                if let Some(state) = state {
-                    state.fail(error);
-                }
-                Err(message)
+        let result = match self.split() {
+            // duraflow receives the inputs itself: it can fingerprint them and retry.
+            Some(split) => {
+                let (input, fingerprint) = match (split.receive)(receivers).await {
+                    Ok((input, fingerprint)) => (Ok(input), fingerprint),
+                    Err(reason) => (Err(reason), None),
+                };
+                let attempt = move |task: T| {
+                    let input = input.clone();
+                    async move { Ok(task.run(input?).await) }
+                };
+                self.execute(fingerprint, attempt).await
             }
+            // A plain dagx task receives its own inputs, once.
+            None => {
+                let mut receivers = Some(receivers);
+                let attempt = move |task: T| {
+                    let receivers = receivers.take();
+                    async move {
+                        match receivers {
+                            Some(receivers) => task.extract_and_run(receivers).await,
+                            None => Err("the inputs were already taken by an earlier attempt".into()),
+                        }
+                    }
+                };
+                self.execute(None, attempt).await
+            }
+        };
+        result.map_err(|error| {
+            let message = error.to_string();
+            if let Some(state) = state {
+                state.fail(error);
+            }
+            message
+        })
+    }
+}
+
+/// How duraflow receives a `#[durable]` task's inputs itself, fingerprints its state and
+/// clones it for retries: plain function pointers, set by `DurableDag::task`.
+pub(crate) struct Split<T: Task> {
+    /// Receives the inputs; returns dagx's input and the inputs' fingerprint parts (`None`
+    /// when one input cannot be serialized).
+    pub(crate) receive: fn(Receivers) -> BoxFuture<'static, Result<(T::Input, Option<Fingerprint>), String>>,
+    /// Adds the task's fields to a fingerprint.
+    pub(crate) fingerprint_state: fn(&T, &mut Fingerprint) -> bool,
+    /// A copy of the task for another attempt.
+    pub(crate) clone: fn(&T) -> Option<T>,
+}
+
+impl<T: Task> Clone for Split<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Task> Copy for Split<T> {}
+
+impl<T: DurableTask> Split<T> {
+    /// The split of a `#[durable]` task type.
+    pub(crate) fn of() -> Self {
+        Split {
+            receive: receive_split::<T>,
+            fingerprint_state: T::__fingerprint_state,
+            clone: T::__clone,
         }
     }
+}
+
+fn receive_split<T: DurableTask>(
+    receivers: Receivers,
+) -> BoxFuture<'static, Result<(T::Input, Option<Fingerprint>), String>> {
+    Box::pin(async move {
+        let inputs = receive_inputs::<T::Inputs>(receivers).await?;
+        let mut fingerprint = Fingerprint::new();
+        let complete = T::__fingerprint_inputs(&inputs, &mut fingerprint);
+        Ok((T::__input(inputs), complete.then_some(fingerprint)))
+    })
 }
 
 /// The inputs of a `#[durable]` task's `run`, as a tuple: `()`, `(A,)`, `(A, B)`, … up to 8.

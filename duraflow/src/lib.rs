@@ -39,8 +39,10 @@ mod dag;
 mod durable;
 mod error;
 mod events;
+mod fingerprint;
 mod glue;
 mod key;
+mod options;
 mod outcome;
 pub mod store;
 
@@ -55,6 +57,8 @@ pub use durable::{Durable, DurableTask, Persistable, Progress};
 pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
 pub use events::{Event, EventHandler};
+pub use fingerprint::Fingerprint;
+pub use options::{parse_duration, Cache, TaskOptions};
 pub use key::{validate_key, MAX_KEY_LEN};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;

@@ -1,0 +1,143 @@
+//! Per-task options: how records are reused, and what happens when a task fails.
+
+use std::time::Duration;
+
+/// When a stored record is reused instead of running the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cache {
+    /// Resume by key (the default, as in duraflow-rs): any valid record under the key is
+    /// reused, whatever the task's fields or inputs are now.
+    #[default]
+    Key,
+    /// Reuse a record only if it was computed from the same task version, the same task
+    /// fields and the same inputs (by fingerprint). An upstream task that runs again and
+    /// produces the same bytes leaves its dependents restored (early cutoff).
+    Inputs,
+}
+
+/// Options of one task: caching, retries and timeout. Set with
+/// `#[durable(cache = inputs, retries = 3, backoff = "100ms", timeout = "30s")]` or with
+/// [`crate::DurableDag::task_with`].
+///
+/// ```
+/// use duraflow::{Cache, TaskOptions};
+/// use std::time::Duration;
+/// let options = TaskOptions::DEFAULT
+///     .cache(Cache::Inputs)
+///     .retries(3)
+///     .backoff(Duration::from_millis(100))
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(options.retries, 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskOptions {
+    /// When a record is reused.
+    pub cache: Cache,
+    /// Attempts after the first one, on a panic, a `Result::Err` output or a timeout.
+    /// Retrying needs the task to be `Clone` (`#[derive(Clone)]`).
+    pub retries: u32,
+    /// Pause before the first retry; doubled for each further one, plus up to 50 % jitter.
+    pub backoff: Duration,
+    /// Longest one attempt may run; `None` for no limit. Needs a tokio runtime with timers.
+    pub timeout: Option<Duration>,
+}
+
+impl TaskOptions {
+    /// Resume by key, no retries, no timeout.
+    pub const DEFAULT: TaskOptions = TaskOptions {
+        cache: Cache::Key,
+        retries: 0,
+        backoff: Duration::from_millis(100),
+        timeout: None,
+    };
+
+    /// With `cache`.
+    pub const fn cache(mut self, cache: Cache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// With `retries` attempts after the first.
+    pub const fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// With `backoff` before the first retry.
+    pub const fn backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// With a `timeout` per attempt.
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The pause before retry number `retry` (1-based) of the task under `key`: exponential,
+    /// with jitter derived from the key, the retry and the clock.
+    pub(crate) fn pause_before(&self, retry: u32, key: &str) -> Duration {
+        let base = self
+            .backoff
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let seed = crate::codec::fnv1a64(key.as_bytes()) ^ u64::from(retry) ^ u64::from(nanos);
+        let jitter_per_mille = seed % 500;
+        base + base.mul_f64(jitter_per_mille as f64 / 1000.0)
+    }
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Parses `"250ms"`, `"30s"`, `"2m"`, `"1h"` (used by `#[durable]`, which checks the value
+/// at compile time).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: write e.g. \"100ms\", \"30s\", \"2m\""))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        other => Err(format!(
+            "unknown unit {other:?} in {text:?}: use ms, s, m or h"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ms").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        let options = TaskOptions::DEFAULT.backoff(Duration::from_millis(100));
+        for retry in 1..=4 {
+            let base = Duration::from_millis(100 * 2u64.pow(retry - 1));
+            let pause = options.pause_before(retry, "k");
+            assert!(pause >= base && pause < base.mul_f64(1.5), "{pause:?}");
+        }
+    }
+}
