@@ -142,15 +142,9 @@ pub fn encode<T: Serialize + ?Sized>(
     input_fingerprint: [u8; 16],
 ) -> Result<Vec<u8>, postcard::Error> {
     let type_name = std::any::type_name::<T>();
-    let payload = postcard::to_allocvec(value)?;
-    let type_len =
-        u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let type_len = u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
     let key_len = u32::try_from(key.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
-    let payload_len =
-        u32::try_from(payload.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
-    let mut out = Vec::with_capacity(
-        FIXED_HEAD + type_name.len() + key.len() + 4 + payload.len() + CHECKSUM_LEN,
-    );
+    let mut out = Vec::with_capacity(FIXED_HEAD + type_name.len() + key.len() + 64);
     out.extend_from_slice(&MAGIC);
     out.push(FORMAT_VERSION);
     out.extend_from_slice(&task_version.to_le_bytes());
@@ -161,8 +155,13 @@ pub fn encode<T: Serialize + ?Sized>(
     out.extend_from_slice(&key_len.to_le_bytes());
     out.extend_from_slice(type_name.as_bytes());
     out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(&payload_len.to_le_bytes());
-    out.extend_from_slice(&payload);
+    // The payload is serialized in place, after a length slot filled in afterwards.
+    let len_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let mut out = postcard::to_extend(value, out)?;
+    let payload_len = u32::try_from(out.len() - len_at - 4)
+        .map_err(|_| postcard::Error::SerializeBufferFull)?;
+    out[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     Ok(out)
