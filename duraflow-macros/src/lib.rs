@@ -11,6 +11,7 @@
 
 mod dag;
 mod durable;
+mod duration;
 mod errors;
 mod key_rules;
 
@@ -20,7 +21,7 @@ use proc_macro::TokenStream;
 ///
 /// Put it on the inherent `impl` block that holds the task's `run` method, in place of dagx's
 /// `#[task]`. It emits the dagx `Task` impl (so `use dagx::Task` is not needed) and an impl of
-/// `duraflow::DurableTask` carrying the key and the version. Add the task with
+/// `duraflow::DurableTask` carrying the key, the version and the options. Add the task with
 /// `DurableDag::task`, or as a node of [`durable_dag!`].
 ///
 /// ```
@@ -70,6 +71,51 @@ use proc_macro::TokenStream;
 ///   checked at compile time. A task without fields has a fixed key.
 /// - `version = N` (a `u32`, default `0`): stored in each record; a record written under
 ///   another version is not reused, so bump it when `run` computes something different.
+/// - `cache = inputs` or `cache = key` (default `key`): with `key`, any valid record under
+///   the key is reused whatever the task's fields and inputs are now (resume by key). With
+///   `inputs`, a record is reused only if it was computed from the same version, the same
+///   task fields and the same inputs (compared by a fingerprint of their serde bytes), so an
+///   edited field or a changed input runs the task again; an upstream task that runs again
+///   but produces the same output leaves this one restored (early cutoff). The task type and
+///   every input type must then implement `serde::Serialize` (checked at compile time, so
+///   the crate needs `serde` as a dependency); mark fields that do not change the output,
+///   such as counters or clients, `#[serde(skip)]`.
+/// - `retries = N` (a `u32`, default `0`): attempts after the first when an attempt panics,
+///   returns `Result::Err` or times out. Each attempt runs a fresh copy of the task, so the
+///   task type must be `Clone` (checked at compile time).
+/// - `backoff = "100ms"` (default `"100ms"`): the pause before the first retry, doubled for
+///   each further one (plus jitter). Needs `retries`.
+/// - `timeout = "30s"` (default: none): the longest one attempt may run.
+///
+/// Durations are a whole number and a unit, `ms`, `s`, `m` or `h` (`"250ms"`, `"2m"`),
+/// checked at compile time. The options become the task's `DurableTask::OPTIONS`;
+/// `DurableDag::task_with` overrides them and `DurableDag::with_cache` sets the cache mode
+/// of a whole DAG.
+///
+/// ```
+/// use duraflow::durable;
+///
+/// #[derive(Clone, serde::Serialize)]
+/// struct Fetch {
+///     url: String,
+/// }
+///
+/// #[durable(key = "fetch-{url}", cache = inputs, retries = 3, backoff = "250ms", timeout = "30s")]
+/// impl Fetch {
+///     async fn run(&self) -> usize {
+///         self.url.len()
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// Without `cache = inputs` the same abilities are used when they exist, for a DAG-wide
+/// `with_cache(Cache::Inputs)` or `task_with`: a task or input type that is `Serialize` is
+/// fingerprinted, a task type that is `Clone` can be retried; otherwise the task resumes by
+/// key and runs once. This is decided where the impl is generated, so for a generic task
+/// type only the bounds of the impl block count: `impl<T: Clone> Wrap<T>` can be retried,
+/// but is fingerprinted only if the bounds also make it `Serialize`
+/// (`impl<T: Clone + serde::Serialize> Wrap<T>`).
 ///
 /// # `run`
 ///
@@ -88,9 +134,11 @@ use proc_macro::TokenStream;
 /// # Errors
 ///
 /// Every misuse is a compile error on the offending token that says the fix: a missing,
-/// empty or invalid key, an unknown template field, an unknown or repeated option, a missing
-/// `run`, an input not taken by reference, more than 8 inputs, an output that cannot be
-/// stored. The impl block is still emitted, so one mistake does not cascade into others.
+/// empty or invalid key, an unknown template field, an unknown or repeated option, an
+/// invalid `cache`, `retries` or duration, a `backoff` without `retries`, a missing `run`, an
+/// input not taken by reference, more than 8 inputs, an output that cannot be stored, a task
+/// or input that is not `Serialize` under `cache = inputs`, a task that is not `Clone` with
+/// `retries`. The impl block is still emitted, so one mistake does not cascade into others.
 #[proc_macro_attribute]
 pub fn durable(args: TokenStream, item: TokenStream) -> TokenStream {
     durable::expand(args.into(), item.into()).into()

@@ -3,8 +3,8 @@
 use crate::codec::Miss;
 use crate::durable::{panic_message, Durable, DurableTask, Persistable};
 use crate::events::{Event, EventHandler, Observers};
-use crate::store::off_runtime;
 use crate::options::{Cache, TaskOptions};
+use crate::store::off_runtime;
 use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
@@ -263,11 +263,32 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
-        let options = match self.cache {
+        self.task_with(task, self.options_of::<T>())
+    }
+
+    /// Adds a `#[durable]` task under `key` instead of its attribute's key, keeping its
+    /// version and options (the same task type used for several nodes, say).
+    ///
+    /// # Panics
+    /// If `key` is already used in this `DurableDag`.
+    pub fn task_as<T>(&self, key: &str, task: T) -> TaskBuilder<'a, Durable<T>, Pending>
+    where
+        T: DurableTask + 'static,
+        T::Input: Clone + 'static,
+        T::Output: Persistable,
+    {
+        let durable = self
+            .wrap(key, T::VERSION, task)
+            .with_options(self.options_of::<T>());
+        self.dag.add_task(durable)
+    }
+
+    /// The options of a `#[durable]` task type, with the DAG-wide cache mode applied.
+    fn options_of<T: DurableTask>(&self) -> TaskOptions {
+        match self.cache {
             Some(cache) => T::OPTIONS.cache(cache),
             None => T::OPTIONS,
-        };
-        self.task_with(task, options)
+        }
     }
 
     /// Adds a `#[durable]` task with these options instead of its attribute's: the builder's
@@ -275,7 +296,11 @@ impl<'a> DurableDag<'a> {
     ///
     /// # Panics
     /// If its key is already used in this `DurableDag`.
-    pub fn task_with<T>(&self, task: T, options: TaskOptions) -> TaskBuilder<'a, Durable<T>, Pending>
+    pub fn task_with<T>(
+        &self,
+        task: T,
+        options: TaskOptions,
+    ) -> TaskBuilder<'a, Durable<T>, Pending>
     where
         T: DurableTask + 'static,
         T::Input: Clone + 'static,
@@ -317,9 +342,14 @@ impl<'a> DurableDag<'a> {
             );
         }
         self.state.total.fetch_add(1, Ordering::Relaxed);
-        Durable::observed(key, Arc::clone(&self.ctx), task, Arc::clone(&self.observers))
-            .with_version(version)
-            .in_run(Arc::clone(&self.state))
+        Durable::observed(
+            key,
+            Arc::clone(&self.ctx),
+            task,
+            Arc::clone(&self.observers),
+        )
+        .with_version(version)
+        .in_run(Arc::clone(&self.state))
     }
 
     /// Runs the DAG and returns what ran and what was restored, or the first real error

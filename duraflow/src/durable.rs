@@ -428,10 +428,12 @@ async fn persist<O: Persistable>(
     if outcome::is_failure(&output) {
         return Ok((output, false));
     }
-    let record = codec::encode(&**key, &output, version, fingerprint.unwrap_or([0; 16]))
-        .map_err(|e| DuraflowError::Serialize {
-            key: key.to_string(),
-            reason: e.to_string(),
+    let record =
+        codec::encode(key, &output, version, fingerprint.unwrap_or([0; 16])).map_err(|e| {
+            DuraflowError::Serialize {
+                key: key.to_string(),
+                reason: e.to_string(),
+            }
         })?;
     let put = if ctx.db.queues_writes() || !ctx.db.is_blocking() {
         ctx.db.put(key, record)

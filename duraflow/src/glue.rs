@@ -64,7 +64,9 @@ where
                     async move {
                         match receivers {
                             Some(receivers) => task.extract_and_run(receivers).await,
-                            None => Err("the inputs were already taken by an earlier attempt".into()),
+                            None => {
+                                Err("the inputs were already taken by an earlier attempt".into())
+                            }
                         }
                     }
                 };
@@ -81,12 +83,16 @@ where
     }
 }
 
+/// dagx's input of a task, received by duraflow, with the inputs' fingerprint parts
+/// (`None` when one input cannot be serialized).
+type Received<T> = Result<(<T as Task>::Input, Option<Fingerprint>), String>;
+
 /// How duraflow receives a `#[durable]` task's inputs itself, fingerprints its state and
 /// clones it for retries: plain function pointers, set by `DurableDag::task`.
 pub(crate) struct Split<T: Task> {
     /// Receives the inputs; returns dagx's input and the inputs' fingerprint parts (`None`
     /// when one input cannot be serialized).
-    pub(crate) receive: fn(Receivers) -> BoxFuture<'static, Result<(T::Input, Option<Fingerprint>), String>>,
+    pub(crate) receive: fn(Receivers) -> BoxFuture<'static, Received<T>>,
     /// Adds the task's fields to a fingerprint.
     pub(crate) fingerprint_state: fn(&T, &mut Fingerprint) -> bool,
     /// A copy of the task for another attempt.
@@ -112,9 +118,7 @@ impl<T: DurableTask> Split<T> {
     }
 }
 
-fn receive_split<T: DurableTask>(
-    receivers: Receivers,
-) -> BoxFuture<'static, Result<(T::Input, Option<Fingerprint>), String>> {
+fn receive_split<T: DurableTask>(receivers: Receivers) -> BoxFuture<'static, Received<T>> {
     Box::pin(async move {
         let inputs = receive_inputs::<T::Inputs>(receivers).await?;
         let mut fingerprint = Fingerprint::new();

@@ -2,9 +2,9 @@
 
 pub use crate::durable::{DurableTask, Persistable};
 pub use crate::fingerprint::Fingerprint;
-pub use crate::options::{parse_duration, Cache, TaskOptions};
 pub use crate::glue::{handle, receive_inputs, wire, Deps, InputTuple, NoInputs};
 pub use crate::key::validate_key;
+pub use crate::options::{parse_duration, Cache, TaskOptions};
 pub use ::dagx;
 pub use ::std;
 
@@ -14,6 +14,73 @@ use std::marker::PhantomData;
 
 /// Compiles only when `T` can be stored; the error speaks of the user's output type.
 pub fn assert_persistable<T: Persistable>() {}
+
+/// Autoref specialization for a node with an explicit key:
+/// `(&&Keyed::new(dag, key, task)).add()` adds a `#[durable]` task with its version and
+/// options ([`DurableDag::task_as`]), and any other dagx task with version 0
+/// ([`DurableDag::add`]).
+pub struct Keyed<'d, 'a, T> {
+    dag: &'d DurableDag<'a>,
+    key: &'d str,
+    task: std::cell::Cell<Option<T>>,
+}
+
+impl<'d, 'a, T> Keyed<'d, 'a, T> {
+    /// The node to add.
+    pub fn new(dag: &'d DurableDag<'a>, key: &'d str, task: T) -> Self {
+        Keyed {
+            dag,
+            key,
+            task: std::cell::Cell::new(Some(task)),
+        }
+    }
+
+    fn take(&self) -> T {
+        self.task
+            .take()
+            .unwrap_or_else(|| unreachable!("a node is added once"))
+    }
+}
+
+/// Picked first: the task is `#[durable]`.
+pub trait KeyedDurable {
+    /// The node's builder.
+    type Node;
+    /// Adds the node.
+    fn add(&self) -> Self::Node;
+}
+
+impl<'a, T> KeyedDurable for &Keyed<'_, 'a, T>
+where
+    T: DurableTask + 'static,
+    T::Input: Clone + 'static,
+    T::Output: Persistable,
+{
+    type Node = TaskBuilder<'a, Durable<T>, Pending>;
+    fn add(&self) -> Self::Node {
+        self.dag.task_as(self.key, self.take())
+    }
+}
+
+/// Picked otherwise: a plain dagx task.
+pub trait KeyedPlain {
+    /// The node's builder.
+    type Node;
+    /// Adds the node.
+    fn add(&self) -> Self::Node;
+}
+
+impl<'a, T> KeyedPlain for Keyed<'_, 'a, T>
+where
+    T: Task + 'static,
+    T::Input: Clone + 'static,
+    T::Output: Persistable,
+{
+    type Node = TaskBuilder<'a, Durable<T>, Pending>;
+    fn add(&self) -> Self::Node {
+        self.dag.add(self.key, self.take())
+    }
+}
 
 /// Adds a node with an explicit key and version (the version comes from [`VersionProbe`]).
 pub fn keyed<'a, T>(

@@ -75,21 +75,15 @@ fn node(dag: &Ident, node: &Node) -> TokenStream {
     }
 }
 
-/// A node with an explicit key keeps its task's `#[durable]` version, if it has one: the
-/// version is picked by autoref specialization, which needs the task's concrete type and so
-/// happens here rather than in a generic runtime function.
+/// A node with an explicit key keeps its task's `#[durable]` version and options, if it has
+/// them: the runtime call is picked by autoref specialization, which needs the task's
+/// concrete type and so happens here rather than in a generic runtime function.
 fn keyed(dag: &Ident, key: &syn::LitStr, task: &syn::Expr) -> TokenStream {
-    let task_var = Ident::new("__duraflow_task", Span::mixed_site());
-    let version = Ident::new("__duraflow_version", Span::mixed_site());
     quote_spanned! {task.span()=>
         {
-            let #task_var = #task;
-            let #version = {
-                #[allow(unused_imports)]
-                use ::duraflow::__private::{DurableVersion as _, PlainVersion as _};
-                (&::duraflow::__private::VersionProbe::of(&#task_var)).version()
-            };
-            ::duraflow::__private::keyed(#dag, #key, #version, #task_var)
+            #[allow(unused_imports)]
+            use ::duraflow::__private::{KeyedDurable as _, KeyedPlain as _};
+            (&&::duraflow::__private::Keyed::new(#dag, #key, #task)).add()
         }
     }
 }

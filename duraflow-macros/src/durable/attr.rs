@@ -1,30 +1,48 @@
 //! The options of `#[durable(...)]`.
 
 use super::template::KeyTemplate;
+use crate::duration;
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use std::collections::BTreeSet;
+use std::time::Duration;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, Lit, Meta, Token};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, Token, UnOp};
 
 /// Every option `#[durable]` accepts, in the order error messages list them. An option is
 /// added here and in [`Config::set`], nowhere else.
-const OPTIONS: &[&str] = &["key", "version"];
+const OPTIONS: &[&str] = &["key", "version", "cache", "retries", "backoff", "timeout"];
 
 /// The options of one `#[durable(...)]`. A field is left at its default when its option is
 /// missing or invalid; the error is recorded instead.
+#[derive(Default)]
 pub(crate) struct Config {
     pub(crate) key: Option<KeyTemplate>,
     pub(crate) version: u32,
+    /// `cache = inputs` / `cache = key`; `None` keeps the runtime's default (by key).
+    pub(crate) cache: Option<Cache>,
+    /// `retries = N`: attempts after the first.
+    pub(crate) retries: Option<u32>,
+    /// `backoff = "100ms"`, with the span of the option's name.
+    pub(crate) backoff: Option<(Duration, Span)>,
+    /// `timeout = "30s"`.
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// When a stored record is reused: the macro's mirror of `duraflow::Cache`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Cache {
+    /// Resume by key: any valid record under the key.
+    Key,
+    /// Only a record computed from the same task fields and inputs.
+    Inputs,
 }
 
 /// Parses the attribute's arguments, recording every problem in `errors`.
 pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Config {
-    let mut config = Config {
-        key: None,
-        version: 0,
-    };
+    let mut config = Config::default();
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
         Ok(metas) => metas,
         Err(error) => {
@@ -62,10 +80,35 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Config {
             "#[durable] needs a key: write #[durable(key = \"...\")], e.g. key = \"load-{0}\"",
         );
     }
+    backoff_needs_retries(&config, &seen, errors);
     config
 }
 
+/// A backoff is the pause between attempts, so without retries it would silently do nothing.
+/// (Not reported when `retries` was given but invalid: that error says enough.)
+fn backoff_needs_retries(config: &Config, seen: &BTreeSet<String>, errors: &mut Errors) {
+    if let Some((_, span)) = config.backoff {
+        if !seen.contains("retries") || config.retries == Some(0) {
+            errors.at(
+                span,
+                "backoff has no effect without retries: add `retries = N` (N > 0), \
+                 or remove `backoff`",
+            );
+        }
+    }
+}
+
 impl Config {
+    /// Whether `cache = inputs` was given: the task and its inputs must be `Serialize`.
+    pub(crate) fn fingerprints(&self) -> bool {
+        self.cache == Some(Cache::Inputs)
+    }
+
+    /// Whether `retries = N` with N > 0 was given: the task must be `Clone`.
+    pub(crate) fn retries_enabled(&self) -> bool {
+        self.retries.is_some_and(|n| n > 0)
+    }
+
     /// Sets the option `name` (one of [`OPTIONS`]) from `meta`.
     fn set(&mut self, name: &str, meta: &Meta) -> syn::Result<()> {
         match name {
@@ -74,6 +117,13 @@ impl Config {
                 self.key = Some(KeyTemplate::parse(key)?);
             }
             "version" => self.version = u32_value(meta, "version = 2")?,
+            "cache" => self.cache = Some(cache_value(meta)?),
+            "retries" => self.retries = Some(u32_value(meta, "retries = 3")?),
+            "backoff" => {
+                let backoff = duration_value(meta, name, "backoff = \"100ms\"")?;
+                self.backoff = Some((backoff, meta.path().span()));
+            }
+            "timeout" => self.timeout = Some(duration_value(meta, name, "timeout = \"30s\"")?),
             _ => unreachable!("`{name}` is listed in OPTIONS but has no setter"),
         }
         Ok(())
@@ -114,19 +164,85 @@ fn string_value<'m>(meta: &'m Meta, example: &str) -> syn::Result<&'m syn::LitSt
 }
 
 fn u32_value(meta: &Meta, example: &str) -> syn::Result<u32> {
-    let Some(Lit::Int(lit)) = literal(meta, example)? else {
-        return Err(syn::Error::new_spanned(
-            value(meta, example)?,
-            format!("expected an integer literal: write {example}"),
-        ));
-    };
-    match (lit.suffix(), lit.base10_parse::<u32>()) {
-        ("" | "u32", Ok(number)) => Ok(number),
-        _ => Err(syn::Error::new_spanned(
-            lit,
+    let out_of_range = |tokens: &dyn quote::ToTokens| {
+        syn::Error::new_spanned(
+            tokens,
             format!("expected a u32 (0 to {}): write {example}", u32::MAX),
+        )
+    };
+    match value(meta, example)? {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit),
+            attrs,
+        }) if attrs.is_empty() => match (lit.suffix(), lit.base10_parse::<u32>()) {
+            ("" | "u32", Ok(number)) => Ok(number),
+            _ => Err(out_of_range(lit)),
+        },
+        negative @ Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) if matches!(
+            &**expr,
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(_),
+                ..
+            })
+        ) =>
+        {
+            Err(out_of_range(negative))
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("expected an integer literal: write {example}"),
         )),
     }
+}
+
+/// `cache = inputs` or `cache = key`: bare identifiers, like the variants they stand for.
+fn cache_value(meta: &Meta) -> syn::Result<Cache> {
+    const HELP: &str = "write `cache = inputs` (reuse a record only if the task's fields and \
+                        inputs are unchanged) or `cache = key` (resume by key, the default)";
+    let value = value(meta, "cache = inputs")?;
+    if let Expr::Path(path) = value {
+        if path.attrs.is_empty() && path.qself.is_none() {
+            if let Some(ident) = path.path.get_ident() {
+                if ident == "inputs" {
+                    return Ok(Cache::Inputs);
+                }
+                if ident == "key" {
+                    return Ok(Cache::Key);
+                }
+            }
+        }
+    }
+    let message = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) if matches!(lit.value().as_str(), "inputs" | "key") => format!(
+            "`cache` takes a bare identifier, not a string: write `cache = {}`",
+            lit.value()
+        ),
+        _ => format!("expected `inputs` or `key`: {HELP}"),
+    };
+    Err(syn::Error::new_spanned(value, message))
+}
+
+/// A duration string checked with the runtime's grammar; errors point at the literal.
+fn duration_value(meta: &Meta, name: &str, example: &str) -> syn::Result<Duration> {
+    if let Some(Lit::Int(number)) = literal(meta, example)? {
+        return Err(syn::Error::new_spanned(
+            number,
+            format!(
+                "a duration is a string with its unit (ms, s, m or h): write \
+                 {name} = \"{n}s\" for seconds, {name} = \"{n}ms\" for milliseconds",
+                n = number.base10_digits()
+            ),
+        ));
+    }
+    let lit: &LitStr = string_value(meta, example)?;
+    duration::parse(&lit.value())
+        .map_err(|reason| syn::Error::new_spanned(lit, format!("invalid `{name}`: {reason}")))
 }
 
 #[cfg(test)]
@@ -174,7 +290,10 @@ mod tests {
         let messages = parse_err(quote!(key = "k", retry = 3));
         assert_eq!(
             messages,
-            ["unknown option `retry` for #[durable]; the options are `key`, `version`"]
+            [
+                "unknown option `retry` for #[durable]; the options are `key`, `version`, \
+                 `cache`, `retries`, `backoff`, `timeout`"
+            ]
         );
     }
 
@@ -186,11 +305,15 @@ mod tests {
 
     #[test]
     fn every_error_is_reported() {
-        let messages = parse_err(quote!(key = 5, version = "x", cache));
-        assert_eq!(messages.len(), 3, "{messages:?}");
+        let messages = parse_err(quote!(key = 5, version = "x", cache, tries = 1));
+        assert_eq!(messages.len(), 4, "{messages:?}");
         assert!(messages[0].starts_with("expected a string literal"));
         assert!(messages[1].starts_with("expected an integer literal"));
-        assert!(messages[2].starts_with("unknown option `cache`"));
+        assert_eq!(
+            messages[2],
+            "this option takes a value: write cache = inputs"
+        );
+        assert!(messages[3].starts_with("unknown option `tries`"));
     }
 
     #[test]
@@ -215,5 +338,105 @@ mod tests {
         let messages = parse_err(quote!(key: "k"));
         assert_eq!(messages.len(), 1, "{messages:?}");
         assert!(messages[0].contains("#[durable(key = \"...\", version = N)]"));
+    }
+
+    #[test]
+    fn options_default_to_the_runtime_defaults() {
+        let config = parse_ok(quote!(key = "k"));
+        assert_eq!(config.cache, None);
+        assert_eq!(config.retries, None);
+        assert!(config.backoff.is_none());
+        assert_eq!(config.timeout, None);
+        assert!(!config.fingerprints() && !config.retries_enabled());
+    }
+
+    #[test]
+    fn every_option() {
+        let config = parse_ok(quote!(
+            key = "k",
+            cache = inputs,
+            retries = 3,
+            backoff = "250ms",
+            timeout = "2m"
+        ));
+        assert_eq!(config.cache, Some(Cache::Inputs));
+        assert_eq!(config.retries, Some(3));
+        assert_eq!(config.backoff.unwrap().0, Duration::from_millis(250));
+        assert_eq!(config.timeout, Some(Duration::from_secs(120)));
+        assert!(config.fingerprints() && config.retries_enabled());
+        let config = parse_ok(quote!(key = "k", cache = key, retries = 0));
+        assert_eq!(config.cache, Some(Cache::Key));
+        assert!(!config.fingerprints() && !config.retries_enabled());
+    }
+
+    #[test]
+    fn cache_takes_one_of_two_identifiers() {
+        for value in [
+            quote!(true),
+            quote!(Inputs),
+            quote!(cache::inputs),
+            quote!(1),
+        ] {
+            let messages = parse_err(quote!(key = "k", cache = #value));
+            assert_eq!(messages.len(), 1, "{messages:?}");
+            assert!(
+                messages[0].starts_with("expected `inputs` or `key`: write `cache = inputs`"),
+                "{messages:?}"
+            );
+        }
+        assert_eq!(
+            parse_err(quote!(key = "k", cache = "inputs")),
+            ["`cache` takes a bare identifier, not a string: write `cache = inputs`"]
+        );
+    }
+
+    #[test]
+    fn retries_is_a_u32() {
+        assert!(parse_err(quote!(key = "k", retries = "3"))[0]
+            .starts_with("expected an integer literal: write retries = 3"));
+        assert!(parse_err(quote!(key = "k", retries = -1))[0]
+            .starts_with("expected a u32 (0 to 4294967295): write retries = 3"));
+        assert!(parse_err(quote!(key = "k", retries = 1.5))[0]
+            .starts_with("expected an integer literal"));
+    }
+
+    #[test]
+    fn durations_are_checked_at_compile_time() {
+        assert_eq!(
+            parse_err(quote!(key = "k", timeout = "30")),
+            ["invalid `timeout`: \"30\" has no unit: write e.g. \"100ms\", \"30s\", \"2m\""]
+        );
+        assert!(parse_err(quote!(key = "k", retries = 1, backoff = "5d"))[0]
+            .starts_with("invalid `backoff`: unknown unit \"d\""));
+        assert_eq!(
+            parse_err(quote!(key = "k", timeout = 30)),
+            [
+                "a duration is a string with its unit (ms, s, m or h): write timeout = \"30s\" \
+              for seconds, timeout = \"30ms\" for milliseconds"
+            ]
+        );
+        assert_eq!(
+            parse_err(quote!(key = "k", timeout = 1.5)),
+            ["expected a string literal: write timeout = \"30s\""]
+        );
+    }
+
+    #[test]
+    fn backoff_without_retries() {
+        const MESSAGE: &str =
+            "backoff has no effect without retries: add `retries = N` (N > 0), or remove `backoff`";
+        assert_eq!(parse_err(quote!(key = "k", backoff = "1s")), [MESSAGE]);
+        assert_eq!(
+            parse_err(quote!(key = "k", retries = 0, backoff = "1s")),
+            [MESSAGE]
+        );
+        // An invalid `retries` is reported once, not again through `backoff`.
+        let messages = parse_err(quote!(key = "k", retries = "x", backoff = "1s"));
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        // Order does not matter.
+        assert_eq!(
+            parse_ok(quote!(backoff = "1s", key = "k", retries = 2)).retries,
+            Some(2)
+        );
     }
 }

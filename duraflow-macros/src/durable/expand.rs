@@ -1,20 +1,23 @@
 //! Generates the dagx `Task` impl and the `DurableTask` impl for a validated impl block.
 //!
 //! Everything is named by absolute path, the runtime through `::duraflow::__private`, so the
-//! user's crate needs no `use` and no dependency besides duraflow.
+//! user's crate needs no `use` and no dependency besides duraflow (and serde, for the
+//! `Serialize` check of `cache = inputs`).
 
 use super::ast::{Receiver, TaskImpl};
+use super::attr::{Cache, Config};
 use super::template::KeyTemplate;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
+use std::time::Duration;
 use syn::spanned::Spanned;
 use syn::{parse_quote, Ident, ImplItem, ItemImpl};
 
 /// The user's impl block followed by the two trait impls.
-pub(crate) fn task(task: &TaskImpl, version: u32, key: &KeyTemplate) -> TokenStream {
+pub(crate) fn task(task: &TaskImpl, config: &Config, key: &KeyTemplate) -> TokenStream {
     let item = with_lint_allowances(task);
     let task_trait = task_trait(task, &TaskBodies::real(task));
-    let durable_trait = durable_trait(task, version, &key_body(task, key));
+    let durable_trait = durable_trait(task, &DurableItems::real(task, config, key));
     quote! {
         #item
         #task_trait
@@ -42,7 +45,7 @@ fn with_lint_allowances(task: &TaskImpl) -> ItemImpl {
 /// of the task elsewhere type-check instead of adding errors of their own.
 pub(crate) fn stubs(task: &TaskImpl) -> TokenStream {
     let task_trait = task_trait(task, &TaskBodies::stub());
-    let durable_trait = durable_trait(task, 0, &quote!(::core::unreachable!()));
+    let durable_trait = durable_trait(task, &DurableItems::stub());
     quote! {
         #task_trait
         #durable_trait
@@ -156,32 +159,224 @@ fn task_trait(task: &TaskImpl, bodies: &TaskBodies) -> TokenStream {
     }
 }
 
-fn durable_trait(task: &TaskImpl, version: u32, key_body: &TokenStream) -> TokenStream {
+/// The items of the `DurableTask` impl that differ between a real expansion and the stubs.
+struct DurableItems {
+    version: u32,
+    /// `const OPTIONS: ... = ...;`, or nothing for the trait's default.
+    options: TokenStream,
+    key: TokenStream,
+    inputs: TokenStream,
+    input: TokenStream,
+    fingerprint_inputs: TokenStream,
+    fingerprint_state: TokenStream,
+    clone: TokenStream,
+}
+
+impl DurableItems {
+    fn real(task: &TaskImpl, config: &Config, key: &KeyTemplate) -> Self {
+        let types = task.run.input_types();
+        let names: Vec<Ident> = (0..types.len())
+            .map(|i| format_ident!("input{}", i))
+            .collect();
+        let indices = (0..types.len()).map(syn::Index::from);
+        let input = dagx_input(&names);
+        let requirements = requirements(task, config);
+        let key = key_expr(key);
+        DurableItems {
+            version: config.version,
+            options: options(config),
+            key: quote! {
+                #requirements
+                #key
+            },
+            inputs: quote!((#(#types,)*)),
+            // Without inputs the body ends at the `let`: a trailing `()` trips clippy.
+            input: if names.is_empty() {
+                quote!(let () = inputs;)
+            } else {
+                quote! {
+                    let (#(#names,)*) = inputs;
+                    #input
+                }
+            },
+            // Autoref specialization: `&&Probe` finds the `Serialize` impl when the type has
+            // one, else derefs once to the fallback, which gives up (resume by key).
+            fingerprint_inputs: quote! {
+                #[allow(unused_imports)]
+                use ::duraflow::__private::{FingerprintNone as _, FingerprintSerialize as _};
+                true #(&& (&&::duraflow::__private::Probe(&inputs.#indices)).fingerprint(fingerprint))*
+            },
+            fingerprint_state: quote! {
+                #[allow(unused_imports)]
+                use ::duraflow::__private::{FingerprintNone as _, FingerprintSerialize as _};
+                (&&::duraflow::__private::Probe(self)).fingerprint(fingerprint)
+            },
+            clone: quote! {
+                #[allow(unused_imports)]
+                use ::duraflow::__private::{CloneNone as _, CloneSome as _};
+                (&&::duraflow::__private::Probe(self)).try_clone()
+            },
+        }
+    }
+
+    /// Bodies that never run; `Inputs` is `()` so that even a `run` with too many inputs
+    /// adds no error of its own.
+    fn stub() -> Self {
+        let unreachable = quote!(::core::unreachable!());
+        DurableItems {
+            version: 0,
+            options: TokenStream::new(),
+            key: unreachable.clone(),
+            inputs: quote!(()),
+            input: unreachable.clone(),
+            fingerprint_inputs: unreachable.clone(),
+            fingerprint_state: unreachable.clone(),
+            clone: unreachable,
+        }
+    }
+}
+
+fn durable_trait(task: &TaskImpl, items: &DurableItems) -> TokenStream {
     let (impl_generics, _, where_clause) = task.item.generics.split_for_impl();
     let self_ty = &task.item.self_ty;
+    let DurableItems {
+        version,
+        options,
+        key,
+        inputs,
+        input,
+        fingerprint_inputs,
+        fingerprint_state,
+        clone,
+    } = items;
     quote! {
         impl #impl_generics ::duraflow::__private::DurableTask for #self_ty #where_clause {
             const VERSION: u32 = #version;
+            #options
 
             fn key(&self) -> ::std::string::String {
-                #key_body
+                #key
+            }
+
+            type Inputs = #inputs;
+
+            #[allow(unused_variables)]
+            fn __input(inputs: Self::Inputs) -> Self::Input {
+                #input
+            }
+
+            #[allow(unused_variables)]
+            fn __fingerprint_inputs(
+                inputs: &Self::Inputs,
+                fingerprint: &mut ::duraflow::__private::Fingerprint,
+            ) -> bool {
+                #fingerprint_inputs
+            }
+
+            #[allow(unused_variables)]
+            fn __fingerprint_state(
+                &self,
+                fingerprint: &mut ::duraflow::__private::Fingerprint,
+            ) -> bool {
+                #fingerprint_state
+            }
+
+            fn __clone(&self) -> ::core::option::Option<Self> {
+                #clone
             }
         }
     }
 }
 
-/// Checks that the output can be stored (the error points at `run`'s return type) and builds
-/// the key; the template's fields are read with the key literal's span, so a missing field
-/// or one without `Display` is reported on the key.
-fn key_body(task: &TaskImpl, key: &KeyTemplate) -> TokenStream {
+/// `const OPTIONS` built from the runtime's defaults with the options given; nothing when
+/// none is given.
+fn options(config: &Config) -> TokenStream {
+    let options = quote!(::duraflow::__private::TaskOptions);
+    let mut setters = Vec::new();
+    if let Some(cache) = config.cache {
+        let variant = match cache {
+            Cache::Key => quote!(Key),
+            Cache::Inputs => quote!(Inputs),
+        };
+        setters.push(quote!(.cache(::duraflow::__private::Cache::#variant)));
+    }
+    if let Some(retries) = config.retries {
+        setters.push(quote!(.retries(#retries)));
+    }
+    if let Some((backoff, _)) = config.backoff {
+        let backoff = duration(backoff);
+        setters.push(quote!(.backoff(#backoff)));
+    }
+    if let Some(timeout) = config.timeout {
+        let timeout = duration(timeout);
+        setters.push(quote!(.timeout(#timeout)));
+    }
+    if setters.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        const OPTIONS: #options = #options::DEFAULT #(#setters)*;
+    }
+}
+
+/// A `Duration` as a const expression.
+fn duration(duration: Duration) -> TokenStream {
+    let (secs, nanos) = (duration.as_secs(), duration.subsec_nanos());
+    quote!(::core::time::Duration::new(#secs, #nanos))
+}
+
+/// Compile-time checks of what the task's options need, each reported on the user's type
+/// with a message that says the fix: the output must be storable, `cache = inputs` needs
+/// the task and its inputs to be `Serialize`, `retries` needs the task to be `Clone`.
+fn requirements(task: &TaskImpl, config: &Config) -> TokenStream {
+    let self_ty = &task.item.self_ty;
     let persistable = task.run.output().map(|output| {
         quote_spanned! {output.span()=>
             ::duraflow::__private::assert_persistable::<#output>();
         }
     });
+    let serialize = config.fingerprints().then(|| {
+        let types = std::iter::once(&**self_ty).chain(task.run.input_types());
+        let checks = types.map(|ty| quote_spanned!(ty.span()=> fingerprinted::<#ty>();));
+        quote! {
+            #[diagnostic::on_unimplemented(
+                message = "cache = inputs fingerprints the task's fields and inputs: derive serde::Serialize for `{Self}`",
+                label = "not serde::Serialize, so `cache = inputs` cannot fingerprint it",
+                note = "add `#[derive(serde::Serialize)]` to `{Self}` (skip fields that do not change the output with `#[serde(skip)]`), or remove `cache = inputs`"
+            )]
+            trait CacheInputsNeedsSerialize {}
+            impl<T: ::serde::Serialize> CacheInputsNeedsSerialize for T {}
+            fn fingerprinted<T: CacheInputsNeedsSerialize>() {}
+            #(#checks)*
+        }
+    });
+    let clone = config.retries_enabled().then(|| {
+        let check = quote_spanned!(self_ty.span()=> retried::<#self_ty>(););
+        quote! {
+            #[diagnostic::on_unimplemented(
+                message = "retries need a fresh copy of the task for each attempt: derive Clone for `{Self}`",
+                label = "not Clone, so `retries` cannot make another attempt",
+                note = "add `#[derive(Clone)]` to `{Self}`, or remove `retries`"
+            )]
+            trait RetriesNeedClone {}
+            impl<T: ::core::clone::Clone> RetriesNeedClone for T {}
+            fn retried<T: RetriesNeedClone>() {}
+            #check
+        }
+    });
+    quote! {
+        #persistable
+        #serialize
+        #clone
+    }
+}
+
+/// Builds the key; the template's fields are read with the key literal's span, so a missing
+/// field or one without `Display` is reported on the key.
+fn key_expr(key: &KeyTemplate) -> TokenStream {
     let format = syn::LitStr::new(&key.format_string(), Span::call_site());
     let fields = key.fields();
-    let key = if fields.is_empty() {
+    if fields.is_empty() {
         quote!(::std::string::String::from(#format))
     } else {
         let span = key.span();
@@ -189,9 +384,5 @@ fn key_body(task: &TaskImpl, key: &KeyTemplate) -> TokenStream {
             .iter()
             .map(|field| quote_spanned!(span=> self.#field));
         quote!(::std::format!(#format, #(#reads),*))
-    };
-    quote! {
-        #persistable
-        #key
     }
 }

@@ -1,4 +1,5 @@
-//! `#[durable(key = "...", version = N)]`: parse (`attr`, `template`, `ast`), validate
+//! `#[durable(key = "...", version = N, cache = inputs, retries = N, backoff = "...",
+//! timeout = "...")]`: parse (`attr`, `template`, `ast`), validate
 //! (`valid`), expand (`expand`).
 
 mod ast;
@@ -36,8 +37,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         valid::check(task, &mut errors);
     }
 
-    match (errors.finish(), task, config.key) {
-        (Ok(()), Some(task), Some(key)) => expand::task(&task, config.version, &key),
+    match (errors.finish(), task, &config.key) {
+        (Ok(()), Some(task), Some(key)) => expand::task(&task, &config, key),
         (Err(error), task, _) => {
             let error = error.to_compile_error();
             let stubs = task
@@ -87,6 +88,74 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("type Inputs = (i32 ,) ;"), "{out}");
+        assert!(out.contains("let (input0 ,) = inputs ; input0 }"), "{out}");
+        assert!(
+            out.contains(
+                "true && (&& :: duraflow :: __private :: Probe (& inputs . 0)) . fingerprint (fingerprint)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "(&& :: duraflow :: __private :: Probe (self)) . fingerprint (fingerprint)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("(&& :: duraflow :: __private :: Probe (self)) . try_clone ()"),
+            "{out}"
+        );
+        // No option given: the trait's defaults, and no checks they would need.
+        assert!(!out.contains("const OPTIONS"), "{out}");
+        assert!(!out.contains("fingerprinted"), "{out}");
+        assert!(!out.contains("retried"), "{out}");
+    }
+
+    #[test]
+    fn options_become_a_const_and_add_their_checks() {
+        let out = expand_str(
+            quote!(
+                key = "k",
+                cache = inputs,
+                retries = 2,
+                backoff = "1s",
+                timeout = "250ms"
+            ),
+            quote!(impl Load { async fn run(&self, x: &i32, y: &Vec<u8>) -> i32 { 0 } }),
+        );
+        assert!(
+            out.contains(
+                "const OPTIONS : :: duraflow :: __private :: TaskOptions = \
+                 :: duraflow :: __private :: TaskOptions :: DEFAULT \
+                 . cache (:: duraflow :: __private :: Cache :: Inputs) \
+                 . retries (2u32) \
+                 . backoff (:: core :: time :: Duration :: new (1u64 , 0u32)) \
+                 . timeout (:: core :: time :: Duration :: new (0u64 , 250000000u32)) ;"
+            ),
+            "{out}"
+        );
+        for check in [
+            "fingerprinted :: < Load > () ;",
+            "fingerprinted :: < i32 > () ;",
+            "fingerprinted :: < Vec < u8 > > () ;",
+            "retried :: < Load > () ;",
+        ] {
+            assert!(out.contains(check), "{check} in {out}");
+        }
+        let out = expand_str(
+            quote!(key = "k", cache = key, retries = 0),
+            quote!(impl Load { fn run() -> i32 { 0 } }),
+        );
+        assert!(
+            out.contains(
+                "TaskOptions :: DEFAULT . cache (:: duraflow :: __private :: Cache :: Key) \
+                 . retries (0u32) ;"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("fingerprinted"), "{out}");
+        assert!(!out.contains("retried"), "{out}");
     }
 
     #[test]
@@ -94,6 +163,15 @@ mod tests {
         let none = expand_str(quote!(key = "k"), quote!(impl A { fn run() -> u8 { 0 } }));
         assert!(none.contains("type Input = () ;"), "{none}");
         assert!(none.contains("< Self > :: run ()"), "{none}");
+        assert!(none.contains("type Inputs = () ;"), "{none}");
+        assert!(
+            none.contains("-> Self :: Input { let () = inputs ; }"),
+            "{none}"
+        );
+        assert!(
+            none.contains("FingerprintSerialize as _ } ; true }"),
+            "{none}"
+        );
         let two = expand_str(
             quote!(key = "k"),
             quote!(impl A { fn run(&mut self, a: &u8, b: &String) -> u8 { 0 } }),
@@ -102,6 +180,15 @@ mod tests {
         assert!(two.contains("fn run (mut self ,"), "{two}");
         assert!(
             two.contains("< Self > :: run (& mut self , & input0 , & input1) } }"),
+            "{two}"
+        );
+        assert!(two.contains("type Inputs = (u8 , String ,) ;"), "{two}");
+        assert!(
+            two.contains("let (input0 , input1 ,) = inputs ; (input0 , input1) }"),
+            "{two}"
+        );
+        assert!(
+            two.contains("Probe (& inputs . 0)) . fingerprint (fingerprint) && (&& :: duraflow :: __private :: Probe (& inputs . 1))"),
             "{two}"
         );
     }
@@ -154,6 +241,25 @@ mod tests {
         assert!(out.contains("take it by reference: `&i32`"), "{out}");
         assert!(out.contains("core :: future :: pending ()"), "{out}");
         assert!(out.contains("DurableTask for Load"), "{out}");
+        // `Inputs` is `()` in the stubs: a `run` with 9 inputs adds no error about tuples.
+        assert!(out.contains("type Inputs = () ;"), "{out}");
+        assert!(!out.contains("fingerprinted"), "{out}");
+    }
+
+    #[test]
+    fn option_errors_keep_the_stubs() {
+        let out = expand_str(
+            quote!(key = "k", cache = always, backoff = "1s"),
+            quote!(impl Load { fn run(&self) -> i32 { 0 } }),
+        );
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert!(out.contains("expected `inputs` or `key`"), "{out}");
+        assert!(
+            out.contains("backoff has no effect without retries"),
+            "{out}"
+        );
+        assert!(out.contains("DurableTask for Load"), "{out}");
+        assert!(!out.contains("const OPTIONS"), "{out}");
     }
 
     #[test]

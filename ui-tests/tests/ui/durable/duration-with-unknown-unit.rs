@@ -1,0 +1,13 @@
+// Units are ms, s, m and h.
+use duraflow::durable;
+
+struct Load(i32);
+
+#[durable(key = "load-{0}", retries = 2, backoff = "1d")]
+impl Load {
+    async fn run(&self) -> i32 {
+        self.0
+    }
+}
+
+fn main() {}

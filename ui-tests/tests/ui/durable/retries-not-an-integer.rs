@@ -1,0 +1,13 @@
+// `retries` is a number of attempts after the first.
+use duraflow::durable;
+
+struct Load(i32);
+
+#[durable(key = "load-{0}", retries = "3")]
+impl Load {
+    async fn run(&self) -> i32 {
+        self.0
+    }
+}
+
+fn main() {}
