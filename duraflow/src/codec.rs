@@ -142,7 +142,8 @@ pub fn encode<T: Serialize + ?Sized>(
     input_fingerprint: [u8; 16],
 ) -> Result<Vec<u8>, postcard::Error> {
     let type_name = std::any::type_name::<T>();
-    let type_len = u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let type_len =
+        u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
     let key_len = u32::try_from(key.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
     let mut out = Vec::with_capacity(FIXED_HEAD + type_name.len() + key.len() + 64);
     out.extend_from_slice(&MAGIC);
@@ -159,8 +160,8 @@ pub fn encode<T: Serialize + ?Sized>(
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
     let mut out = postcard::to_extend(value, out)?;
-    let payload_len = u32::try_from(out.len() - len_at - 4)
-        .map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let payload_len =
+        u32::try_from(out.len() - len_at - 4).map_err(|_| postcard::Error::SerializeBufferFull)?;
     out[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());

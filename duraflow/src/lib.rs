@@ -58,8 +58,8 @@ pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
 pub use events::{Event, EventHandler};
 pub use fingerprint::Fingerprint;
-pub use options::{parse_duration, Cache, TaskOptions};
 pub use key::{validate_key, MAX_KEY_LEN};
+pub use options::{parse_duration, Cache, TaskOptions};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redb")]

@@ -13,12 +13,12 @@ mod postgres;
 mod redb;
 mod write_behind;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresStore;
 #[cfg(feature = "redb")]
 pub use self::redb::RedbStore;
 pub use file::FileStore;
 pub use memory::MemoryStore;
-#[cfg(feature = "postgres")]
-pub use self::postgres::PostgresStore;
 
 use std::io;
 use std::sync::Arc;
