@@ -12,7 +12,7 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// One executed task of a run, and why it ran.
@@ -53,9 +53,14 @@ struct RunLog {
 #[derive(Default)]
 pub(crate) struct RunState {
     log: Mutex<RunLog>,
+    restored: AtomicUsize,
     prefetched: Mutex<HashMap<Arc<str>, Option<Vec<u8>>>>,
+    /// Whether `prefetched` holds anything: spares every task a lock when it does not.
+    has_prefetched: AtomicBool,
     total: AtomicUsize,
     refresh: Mutex<Refresh>,
+    /// Whether `refresh` is anything but `None`.
+    has_refresh: AtomicBool,
 }
 
 /// Which tasks run again whatever their records hold.
@@ -70,6 +75,9 @@ enum Refresh {
 impl RunState {
     /// Whether the task under `key` must run again without looking at its record.
     pub(crate) fn is_forced(&self, key: &str) -> bool {
+        if !self.has_refresh.load(Ordering::Acquire) {
+            return false;
+        }
         match &*self.refresh.lock() {
             Refresh::None => false,
             Refresh::All => true,
@@ -83,7 +91,12 @@ impl RunState {
     }
 
     pub(crate) fn restored(&self) {
-        self.log.lock().report.restored += 1;
+        self.restored.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn set_refresh(&self, refresh: Refresh) {
+        *self.refresh.lock() = refresh;
+        self.has_refresh.store(true, Ordering::Release);
     }
 
     pub(crate) fn executed(&self, key: &str, reason: Miss, persisted: bool, attempts: u32) {
@@ -112,17 +125,30 @@ impl RunState {
 
     /// The prefetched record of `key`, once; `None` when it was not prefetched.
     pub(crate) fn take_prefetched(&self, key: &str) -> Option<Option<Vec<u8>>> {
-        let mut prefetched = self.prefetched.lock();
-        if prefetched.is_empty() {
+        if !self.has_prefetched.load(Ordering::Acquire) {
             return None;
         }
-        prefetched.remove(key)
+        self.prefetched.lock().remove(key)
+    }
+
+    fn set_prefetched(&self, records: impl IntoIterator<Item = (Arc<str>, Option<Vec<u8>>)>) {
+        self.prefetched.lock().extend(records);
+        self.has_prefetched.store(true, Ordering::Release);
+    }
+
+    /// Starts a run: an empty log with room for every task.
+    fn start(&self) {
+        let _stale = self.finish();
+        self.log.lock().report.runs.reserve(self.total());
     }
 
     fn finish(&self) -> (RunReport, Option<DuraflowError>) {
-        self.prefetched.lock().clear();
+        self.has_prefetched.store(false, Ordering::Release);
+        std::mem::take(&mut *self.prefetched.lock());
         let log = std::mem::take(&mut *self.log.lock());
-        (log.report, log.first_error.or(log.consequence))
+        let mut report = log.report;
+        report.restored = self.restored.swap(0, Ordering::Relaxed);
+        (report, log.first_error.or(log.consequence))
     }
 }
 
@@ -210,13 +236,14 @@ impl<'a> DurableDag<'a> {
         I: IntoIterator<Item = K>,
         K: Into<String>,
     {
-        *self.state.refresh.lock() = Refresh::Keys(keys.into_iter().map(Into::into).collect());
+        self.state
+            .set_refresh(Refresh::Keys(keys.into_iter().map(Into::into).collect()));
         self
     }
 
     /// Runs every task again on the next run, whatever the records hold.
     pub fn refresh_all(self) -> Self {
-        *self.state.refresh.lock() = Refresh::All;
+        self.state.set_refresh(Refresh::All);
         self
     }
 
@@ -359,7 +386,7 @@ impl<'a> DurableDag<'a> {
     where
         S: Fn(BoxFuture<'static, ()>),
     {
-        let _stale = self.state.finish();
+        self.state.start();
         self.observers.emit(&Event::RunStarted {
             total: self.state.total(),
         });
@@ -406,10 +433,7 @@ impl<'a> DurableDag<'a> {
         })
         .await;
         if let Ok((keys, records)) = fetched {
-            self.state
-                .prefetched
-                .lock()
-                .extend(keys.into_iter().zip(records));
+            self.state.set_prefetched(keys.into_iter().zip(records));
         }
     }
 }

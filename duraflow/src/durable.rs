@@ -475,22 +475,30 @@ async fn lookup<O: DeserializeOwned>(
     key: &Arc<str>,
     expect: Expect,
 ) -> Result<Result<O, Miss>, DuraflowError> {
-    let bytes = match state.and_then(|s| s.take_prefetched(key)) {
-        Some(bytes) => bytes,
-        None => {
-            let owned = Arc::clone(key);
-            off_runtime(&ctx.db, move |s| s.get(&owned))
-                .await
-                .map_err(|source| DuraflowError::Load {
-                    key: key.to_string(),
-                    source,
-                })?
-        }
-    };
-    Ok(match bytes {
+    let decode = |bytes: Option<&[u8]>| match bytes {
         None => Err(Miss::NoRecord),
-        Some(bytes) => codec::decode(key, &bytes, expect),
-    })
+        Some(bytes) => codec::decode(key, bytes, expect),
+    };
+    let load_error = |source| DuraflowError::Load {
+        key: key.to_string(),
+        source,
+    };
+    if let Some(bytes) = state.and_then(|s| s.take_prefetched(key)) {
+        return Ok(decode(bytes.as_deref()));
+    }
+    if ctx.db.is_blocking() {
+        let owned = Arc::clone(key);
+        let bytes = off_runtime(&ctx.db, move |s| s.get(&owned))
+            .await
+            .map_err(load_error)?;
+        return Ok(decode(bytes.as_deref()));
+    }
+    // A store that does not block is read in place, without copying the record.
+    let mut found = Err(Miss::NoRecord);
+    ctx.db
+        .read_with(key, &mut |bytes| found = decode(bytes))
+        .map_err(load_error)?;
+    Ok(found)
 }
 
 /// The message of a caught panic.

@@ -40,6 +40,11 @@ impl Storage for MemoryStore {
         Ok(self.records.read().get(key).cloned())
     }
 
+    fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
+        read(self.records.read().get(key).map(Vec::as_slice));
+        Ok(())
+    }
+
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         self.records.write().insert(key.to_owned(), record);
         Ok(())

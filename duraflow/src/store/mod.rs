@@ -51,6 +51,14 @@ pub trait Storage: Send + Sync {
     /// The record stored under `key`, if any.
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
 
+    /// Calls `read` with the record under `key` (`None` if there is none), borrowed from the
+    /// store where it can be: an in-memory store spares a copy per lookup.
+    fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
+        let record = self.get(key)?;
+        read(record.as_deref());
+        Ok(())
+    }
+
     /// The records of several keys at once (one transaction where the backend has them).
     fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         keys.iter().map(|key| self.get(key)).collect()
@@ -110,6 +118,9 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         (**self).get_many(keys)
+    }
+    fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
+        (**self).read_with(key, read)
     }
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         (**self).put(key, record)
