@@ -10,7 +10,6 @@ pub use ::std;
 
 use crate::{Durable, DurableDag};
 use dagx::{Pending, Task, TaskBuilder};
-use std::marker::PhantomData;
 
 /// Compiles only when `T` can be stored; the error speaks of the user's output type.
 pub fn assert_persistable<T: Persistable>() {}
@@ -79,56 +78,6 @@ where
     type Node = TaskBuilder<'a, Durable<T>, Pending>;
     fn add(&self) -> Self::Node {
         self.dag.add(self.key, self.take())
-    }
-}
-
-/// Adds a node with an explicit key and version (the version comes from [`VersionProbe`]).
-pub fn keyed<'a, T>(
-    dag: &DurableDag<'a>,
-    key: &str,
-    version: u32,
-    task: T,
-) -> TaskBuilder<'a, Durable<T>, Pending>
-where
-    T: Task + 'static,
-    T::Input: Clone + 'static,
-    T::Output: Persistable,
-{
-    dag.add_versioned(key, version, task)
-}
-
-/// Autoref specialization: `(&VersionProbe::of(&task)).version()` is `T::VERSION` for a
-/// `#[durable]` task and 0 for any other dagx task.
-pub struct VersionProbe<T>(PhantomData<fn() -> T>);
-
-impl<T> VersionProbe<T> {
-    /// The probe for `task`'s type.
-    pub fn of(_task: &T) -> Self {
-        VersionProbe(PhantomData)
-    }
-}
-
-/// Picked first: the task is `#[durable]`.
-pub trait DurableVersion {
-    /// The task version.
-    fn version(&self) -> u32;
-}
-
-impl<T: DurableTask> DurableVersion for VersionProbe<T> {
-    fn version(&self) -> u32 {
-        T::VERSION
-    }
-}
-
-/// Picked otherwise: a plain dagx task has version 0.
-pub trait PlainVersion {
-    /// The task version.
-    fn version(&self) -> u32;
-}
-
-impl<T> PlainVersion for &VersionProbe<T> {
-    fn version(&self) -> u32 {
-        0
     }
 }
 

@@ -45,9 +45,9 @@ mod tests {
         let expected = [
             "let __duraflow_dag : & :: duraflow :: DurableDag < '_ > = & (d) ;",
             "let five = :: duraflow :: __private :: handle (:: duraflow :: DurableDag :: task (__duraflow_dag , Load (5))) ;",
-            "let ten = :: duraflow :: __private :: wire ({ let __duraflow_task = Mul (2) ;",
-            "(& :: duraflow :: __private :: VersionProbe :: of (& __duraflow_task)) . version () } ;",
-            ":: duraflow :: __private :: keyed (__duraflow_dag , \"mul-ten\" , __duraflow_version , __duraflow_task) } , five) ;",
+            "let ten = :: duraflow :: __private :: wire ({",
+            "use :: duraflow :: __private :: { KeyedDurable as _ , KeyedPlain as _ } ;",
+            "(&& :: duraflow :: __private :: Keyed :: new (__duraflow_dag , \"mul-ten\" , Mul (2))) . add () } , five) ;",
             "let sum = :: duraflow :: __private :: wire (:: duraflow :: DurableDag :: task (__duraflow_dag , Add) , (five , ten)) ;",
         ];
         let mut rest = out.as_str();
