@@ -292,17 +292,17 @@ where
             value
         };
         let forced = state.as_ref().is_some_and(|s| s.is_forced(&key));
-        let miss = if forced {
-            Miss::Forced
+        let (miss, stale) = if forced {
+            (Miss::Forced, None)
         } else {
             match lookup::<T::Output>(&ctx, state.as_deref(), &key, expect).await? {
-                Ok(value) => return Ok(restored(value)),
-                Err(miss) => miss,
+                Found::Value(value) => return Ok(restored(value)),
+                Found::Miss(miss, stale) => (miss, stale),
             }
         };
         let coordinated = ctx.db.coordinates();
         if coordinated && !forced {
-            if let Some(value) = claim::<T::Output>(&ctx, &key, expect).await? {
+            if let Some(value) = claim::<T::Output>(&ctx, &key, expect, stale).await? {
                 return Ok(restored(value));
             }
         }
@@ -454,9 +454,10 @@ async fn claim<O: DeserializeOwned>(
     ctx: &Context,
     key: &Arc<str>,
     expect: Expect,
+    stale: Option<Vec<u8>>,
 ) -> Result<Option<O>, DuraflowError> {
     let owned = Arc::clone(key);
-    let claim = off_runtime(&ctx.db, move |s| s.claim(&owned))
+    let claim = off_runtime(&ctx.db, move |s| s.claim(&owned, stale.as_deref()))
         .await
         .map_err(|source| DuraflowError::Load {
             key: key.to_string(),
@@ -468,37 +469,52 @@ async fn claim<O: DeserializeOwned>(
     })
 }
 
+/// What a lookup found.
+enum Found<O> {
+    /// A usable record's value.
+    Value(O),
+    /// Why there is none, and the unusable record's bytes if the store returned them.
+    Miss(Miss, Option<Vec<u8>>),
+}
+
 /// The stored value for `key`, or why there is none usable.
 async fn lookup<O: DeserializeOwned>(
     ctx: &Context,
     state: Option<&RunState>,
     key: &Arc<str>,
     expect: Expect,
-) -> Result<Result<O, Miss>, DuraflowError> {
+) -> Result<Found<O>, DuraflowError> {
     let decode = |bytes: Option<&[u8]>| match bytes {
         None => Err(Miss::NoRecord),
         Some(bytes) => codec::decode(key, bytes, expect),
     };
+    let found = |bytes: Option<Vec<u8>>| match decode(bytes.as_deref()) {
+        Ok(value) => Found::Value(value),
+        Err(miss) => Found::Miss(miss, bytes),
+    };
+    if let Some(bytes) = state.and_then(|s| s.take_prefetched(key)) {
+        return Ok(found(bytes));
+    }
     let load_error = |source| DuraflowError::Load {
         key: key.to_string(),
         source,
     };
-    if let Some(bytes) = state.and_then(|s| s.take_prefetched(key)) {
-        return Ok(decode(bytes.as_deref()));
-    }
     if ctx.db.is_blocking() {
         let owned = Arc::clone(key);
         let bytes = off_runtime(&ctx.db, move |s| s.get(&owned))
             .await
             .map_err(load_error)?;
-        return Ok(decode(bytes.as_deref()));
+        return Ok(found(bytes));
     }
     // A store that does not block is read in place, without copying the record.
-    let mut found = Err(Miss::NoRecord);
+    let mut decoded = Err(Miss::NoRecord);
     ctx.db
-        .read_with(key, &mut |bytes| found = decode(bytes))
+        .read_with(key, &mut |bytes| decoded = decode(bytes))
         .map_err(load_error)?;
-    Ok(found)
+    Ok(match decoded {
+        Ok(value) => Found::Value(value),
+        Err(miss) => Found::Miss(miss, None),
+    })
 }
 
 /// The message of a caught panic.

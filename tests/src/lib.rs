@@ -5,6 +5,7 @@
 //! appends the task's key to a side log, which outlives a SIGKILL (plain `write` calls).
 
 pub mod faults;
+pub mod pg_dag;
 
 use dagx::{task, DagRunner, Task, TaskHandle};
 use duraflow::{Context, DurableDag, DuraflowError, RunReport};
@@ -187,9 +188,18 @@ pub async fn run(
     ctx: Arc<Context>,
     log: &SideLog,
 ) -> Result<(RunReport, BTreeMap<String, u64>), DuraflowError> {
+    run_built(ctx, |d| build(d, log)).await
+}
+
+/// Runs the DAG that `build` adds once against `ctx`; returns the report and every output
+/// of the handles `build` returns.
+pub async fn run_built(
+    ctx: Arc<Context>,
+    build: impl FnOnce(&DurableDag<'_>) -> Vec<(String, TaskHandle<u64>)>,
+) -> Result<(RunReport, BTreeMap<String, u64>), DuraflowError> {
     let dag = DagRunner::new();
     let d = DurableDag::new(&dag, ctx);
-    let handles = build(&d, log);
+    let handles = build(&d);
     let report = d
         .run(|f| {
             tokio::spawn(f);
@@ -197,10 +207,7 @@ pub async fn run(
         .await?;
     let outputs = handles
         .into_iter()
-        .map(|(key, handle)| {
-            let value = dag.get(handle).expect("every task has an output");
-            (key, value)
-        })
+        .map(|(key, handle)| (key, dag.get(handle).expect("every task has an output")))
         .collect();
     Ok((report, outputs))
 }

@@ -1,8 +1,8 @@
 //! `FileStore`: one file per key in a directory, written atomically and durably.
 
 use super::file_name::{self, TEMP_PREFIX};
-use super::write_behind::{Backend, Op, WriteBehind};
-use super::{remove_temp_files, FailedWrite, Storage};
+use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
+use super::{remove_temp_files, FailedWrite};
 use crate::DuraflowError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -129,31 +129,12 @@ impl std::fmt::Debug for FileStore {
     }
 }
 
-impl Storage for FileStore {
-    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        self.queue.get(key)
-    }
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        self.queue.get_many(keys)
-    }
+storage_over_queue!(FileStore {
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         self.queue.push(key, Some(record));
         Ok(())
     }
-    fn remove(&self, key: &str) -> io::Result<()> {
-        self.queue.push(key, None);
-        Ok(())
-    }
-    fn flush(&self) -> Result<(), FailedWrite> {
-        self.queue.flush()
-    }
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.queue.keys()
-    }
-    fn queues_writes(&self) -> bool {
-        true
-    }
-}
+});
 
 /// A temp file written and not yet renamed.
 struct Staged<'a> {

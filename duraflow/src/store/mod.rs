@@ -91,9 +91,11 @@ pub trait Storage: Send + Sync {
 
     /// Called after a miss, before the task runs: claims `key` for this worker, or waits
     /// while another worker holds it and returns its record once stored. A claim whose
-    /// holder died must be taken over once its lease expires.
-    fn claim(&self, key: &str) -> io::Result<Claim> {
-        let _ = key;
+    /// holder died must be taken over once its lease expires. `stale` is the record this
+    /// worker found under the key and cannot use (written by another task version, or from
+    /// other inputs): it counts as no record, so the task is claimed and run once.
+    fn claim(&self, key: &str, stale: Option<&[u8]>) -> io::Result<Claim> {
+        let _ = (key, stale);
         Ok(Claim::Run)
     }
 
@@ -143,8 +145,8 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn coordinates(&self) -> bool {
         (**self).coordinates()
     }
-    fn claim(&self, key: &str) -> io::Result<Claim> {
-        (**self).claim(key)
+    fn claim(&self, key: &str, stale: Option<&[u8]>) -> io::Result<Claim> {
+        (**self).claim(key, stale)
     }
     fn release(&self, key: &str) -> io::Result<()> {
         (**self).release(key)

@@ -1,7 +1,7 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
-use super::write_behind::{Backend, Op, WriteBehind};
-use super::{remove_temp_files, FailedWrite, Storage};
+use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
+use super::{remove_temp_files, FailedWrite};
 use crate::DuraflowError;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use std::io;
@@ -154,31 +154,12 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-impl Storage for RedbStore {
-    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        self.queue.get(key)
-    }
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        self.queue.get_many(keys)
-    }
+storage_over_queue!(RedbStore {
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         self.queue.push(key, Some(record));
         Ok(())
     }
-    fn remove(&self, key: &str) -> io::Result<()> {
-        self.queue.push(key, None);
-        Ok(())
-    }
-    fn flush(&self) -> Result<(), FailedWrite> {
-        self.queue.flush()
-    }
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.queue.keys()
-    }
-    fn queues_writes(&self) -> bool {
-        true
-    }
-}
+});
 
 impl Backend for Db {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {

@@ -231,3 +231,35 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
         shared.committed.notify_all();
     }
 }
+
+/// The `Storage` methods every store over a [`WriteBehind`] field named `queue` shares:
+/// reads that see queued writes, removals through the queue, flush, keys. Each store adds its
+/// own `put` (and whatever else it does), so the logic exists once.
+macro_rules! storage_over_queue {
+    ($store:ty { $($own:item)* }) => {
+        impl $crate::store::Storage for $store {
+            fn get(&self, key: &str) -> ::std::io::Result<Option<Vec<u8>>> {
+                self.queue.get(key)
+            }
+            fn get_many(&self, keys: &[&str]) -> ::std::io::Result<Vec<Option<Vec<u8>>>> {
+                self.queue.get_many(keys)
+            }
+            fn remove(&self, key: &str) -> ::std::io::Result<()> {
+                self.queue.push(key, None);
+                Ok(())
+            }
+            fn flush(&self) -> Result<(), $crate::store::FailedWrite> {
+                self.queue.flush()
+            }
+            fn keys(&self) -> ::std::io::Result<Vec<String>> {
+                self.queue.keys()
+            }
+            fn queues_writes(&self) -> bool {
+                true
+            }
+            $($own)*
+        }
+    };
+}
+
+pub(crate) use storage_over_queue;
