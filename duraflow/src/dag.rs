@@ -42,17 +42,24 @@ pub struct RunReport {
 }
 
 #[derive(Default)]
-struct RunLog {
-    report: RunReport,
-    first_error: Option<DuraflowError>,
+struct Errors {
+    first: Option<DuraflowError>,
     /// An `InputUnavailable` is only a consequence; it is returned if nothing else failed.
     consequence: Option<DuraflowError>,
 }
 
+/// Shards of the log of executed tasks: tasks finishing at once on different threads rarely
+/// wait for each other.
+const LOG_SHARDS: usize = 16;
+
+/// An executed task with its place in completion order.
+type Logged = (usize, TaskRun);
+
 /// What the tasks of one run report back to their `DurableDag`.
 #[derive(Default)]
 pub(crate) struct RunState {
-    log: Mutex<RunLog>,
+    executed: [Mutex<Vec<Logged>>; LOG_SHARDS],
+    errors: Mutex<Errors>,
     restored: AtomicUsize,
     prefetched: Mutex<HashMap<Arc<str>, Option<Vec<u8>>>>,
     /// Whether `prefetched` holds anything: spares every task a lock when it does not.
@@ -99,26 +106,19 @@ impl RunState {
         self.has_refresh.store(true, Ordering::Release);
     }
 
-    pub(crate) fn executed(&self, key: &str, reason: Miss, persisted: bool, attempts: u32) {
-        let mut log = self.log.lock();
-        log.report.executed += 1;
-        if !persisted {
-            log.report.not_persisted += 1;
-        }
-        log.report.runs.push(TaskRun {
-            key: key.to_owned(),
-            reason,
-            persisted,
-            attempts,
-        });
+    /// Logs an executed task; `completed` (the context's count after it) orders the log.
+    pub(crate) fn executed(&self, completed: usize, run: TaskRun) {
+        self.executed[completed % LOG_SHARDS]
+            .lock()
+            .push((completed, run));
     }
 
     pub(crate) fn fail(&self, error: DuraflowError) {
-        let mut log = self.log.lock();
+        let mut errors = self.errors.lock();
         let slot = if matches!(error, DuraflowError::InputUnavailable { .. }) {
-            &mut log.consequence
+            &mut errors.consequence
         } else {
-            &mut log.first_error
+            &mut errors.first
         };
         slot.get_or_insert(error);
     }
@@ -136,19 +136,28 @@ impl RunState {
         self.has_prefetched.store(true, Ordering::Release);
     }
 
-    /// Starts a run: an empty log with room for every task.
+    /// Starts a run with an empty log.
     fn start(&self) {
         let _stale = self.finish();
-        self.log.lock().report.runs.reserve(self.total());
     }
 
     fn finish(&self) -> (RunReport, Option<DuraflowError>) {
         self.has_prefetched.store(false, Ordering::Release);
         std::mem::take(&mut *self.prefetched.lock());
-        let log = std::mem::take(&mut *self.log.lock());
-        let mut report = log.report;
-        report.restored = self.restored.swap(0, Ordering::Relaxed);
-        (report, log.first_error.or(log.consequence))
+        let mut logged: Vec<Logged> = Vec::new();
+        for shard in &self.executed {
+            logged.append(&mut shard.lock());
+        }
+        logged.sort_unstable_by_key(|(completed, _)| *completed);
+        let runs: Vec<TaskRun> = logged.into_iter().map(|(_, run)| run).collect();
+        let report = RunReport {
+            executed: runs.len(),
+            restored: self.restored.swap(0, Ordering::Relaxed),
+            not_persisted: runs.iter().filter(|run| !run.persisted).count(),
+            runs,
+        };
+        let errors = std::mem::take(&mut *self.errors.lock());
+        (report, errors.first.or(errors.consequence))
     }
 }
 

@@ -5,7 +5,7 @@
 //! both call [`Durable::execute`].
 
 use crate::codec::{self, Expect, Miss};
-use crate::dag::RunState;
+use crate::dag::{RunState, TaskRun};
 use crate::events::{Event, Observers};
 use crate::fingerprint::Fingerprint;
 use crate::glue::{InputTuple, Split};
@@ -13,6 +13,7 @@ use crate::key::check_key;
 use crate::options::{Cache, TaskOptions};
 use crate::store::{off_runtime, Claim};
 use crate::{outcome, Context, DuraflowError};
+use futures::future::{self, Either, Ready};
 use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
@@ -181,15 +182,11 @@ where
     /// failure, panic, ...) naming the key. The record is durable when this returns `Ok`.
     pub async fn run_result(self, input: T::Input) -> Result<T::Output, DuraflowError>
     where
-        T::Input: Clone,
+        T: 'static,
+        T::Input: Clone + 'static,
     {
         let store = Arc::clone(&self.ctx.db);
-        let output = self
-            .execute(None, move |task: T| {
-                let input = input.clone();
-                async move { Ok(task.run(input).await) }
-            })
-            .await?;
+        let output = self.execute(direct(input)).await?;
         off_runtime(&store, |s| s.flush())
             .await
             .map_err(|failed| DuraflowError::Persist {
@@ -201,68 +198,70 @@ where
 
     /// The one sequence: cache check → run (with retries) → persist → notify.
     ///
-    /// `inputs` holds the fingerprint parts of the inputs when the glue received them
-    /// itself; `start` starts one attempt and fails with a message only when the inputs
-    /// could not be received.
-    pub(crate) async fn execute<F, Fut>(
+    /// `prepare` yields the fingerprint parts of the inputs (when the glue receives them
+    /// itself) and `start`, which starts one attempt and fails with a message only when the
+    /// inputs could not be received. Built without `async fn` so that the arguments are
+    /// held once, by the inner future: every task's future stays small.
+    pub(crate) fn execute<P, F, Fut>(
         self,
-        inputs: Option<Fingerprint>,
-        start: F,
-    ) -> Result<T::Output, DuraflowError>
+        prepare: P,
+    ) -> impl Future<Output = Result<T::Output, DuraflowError>>
     where
+        P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
         let key = Arc::clone(&self.key);
         let observers = Arc::clone(&self.observers);
         #[cfg(feature = "tracing")]
-        let result = {
+        let (sequence, span) = {
             use tracing::Instrument;
             let span = tracing::info_span!(
                 "duraflow.task",
                 key = %key,
                 outcome = tracing::field::Empty,
+                elapsed_us = tracing::field::Empty,
             );
-            let result = self.sequence(inputs, start).instrument(span.clone()).await;
-            span.record(
-                "outcome",
-                match &result {
-                    Ok(_) => "ok",
-                    Err(_) => "failed",
-                },
-            );
-            result
+            (self.sequence(prepare).instrument(span.clone()), span)
         };
         #[cfg(not(feature = "tracing"))]
-        let result = self.sequence(inputs, start).await;
-        if let Err(error) = &result {
-            observers.emit(&Event::Failed { key: &key, error });
-        }
-        result
+        let sequence = self.sequence(prepare);
+        #[cfg(feature = "tracing")]
+        let started = Instant::now();
+        sequence.map(move |result| {
+            #[cfg(feature = "tracing")]
+            {
+                span.record("elapsed_us", started.elapsed().as_micros() as u64);
+                span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
+            }
+            if let Err(error) = &result {
+                observers.emit(&Event::Failed { key: &key, error });
+            }
+            result
+        })
     }
 
-    async fn sequence<F, Fut>(
-        self,
-        inputs: Option<Fingerprint>,
-        mut start: F,
-    ) -> Result<T::Output, DuraflowError>
+    async fn sequence<P, F, Fut>(self, prepare: P) -> Result<T::Output, DuraflowError>
     where
+        P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
+        // Fields are used in place, not moved into locals: the future holds them once.
         let Durable {
-            key,
+            ref key,
             version,
-            options,
-            ctx,
+            ref options,
+            ref ctx,
             task,
             split,
-            observers,
-            run: state,
+            ref observers,
+            run: ref state,
         } = self;
-        check_key(&key)?;
+        check_key(key)?;
         let total = state.as_ref().map(|s| s.total());
-        observers.emit(&Event::Started { key: &key });
+        observers.emit(&Event::Started { key });
+        let (inputs, mut start) = prepare.await;
 
         let fingerprint = match (options.cache, split, inputs) {
             (Cache::Inputs, Some(split), Some(inputs)) => {
@@ -277,39 +276,27 @@ where
             input_fingerprint: fingerprint,
         };
 
-        let restored = |value: T::Output| {
-            let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
-            if let Some(state) = &state {
-                state.restored();
-            }
-            #[cfg(feature = "tracing")]
-            tracing::debug!(outcome = "restored", "restored from the store");
-            observers.emit(&Event::Restored {
-                key: &key,
-                completed,
-                total,
-            });
-            value
-        };
-        let forced = state.as_ref().is_some_and(|s| s.is_forced(&key));
+        let forced = state.as_ref().is_some_and(|s| s.is_forced(key));
         let (miss, stale) = if forced {
             (Miss::Forced, None)
         } else {
-            match lookup::<T::Output>(&ctx, state.as_deref(), &key, expect).await? {
-                Found::Value(value) => return Ok(restored(value)),
+            match lookup::<T::Output>(ctx, state.as_deref(), key, expect).await? {
+                Found::Value(value) => {
+                    restored(ctx, state.as_deref(), observers, key, total);
+                    return Ok(value);
+                }
                 Found::Miss(miss, stale) => (miss, stale),
             }
         };
         let coordinated = ctx.db.coordinates();
         if coordinated && !forced {
-            if let Some(value) = claim::<T::Output>(&ctx, &key, expect, stale).await? {
-                return Ok(restored(value));
+            // Boxed, as are the other rare paths below: the future of every task stays small.
+            if let Some(value) = Box::pin(claim::<T::Output>(ctx, key, expect, stale)).await? {
+                restored(ctx, state.as_deref(), observers, key, total);
+                return Ok(value);
             }
         }
-        observers.emit(&Event::Missed {
-            key: &key,
-            reason: &miss,
-        });
+        observers.emit(&Event::Missed { key, reason: &miss });
 
         let started = Instant::now();
         let mut task = task;
@@ -329,11 +316,11 @@ where
             match (failure, spare) {
                 (Some(error), Some(spare)) => {
                     observers.emit(&Event::Retrying {
-                        key: &key,
+                        key,
                         attempt,
                         error: &error,
                     });
-                    tokio::time::sleep(options.pause_before(attempt, &key)).await;
+                    Box::pin(tokio::time::sleep(options.pause_before(attempt, key))).await;
                     task = spare;
                     attempt += 1;
                 }
@@ -341,13 +328,13 @@ where
             }
         };
         let outcome = match attempted {
-            Ok(output) => persist(&ctx, &key, version, fingerprint, output).await,
-            Err(failure) => Err(failure_error(&key, failure, attempt)),
+            Ok(output) => persist(ctx, key, version, fingerprint, output).await,
+            Err(failure) => Err(failure_error(key, failure, attempt)),
         };
         if coordinated && !matches!(outcome, Ok((_, true))) {
             // Best effort: an unreleased claim expires with its lease.
-            let owned = Arc::clone(&key);
-            let _ = off_runtime(&ctx.db, move |s| s.release(&owned)).await;
+            let owned = Arc::clone(key);
+            let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
         }
         let (output, persisted) = outcome?;
         let elapsed = started.elapsed();
@@ -363,39 +350,88 @@ where
             "executed"
         );
         observers.emit(&Event::Executed {
-            key: &key,
+            key,
             elapsed,
             completed,
             total,
         });
         if persisted {
-            observers.emit(&Event::Persisted { key: &key });
+            observers.emit(&Event::Persisted { key });
         }
         if let Some(state) = &state {
-            state.executed(&key, miss, persisted, attempt);
+            let run = TaskRun {
+                key: key.to_string(),
+                reason: miss,
+                persisted,
+                attempts: attempt,
+            };
+            state.executed(completed, run);
         }
         Ok(output)
     }
 }
 
-/// Runs one attempt, catching a panic and enforcing the timeout.
-async fn attempt_once<O>(
+/// Counts and reports a task whose output came from the store.
+fn restored(
+    ctx: &Context,
+    state: Option<&RunState>,
+    observers: &Observers,
+    key: &str,
+    total: Option<usize>,
+) {
+    let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Some(state) = state {
+        state.restored();
+    }
+    #[cfg(feature = "tracing")]
+    tracing::debug!(outcome = "restored", "restored from the store");
+    observers.emit(&Event::Restored {
+        key,
+        completed,
+        total,
+    });
+}
+
+/// The preparation of a direct call (`run_result`, `Task::run`): no fingerprint; each attempt
+/// runs the task with a clone of `input`.
+pub(crate) fn direct<T: dagx::Task + 'static>(
+    input: T::Input,
+) -> Prepared<impl FnMut(T) -> BoxedAttempt<T::Output>>
+where
+    T::Input: Clone + 'static,
+{
+    future::ready((None, move |task: T| -> BoxedAttempt<T::Output> {
+        let input = input.clone();
+        Box::pin(async move { Ok(task.run(input).await) })
+    }))
+}
+
+/// What `Durable::execute` is given when nothing needs receiving: no fingerprint, and how to
+/// start an attempt.
+pub(crate) type Prepared<F> = Ready<(Option<Fingerprint>, F)>;
+
+/// One attempt of a direct call.
+pub(crate) type BoxedAttempt<O> = futures::future::BoxFuture<'static, Result<O, String>>;
+
+/// Runs one attempt, catching a panic and enforcing the timeout. Built from combinators, not
+/// `async`, so the attempt's future is held once (see `Durable::execute`).
+fn attempt_once<O>(
     attempt: impl Future<Output = Result<O, String>>,
     timeout: Option<Duration>,
-) -> Result<O, Failure> {
+) -> impl Future<Output = Result<O, Failure>> {
     let guarded = AssertUnwindSafe(attempt).catch_unwind();
     let caught = match timeout {
-        Some(limit) => match tokio::time::timeout(limit, guarded).await {
-            Ok(caught) => caught,
-            Err(_) => return Err(Failure::TimedOut(limit)),
-        },
-        None => guarded.await,
+        None => Either::Left(guarded.map(Ok)),
+        Some(limit) => Either::Right(
+            Box::pin(tokio::time::timeout(limit, guarded))
+                .map(move |outcome| outcome.map_err(|_| Failure::TimedOut(limit))),
+        ),
     };
-    match caught {
+    caught.map(|caught| match caught? {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(reason)) => Err(Failure::InputUnavailable(reason)),
         Err(payload) => Err(Failure::Panicked(panic_message(payload.as_ref()))),
-    }
+    })
 }
 
 /// The error for the last failed attempt, with the attempt count when there were several.
@@ -439,7 +475,7 @@ async fn persist<O: Persistable>(
         ctx.db.put(key, record)
     } else {
         let owned = Arc::clone(key);
-        off_runtime(&ctx.db, move |s| s.put(&owned, record)).await
+        Box::pin(off_runtime(&ctx.db, move |s| s.put(&owned, record))).await
     };
     put.map_err(|source| DuraflowError::Persist {
         key: key.to_string(),
@@ -501,7 +537,7 @@ async fn lookup<O: DeserializeOwned>(
     };
     if ctx.db.is_blocking() {
         let owned = Arc::clone(key);
-        let bytes = off_runtime(&ctx.db, move |s| s.get(&owned))
+        let bytes = Box::pin(off_runtime(&ctx.db, move |s| s.get(&owned)))
             .await
             .map_err(load_error)?;
         return Ok(found(bytes));

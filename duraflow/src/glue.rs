@@ -7,11 +7,12 @@
 //! `DagError::InvalidDependency`. Durable tasks therefore keep their real error in the run
 //! log of their `DurableDag` and give dagx only a message.
 
-use crate::durable::{Durable, DurableTask, Persistable};
+use crate::durable::{direct, Durable, DurableTask, Persistable};
 use crate::fingerprint::Fingerprint;
 use dagx::{Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
-use futures::future::BoxFuture;
+use futures::future::{self, BoxFuture, Either};
+use futures::FutureExt;
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,21 +32,21 @@ where
     /// Runs durably. A failure (panic, persist error) panics with the error's message, as
     /// `Task::run` has no error channel; use [`Durable::run_result`] to get the error.
     async fn run(self, input: Self::Input) -> Self::Output {
-        let attempt = move |task: T| {
-            let input = input.clone();
-            async move { Ok(task.run(input).await) }
-        };
-        match self.execute(None, attempt).await {
+        match self.execute(direct(input)).await {
             Ok(output) => output,
             Err(error) => panic!("{error}"),
         }
     }
 
-    async fn extract_and_run(self, receivers: Receivers) -> Result<Self::Output, String> {
+    /// Built without `async fn` (like `Durable::execute`), so that `self` is held once.
+    fn extract_and_run(
+        self,
+        receivers: Receivers,
+    ) -> impl Future<Output = Result<Self::Output, String>> + Send {
         let state = self.run_state();
-        let result = match self.split() {
+        let run = match self.split() {
             // duraflow receives the inputs itself: it can fingerprint them and retry.
-            Some(split) => {
+            Some(split) => Either::Left(self.execute(async move {
                 let (input, fingerprint) = match (split.receive)(receivers).await {
                     Ok((input, fingerprint)) => (Ok(input), fingerprint),
                     Err(reason) => (Err(reason), None),
@@ -54,8 +55,8 @@ where
                     let input = input.clone();
                     async move { Ok(task.run(input?).await) }
                 };
-                self.execute(fingerprint, attempt).await
-            }
+                (fingerprint, attempt)
+            })),
             // A plain dagx task receives its own inputs, once.
             None => {
                 let mut receivers = Some(receivers);
@@ -70,15 +71,17 @@ where
                         }
                     }
                 };
-                self.execute(None, attempt).await
+                Either::Right(self.execute(future::ready((None, attempt))))
             }
         };
-        result.map_err(|error| {
-            let message = error.to_string();
-            if let Some(state) = state {
-                state.fail(error);
-            }
-            message
+        run.map(move |result| {
+            result.map_err(|error| {
+                let message = error.to_string();
+                if let Some(state) = state {
+                    state.fail(error);
+                }
+                message
+            })
         })
     }
 }

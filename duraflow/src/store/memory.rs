@@ -1,9 +1,14 @@
-//! `MemoryStore`: records in a hash map, for tests and for runs that need no durability.
+//! `MemoryStore`: records in hash maps, for tests and for runs that need no durability.
 
 use super::{FailedWrite, Storage};
+use crate::codec::fnv1a64;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::io;
+
+/// Shards of the store: tasks finishing at once on different threads rarely wait for each
+/// other's writes.
+const SHARDS: usize = 16;
 
 /// Records in memory; gone when the process ends.
 ///
@@ -15,7 +20,7 @@ use std::io;
 /// ```
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    records: RwLock<HashMap<String, Vec<u8>>>,
+    shards: [RwLock<HashMap<String, Vec<u8>>>; SHARDS],
 }
 
 impl MemoryStore {
@@ -26,32 +31,36 @@ impl MemoryStore {
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.records.read().len()
+        self.shards.iter().map(|shard| shard.read().len()).sum()
     }
 
     /// True when no record is stored.
     pub fn is_empty(&self) -> bool {
-        self.records.read().is_empty()
+        self.len() == 0
+    }
+
+    fn shard(&self, key: &str) -> &RwLock<HashMap<String, Vec<u8>>> {
+        &self.shards[fnv1a64(key.as_bytes()) as usize % SHARDS]
     }
 }
 
 impl Storage for MemoryStore {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.records.read().get(key).cloned())
+        Ok(self.shard(key).read().get(key).cloned())
     }
 
     fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
-        read(self.records.read().get(key).map(Vec::as_slice));
+        read(self.shard(key).read().get(key).map(Vec::as_slice));
         Ok(())
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        self.records.write().insert(key.to_owned(), record);
+        self.shard(key).write().insert(key.to_owned(), record);
         Ok(())
     }
 
     fn remove(&self, key: &str) -> io::Result<()> {
-        self.records.write().remove(key);
+        self.shard(key).write().remove(key);
         Ok(())
     }
 
@@ -60,7 +69,11 @@ impl Storage for MemoryStore {
     }
 
     fn keys(&self) -> io::Result<Vec<String>> {
-        Ok(self.records.read().keys().cloned().collect())
+        Ok(self
+            .shards
+            .iter()
+            .flat_map(|shard| shard.read().keys().cloned().collect::<Vec<_>>())
+            .collect())
     }
 
     fn is_blocking(&self) -> bool {
