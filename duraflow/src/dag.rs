@@ -1,6 +1,6 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
-use crate::codec::Miss;
+use crate::codec::{FnvBuild, Miss};
 use crate::durable::{panic_message, Durable, DurableTask, Persistable};
 use crate::events::{Event, EventHandler, Observers};
 use crate::options::{Cache, TaskOptions};
@@ -193,7 +193,7 @@ pub struct DurableDag<'a> {
     ctx: Arc<Context>,
     observers: Arc<Observers>,
     state: Arc<RunState>,
-    keys: Mutex<HashSet<Arc<str>>>,
+    keys: Mutex<HashSet<Arc<str>, FnvBuild>>,
     cache: Option<Cache>,
 }
 

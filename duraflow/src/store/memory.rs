@@ -1,7 +1,7 @@
 //! `MemoryStore`: records in hash maps, for tests and for runs that need no durability.
 
 use super::{FailedWrite, Storage};
-use crate::codec::fnv1a64;
+use crate::codec::{fnv1a64, FnvBuild};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::io;
@@ -20,7 +20,7 @@ const SHARDS: usize = 16;
 /// ```
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    shards: [RwLock<HashMap<String, Vec<u8>>>; SHARDS],
+    shards: [RwLock<HashMap<String, Vec<u8>, FnvBuild>>; SHARDS],
 }
 
 impl MemoryStore {
@@ -39,7 +39,7 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<String, Vec<u8>>> {
+    fn shard(&self, key: &str) -> &RwLock<HashMap<String, Vec<u8>, FnvBuild>> {
         &self.shards[fnv1a64(key.as_bytes()) as usize % SHARDS]
     }
 }
