@@ -101,7 +101,7 @@ impl FileStore {
                 .map_or(0, |d| d.as_nanos() as u64),
             next_temp: AtomicU64::new(0),
         };
-        let queue = WriteBehind::new(files, "duraflow-filestore").map_err(open_error)?;
+        let queue = WriteBehind::new(files, "duraflow-filestore", None).map_err(open_error)?;
         Ok(Self { dir, queue })
     }
 
@@ -196,7 +196,12 @@ impl Backend for Files {
         }
     }
 
-    fn commit(&self, batch: &[Op]) -> Result<(), FailedWrite> {
+    /// Every batch is durable: a file store has no cheap way to make a later sync cover
+    /// earlier renames on every platform, so it keeps no durability window.
+    fn commit(&self, batch: &[Op], _durable: bool) -> Result<(), FailedWrite> {
+        let Some(first) = batch.first() else {
+            return Ok(());
+        };
         let mut staged = Vec::with_capacity(batch.len());
         let result = (|| {
             for op in batch {
@@ -218,7 +223,7 @@ impl Backend for Files {
                     _ => {}
                 }
             }
-            self.dir_handle.sync_all().map_err(|e| failed(&batch[0], e))
+            self.dir_handle.sync_all().map_err(|e| failed(first, e))
         })();
         for s in staged {
             let _ = fs::remove_file(&s.temp);

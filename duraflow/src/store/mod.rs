@@ -16,7 +16,7 @@ mod write_behind;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
 #[cfg(feature = "redb")]
-pub use self::redb::RedbStore;
+pub use self::redb::{RedbStore, DEFAULT_SYNC_WINDOW};
 pub use file::FileStore;
 pub use memory::MemoryStore;
 

@@ -142,7 +142,7 @@ impl PostgresStore {
         let records = Records {
             session: Arc::clone(&session),
         };
-        let queue = WriteBehind::new(records, "duraflow-postgres").map_err(open_error)?;
+        let queue = WriteBehind::new(records, "duraflow-postgres", None).map_err(open_error)?;
         Ok(Self {
             queue,
             session,
@@ -263,7 +263,11 @@ impl Backend for Records {
         self.session.call(|session| session.read(keys))?
     }
 
-    fn commit(&self, batch: &[Op]) -> Result<(), FailedWrite> {
+    /// Every batch is a transaction the server makes durable (no durability window).
+    fn commit(&self, batch: &[Op], _durable: bool) -> Result<(), FailedWrite> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let writes: Vec<Write> = batch
             .iter()
             .map(|op| (Arc::clone(&op.key), op.record.clone()))

@@ -3,17 +3,26 @@
 use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite};
 use crate::DuraflowError;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
+    TableError,
+};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
+
+/// How long a committed batch may stay unsynced by default (see [`RedbStore::sync_window`]).
+pub const DEFAULT_SYNC_WINDOW: Duration = Duration::from_millis(100);
 
 /// Records in one [redb](https://docs.rs/redb) database file: crash-safe (copy-on-write
 /// B-trees, checksummed commits), fast, and the recommended durable store.
 ///
-/// Records of tasks that complete close together are committed in one transaction. The file
-/// is locked: a second process opening it gets [`DuraflowError::StoreInUse`] naming it.
+/// Records of tasks that complete close together are committed in one transaction, synced
+/// at the latest [`DEFAULT_SYNC_WINDOW`] later (see [`RedbStore::sync_window`]) and at once on
+/// flush. The file is locked: a second process opening it gets
+/// [`DuraflowError::StoreInUse`] naming it.
 ///
 /// ```
 /// # fn main() -> Result<(), duraflow::DuraflowError> {
@@ -88,8 +97,29 @@ impl RedbStore {
             path: path.clone(),
             source,
         };
-        let queue = WriteBehind::new(Db { db }, "duraflow-redb").map_err(open_error)?;
+        let queue = WriteBehind::new(Db { db }, "duraflow-redb", Some(DEFAULT_SYNC_WINDOW))
+            .map_err(open_error)?;
         Ok(Self { path, queue })
+    }
+
+    /// Sets how long committed records may stay unsynced (default 100 ms). Batches inside
+    /// the window are committed atomically but without an fsync, and one sync then covers
+    /// them all: a crash loses at most the window's records (their tasks run again), never
+    /// their consistency. `DurableDag::run` and `Storage::flush` sync at once, so records
+    /// are durable whenever they return `Ok`. `None` syncs every batch.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), duraflow::DuraflowError> {
+    /// use duraflow::RedbStore;
+    /// use std::time::Duration;
+    /// let path = std::env::temp_dir().join(format!("duraflow-window-{}.redb", std::process::id()));
+    /// let store = RedbStore::open(&path)?.sync_window(Some(Duration::from_millis(20)));
+    /// # drop(store); std::fs::remove_file(path).unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub fn sync_window(self, window: Option<Duration>) -> Self {
+        self.queue.set_window(window);
+        self
     }
 
     /// The database file.
@@ -181,7 +211,9 @@ impl Backend for Db {
             .collect()
     }
 
-    fn commit(&self, batch: &[Op]) -> Result<(), FailedWrite> {
+    /// One write transaction per batch; `durable` commits with `Durability::Immediate`
+    /// (which also makes the earlier `Durability::None` commits durable).
+    fn commit(&self, batch: &[Op], durable: bool) -> Result<(), FailedWrite> {
         let fail = |e: &dyn std::fmt::Display| FailedWrite {
             key: batch
                 .first()
@@ -189,7 +221,13 @@ impl Backend for Db {
                 .unwrap_or_default(),
             source: io::Error::other(e.to_string()),
         };
-        let txn = self.db.begin_write().map_err(|e| fail(&e))?;
+        let mut txn = self.db.begin_write().map_err(|e| fail(&e))?;
+        let durability = if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        txn.set_durability(durability).map_err(|e| fail(&e))?;
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| fail(&e))?;
             for op in batch {

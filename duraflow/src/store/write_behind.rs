@@ -1,14 +1,22 @@
 //! Group commit shared by the durable stores: writes queue up while the previous batch
 //! commits, and a writer thread commits each batch in one go (one transaction, one
 //! directory sync). Reads see queued writes; `flush` waits for them and reports failures.
+//!
+//! A store may also open a *durability window*: batches are then committed without a sync
+//! (atomic and visible, but not yet durable) and a sync follows at the latest one window
+//! after the first unsynced batch, or at once when `flush` asks for it. A crash loses at
+//! most the window's batches, never their consistency, and `flush` still returns only once
+//! everything before it is durable.
 
 use super::FailedWrite;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// One queued write: a record, or `None` for a removal.
 pub(crate) struct Op {
@@ -24,8 +32,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         keys.iter().map(|key| self.read(key)).collect()
     }
-    /// Applies a batch durably; on failure names the first key that did not make it.
-    fn commit(&self, batch: &[Op]) -> Result<(), FailedWrite>;
+    /// Applies a batch (possibly empty) atomically; with `durable`, also makes it and every
+    /// earlier batch durable. On failure names the first key that did not make it.
+    fn commit(&self, batch: &[Op], durable: bool) -> Result<(), FailedWrite>;
     /// Every committed key.
     fn keys(&self) -> io::Result<Vec<String>>;
 }
@@ -41,6 +50,12 @@ struct Queue {
     next_seq: u64,
     /// Every op with a sequence number up to this one is committed or failed.
     done_seq: u64,
+    /// Every op up to this one is durable (or failed).
+    durable_seq: u64,
+    /// The highest op a `flush` waits to see durable.
+    flush_target: u64,
+    /// First key committed without a sync since the last sync: named if the sync fails.
+    unsynced_key: Option<Arc<str>>,
     failure: Option<FailedWrite>,
     stop: bool,
     writer_alive: bool,
@@ -48,6 +63,8 @@ struct Queue {
 
 struct Shared<B> {
     backend: B,
+    /// The durability window in nanoseconds; 0: every batch is committed durably.
+    window_ns: AtomicU64,
     queue: Mutex<Queue>,
     wake_writer: Condvar,
     committed: Condvar,
@@ -60,15 +77,20 @@ pub(crate) struct WriteBehind<B: Backend> {
 }
 
 impl<B: Backend> WriteBehind<B> {
-    /// Starts the writer thread for `backend`.
-    pub(crate) fn new(backend: B, thread_name: &str) -> io::Result<Self> {
+    /// Starts the writer thread for `backend`, committing every batch durably (`window:
+    /// None`) or syncing at most `window` after a batch.
+    pub(crate) fn new(backend: B, thread_name: &str, window: Option<Duration>) -> io::Result<Self> {
         let shared = Arc::new(Shared {
             backend,
+            window_ns: AtomicU64::new(window_ns(window)),
             queue: Mutex::new(Queue {
                 pending: HashMap::new(),
                 order: Vec::new(),
                 next_seq: 1,
                 done_seq: 0,
+                durable_seq: 0,
+                flush_target: 0,
+                unsynced_key: None,
                 failure: None,
                 stop: false,
                 writer_alive: true,
@@ -84,6 +106,14 @@ impl<B: Backend> WriteBehind<B> {
             shared,
             writer: Some(writer),
         })
+    }
+
+    /// Changes the durability window (`None`: every batch durable).
+    pub(crate) fn set_window(&self, window: Option<Duration>) {
+        self.shared
+            .window_ns
+            .store(window_ns(window), Ordering::Relaxed);
+        self.shared.wake_writer.notify_one();
     }
 
     /// Queues a write or removal.
@@ -145,12 +175,16 @@ impl<B: Backend> WriteBehind<B> {
         Ok(keys.into_iter().collect())
     }
 
-    /// Waits until everything queued so far is committed; returns the first failure since
-    /// the last flush.
+    /// Waits until everything queued so far is committed durably; returns the first failure
+    /// since the last flush.
     pub(crate) fn flush(&self) -> Result<(), FailedWrite> {
         let mut queue = self.shared.queue.lock();
         let target = queue.next_seq - 1;
-        while queue.done_seq < target {
+        if queue.durable_seq < target {
+            queue.flush_target = queue.flush_target.max(target);
+            self.shared.wake_writer.notify_one();
+        }
+        while queue.durable_seq < target {
             if !queue.writer_alive {
                 return Err(FailedWrite {
                     key: queue
@@ -181,14 +215,42 @@ impl<B: Backend> Drop for WriteBehind<B> {
     }
 }
 
+fn window_ns(window: Option<Duration>) -> u64 {
+    window.map_or(0, |w| {
+        u64::try_from(w.as_nanos()).unwrap_or(u64::MAX).max(1)
+    })
+}
+
 fn write_loop<B: Backend>(shared: &Shared<B>) {
+    let mut last_sync = Instant::now();
     loop {
-        let (order, batch) = {
+        let window = match shared.window_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        };
+        let (order, batch, durable) = {
             let mut queue = shared.queue.lock();
-            while queue.order.is_empty() && !queue.stop {
-                shared.wake_writer.wait(&mut queue);
-            }
-            if queue.order.is_empty() {
+            // Wait for work: ops, a flush, a stop, or the end of the durability window.
+            let durable = loop {
+                let unsynced = queue.durable_seq < queue.done_seq;
+                let asked = queue.flush_target > queue.durable_seq || queue.stop;
+                let window_over = match window {
+                    None => true,
+                    Some(window) => unsynced && last_sync.elapsed() >= window,
+                };
+                if !queue.order.is_empty() || asked || window_over && unsynced {
+                    break asked || window_over;
+                }
+                match window {
+                    Some(window) if unsynced => {
+                        shared
+                            .wake_writer
+                            .wait_until(&mut queue, last_sync + window);
+                    }
+                    _ => shared.wake_writer.wait(&mut queue),
+                }
+            };
+            if queue.order.is_empty() && queue.stop && queue.durable_seq == queue.done_seq {
                 queue.writer_alive = false;
                 shared.committed.notify_all();
                 return;
@@ -205,15 +267,12 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
                     _ => None,
                 })
                 .collect();
-            (order, batch)
+            (order, batch, durable)
         };
-        let result = catch_unwind(AssertUnwindSafe(|| shared.backend.commit(&batch)))
+        let result = catch_unwind(AssertUnwindSafe(|| shared.backend.commit(&batch, durable)))
             .unwrap_or_else(|_| {
                 Err(FailedWrite {
-                    key: batch
-                        .first()
-                        .map(|op| op.key.to_string())
-                        .unwrap_or_default(),
+                    key: String::new(),
                     source: io::Error::other("the store panicked while committing"),
                 })
             });
@@ -223,10 +282,22 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
                 queue.pending.remove(key);
             }
         }
-        if let Err(failure) = result {
+        if queue.unsynced_key.is_none() {
+            queue.unsynced_key = batch.first().map(|op| Arc::clone(&op.key));
+        }
+        if let Err(mut failure) = result {
+            if failure.key.is_empty() {
+                // A failed sync loses what was committed since the last one.
+                failure.key = queue.unsynced_key.as_deref().unwrap_or_default().to_owned();
+            }
             queue.failure.get_or_insert(failure);
         }
         queue.done_seq = order.last().map_or(queue.done_seq, |(seq, _)| *seq);
+        if durable {
+            queue.durable_seq = queue.done_seq;
+            queue.unsynced_key = None;
+            last_sync = Instant::now();
+        }
         drop(queue);
         shared.committed.notify_all();
     }
