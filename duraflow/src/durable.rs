@@ -222,10 +222,15 @@ where
                 outcome = tracing::field::Empty,
                 elapsed_us = tracing::field::Empty,
             );
-            (self.sequence(prepare).instrument(span.clone()), span)
+            (
+                Box::pin(self.sequence(prepare).instrument(span.clone())),
+                span,
+            )
         };
         #[cfg(not(feature = "tracing"))]
-        let sequence = self.sequence(prepare);
+        // One heap block for the whole sequence: the wrappers around it (here, in the glue and
+        // in dagx) then move a pointer, not a kilobyte of future, at every level.
+        let sequence = Box::pin(self.sequence(prepare));
         #[cfg(feature = "tracing")]
         let started = Instant::now();
         sequence.map(move |result| {
