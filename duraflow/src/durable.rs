@@ -307,14 +307,16 @@ where
         let started = (cfg!(feature = "tracing") || !observers.is_empty()).then(Instant::now);
         let mut task = task;
         let mut attempt = 1;
-        let attempted = loop {
+        // The last attempt's result, and whether its output is a `Result::Err`.
+        let (attempted, failed_output) = loop {
             let spare = match split {
                 Some(split) if attempt <= options.retries => (split.clone)(&task),
                 _ => None,
             };
             let result = attempt_once(start(task), options.timeout).await;
+            let failed_output = matches!(&result, Ok(output) if outcome::is_failure(output));
             let failure = match &result {
-                Ok(output) if outcome::is_failure(output) => Some("it returned Err".to_owned()),
+                Ok(_) if failed_output => Some("it returned Err".to_owned()),
                 Ok(_) | Err(Failure::InputUnavailable(_)) => None,
                 Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
                 Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
@@ -330,11 +332,15 @@ where
                     task = spare;
                     attempt += 1;
                 }
-                _ => break result,
+                _ => break (result, failed_output),
             }
         };
         let outcome = match attempted {
-            Ok(output) => persist(ctx, key, version, fingerprint, output).await,
+            // Failures are not persisted: the next run retries the task.
+            Ok(output) if failed_output => Ok((output, false)),
+            Ok(output) => persist(ctx, key, version, fingerprint, output)
+                .await
+                .map(|output| (output, true)),
             Err(failure) => Err(failure_error(key, failure, attempt)),
         };
         if coordinated && !matches!(outcome, Ok((_, true))) {
@@ -458,18 +464,14 @@ fn failure_error(key: &str, failure: Failure, attempts: u32) -> DuraflowError {
     }
 }
 
-/// Hands `output` to the store unless it is a `Result::Err`. Returns it and whether it was
-/// stored.
+/// Encodes `output` as a record and hands it to the store.
 async fn persist<O: Persistable>(
     ctx: &Context,
     key: &Arc<str>,
     version: u32,
     fingerprint: Option<[u8; 16]>,
     output: O,
-) -> Result<(O, bool), DuraflowError> {
-    if outcome::is_failure(&output) {
-        return Ok((output, false));
-    }
+) -> Result<O, DuraflowError> {
     let record =
         codec::encode(key, &output, version, fingerprint.unwrap_or([0; 16])).map_err(|e| {
             DuraflowError::Serialize {
@@ -487,7 +489,7 @@ async fn persist<O: Persistable>(
         key: key.to_string(),
         source,
     })?;
-    Ok((output, true))
+    Ok(output)
 }
 
 /// Claims `key` on a coordinating store; `Some(value)` when another worker stored it

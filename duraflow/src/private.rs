@@ -14,6 +14,32 @@ use dagx::{Pending, Task, TaskBuilder};
 /// Compiles only when `T` can be stored; the error speaks of the user's output type.
 pub fn assert_persistable<T: Persistable>() {}
 
+/// What `cache = inputs` needs of the task and of each input.
+#[diagnostic::on_unimplemented(
+    message = "cache = inputs fingerprints the task's fields and inputs: derive serde::Serialize for `{Self}`",
+    label = "not serde::Serialize, so `cache = inputs` cannot fingerprint it",
+    note = "add `#[derive(serde::Serialize)]` to `{Self}` (skip fields that do not change the output with `#[serde(skip)]`), or remove `cache = inputs`"
+)]
+pub trait CacheInputsNeedsSerialize {}
+
+impl<T: serde::Serialize + ?Sized> CacheInputsNeedsSerialize for T {}
+
+/// Compiles only when `T` can be fingerprinted for `cache = inputs`.
+pub fn assert_fingerprintable<T: CacheInputsNeedsSerialize + ?Sized>() {}
+
+/// What `retries` needs of the task.
+#[diagnostic::on_unimplemented(
+    message = "retries need a fresh copy of the task for each attempt: derive Clone for `{Self}`",
+    label = "not Clone, so `retries` cannot make another attempt",
+    note = "add `#[derive(Clone)]` to `{Self}`, or remove `retries`"
+)]
+pub trait RetriesNeedClone {}
+
+impl<T: Clone> RetriesNeedClone for T {}
+
+/// Compiles only when `T` can be copied for another attempt.
+pub fn assert_retryable<T: RetriesNeedClone>() {}
+
 /// Autoref specialization for a node with an explicit key:
 /// `(&&Keyed::new(dag, key, task)).add()` adds a `#[durable]` task with its version and
 /// options ([`DurableDag::task_as`]), and any other dagx task with version 0

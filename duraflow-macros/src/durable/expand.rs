@@ -337,33 +337,14 @@ fn requirements(task: &TaskImpl, config: &Config) -> TokenStream {
     });
     let serialize = config.fingerprints().then(|| {
         let types = std::iter::once(&**self_ty).chain(task.run.input_types());
-        let checks = types.map(|ty| quote_spanned!(ty.span()=> fingerprinted::<#ty>();));
-        quote! {
-            #[diagnostic::on_unimplemented(
-                message = "cache = inputs fingerprints the task's fields and inputs: derive serde::Serialize for `{Self}`",
-                label = "not serde::Serialize, so `cache = inputs` cannot fingerprint it",
-                note = "add `#[derive(serde::Serialize)]` to `{Self}` (skip fields that do not change the output with `#[serde(skip)]`), or remove `cache = inputs`"
-            )]
-            trait CacheInputsNeedsSerialize {}
-            impl<T: ::serde::Serialize> CacheInputsNeedsSerialize for T {}
-            fn fingerprinted<T: CacheInputsNeedsSerialize>() {}
-            #(#checks)*
-        }
+        let checks = types.map(|ty| {
+            quote_spanned!(ty.span()=> ::duraflow::__private::assert_fingerprintable::<#ty>();)
+        });
+        quote!(#(#checks)*)
     });
-    let clone = config.retries_enabled().then(|| {
-        let check = quote_spanned!(self_ty.span()=> retried::<#self_ty>(););
-        quote! {
-            #[diagnostic::on_unimplemented(
-                message = "retries need a fresh copy of the task for each attempt: derive Clone for `{Self}`",
-                label = "not Clone, so `retries` cannot make another attempt",
-                note = "add `#[derive(Clone)]` to `{Self}`, or remove `retries`"
-            )]
-            trait RetriesNeedClone {}
-            impl<T: ::core::clone::Clone> RetriesNeedClone for T {}
-            fn retried<T: RetriesNeedClone>() {}
-            #check
-        }
-    });
+    let clone = config.retries_enabled().then(
+        || quote_spanned!(self_ty.span()=> ::duraflow::__private::assert_retryable::<#self_ty>();),
+    );
     quote! {
         #persistable
         #serialize

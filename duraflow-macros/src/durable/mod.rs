@@ -108,8 +108,8 @@ mod tests {
         );
         // No option given: the trait's defaults, and no checks they would need.
         assert!(!out.contains("const OPTIONS"), "{out}");
-        assert!(!out.contains("fingerprinted"), "{out}");
-        assert!(!out.contains("retried"), "{out}");
+        assert!(!out.contains("assert_fingerprintable"), "{out}");
+        assert!(!out.contains("assert_retryable"), "{out}");
     }
 
     #[test]
@@ -136,10 +136,10 @@ mod tests {
             "{out}"
         );
         for check in [
-            "fingerprinted :: < Load > () ;",
-            "fingerprinted :: < i32 > () ;",
-            "fingerprinted :: < Vec < u8 > > () ;",
-            "retried :: < Load > () ;",
+            "assert_fingerprintable :: < Load > () ;",
+            "assert_fingerprintable :: < i32 > () ;",
+            "assert_fingerprintable :: < Vec < u8 > > () ;",
+            "assert_retryable :: < Load > () ;",
         ] {
             assert!(out.contains(check), "{check} in {out}");
         }
@@ -154,8 +154,8 @@ mod tests {
             ),
             "{out}"
         );
-        assert!(!out.contains("fingerprinted"), "{out}");
-        assert!(!out.contains("retried"), "{out}");
+        assert!(!out.contains("assert_fingerprintable"), "{out}");
+        assert!(!out.contains("assert_retryable"), "{out}");
     }
 
     #[test]
@@ -243,7 +243,7 @@ mod tests {
         assert!(out.contains("DurableTask for Load"), "{out}");
         // `Inputs` is `()` in the stubs: a `run` with 9 inputs adds no error about tuples.
         assert!(out.contains("type Inputs = () ;"), "{out}");
-        assert!(!out.contains("fingerprinted"), "{out}");
+        assert!(!out.contains("assert_fingerprintable"), "{out}");
     }
 
     #[test]
