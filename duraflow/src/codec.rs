@@ -203,8 +203,20 @@ fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], String> {
         .ok_or_else(|| format!("truncated: {} bytes, field at {at} needs {N}", bytes.len()))
 }
 
-/// Verifies structure and checksum and returns the fields. Does not look at the key or type.
-pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
+/// A record's fields with the type name and key still as bytes: what [`decode`] compares,
+/// without validating UTF-8 it does not need.
+struct Frame<'a> {
+    task_version: u32,
+    type_fingerprint: u64,
+    input_fingerprint: [u8; 16],
+    written_at_ms: u64,
+    type_name: &'a [u8],
+    key: &'a [u8],
+    payload: &'a [u8],
+}
+
+/// Verifies structure and checksum and returns the fields, names as bytes.
+fn frame(bytes: &[u8]) -> Result<Frame<'_>, String> {
     if bytes.len() < FIXED_HEAD + 4 + CHECKSUM_LEN {
         return Err(format!(
             "truncated: {} bytes is shorter than any record",
@@ -241,34 +253,51 @@ pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
     if crc32fast::hash(&bytes[..crc_at]) != stored_crc {
         return Err("checksum mismatch".into());
     }
-    let type_name = std::str::from_utf8(&bytes[FIXED_HEAD..key_at])
-        .map_err(|_| "type name is not UTF-8".to_string())?;
-    let key =
-        std::str::from_utf8(&bytes[key_at..len_at]).map_err(|_| "key is not UTF-8".to_string())?;
-    Ok(RecordView {
+    Ok(Frame {
         task_version,
         type_fingerprint,
         input_fingerprint,
         written_at_ms,
-        type_name,
-        key,
+        type_name: &bytes[FIXED_HEAD..key_at],
+        key: &bytes[key_at..len_at],
         payload: &bytes[payload_at..crc_at],
     })
 }
 
+/// Verifies structure and checksum and returns the fields. Does not look at the key or type.
+pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
+    let frame = frame(bytes)?;
+    let type_name =
+        std::str::from_utf8(frame.type_name).map_err(|_| "type name is not UTF-8".to_string())?;
+    let key = std::str::from_utf8(frame.key).map_err(|_| "key is not UTF-8".to_string())?;
+    Ok(RecordView {
+        task_version: frame.task_version,
+        type_fingerprint: frame.type_fingerprint,
+        input_fingerprint: frame.input_fingerprint,
+        written_at_ms: frame.written_at_ms,
+        type_name,
+        key,
+        payload: frame.payload,
+    })
+}
+
 /// Decodes the record `bytes` stored under `key` as a `T`, checking everything.
+///
+/// The key and type name are compared as bytes: equal to a `str`, they are valid UTF-8, and
+/// an equal type name implies an equal type fingerprint (the checksum vouches that the record
+/// is as written).
 pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8], expect: Expect) -> Result<T, Miss> {
-    let record = parse(bytes).map_err(Miss::Corrupt)?;
-    if record.key != key {
+    let record = frame(bytes).map_err(Miss::Corrupt)?;
+    if record.key != key.as_bytes() {
         return Err(Miss::Corrupt(format!(
             "the record belongs to key {:?}, not to this key",
-            record.key
+            String::from_utf8_lossy(record.key)
         )));
     }
     let expected = std::any::type_name::<T>();
-    if record.type_fingerprint != type_fingerprint::<T>() || record.type_name != expected {
+    if record.type_name != expected.as_bytes() {
         return Err(Miss::TypeChanged {
-            stored: record.type_name.to_string(),
+            stored: String::from_utf8_lossy(record.type_name).into_owned(),
             expected: expected.to_string(),
         });
     }

@@ -4,13 +4,15 @@ use crate::codec::{FnvBuild, Miss};
 use crate::durable::{panic_message, Durable, DurableTask, Persistable};
 use crate::events::{Event, EventHandler, Observers};
 use crate::options::{Cache, TaskOptions};
-use crate::store::off_runtime;
+use crate::padded::Padded;
+use crate::store::{off_runtime, Storage};
 use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashSet;
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,16 +60,44 @@ type Logged = (usize, TaskRun);
 /// What the tasks of one run report back to their `DurableDag`.
 #[derive(Default)]
 pub(crate) struct RunState {
-    executed: [Mutex<Vec<Logged>>; LOG_SHARDS],
+    executed: [Padded<Mutex<Vec<Logged>>>; LOG_SHARDS],
+    /// Restored tasks, counted in shards as the log is.
+    restored: [Padded<AtomicUsize>; LOG_SHARDS],
     errors: Mutex<Errors>,
-    restored: AtomicUsize,
-    prefetched: Mutex<HashMap<Arc<str>, Option<Vec<u8>>>>,
+    prefetched: RwLock<Option<Prefetched>>,
     /// Whether `prefetched` holds anything: spares every task a lock when it does not.
     has_prefetched: AtomicBool,
     total: AtomicUsize,
     refresh: Mutex<Refresh>,
     /// Whether `refresh` is anything but `None`.
     has_refresh: AtomicBool,
+}
+
+/// The records of a DAG's tasks read before its run, copied into one buffer: the task added
+/// `i`-th finds its record at `arena[slots[i]]`, or `None` when it had none.
+#[derive(Default)]
+struct Prefetched {
+    arena: Vec<u8>,
+    slots: Vec<Option<Range<usize>>>,
+}
+
+impl Prefetched {
+    /// Reads the records of `keys` from `store` in one call.
+    fn read(store: &(dyn Storage + Send + Sync), keys: &[Arc<str>]) -> std::io::Result<Self> {
+        let refs: Vec<&str> = keys.iter().map(|key| &**key).collect();
+        let mut prefetched = Prefetched {
+            arena: Vec::new(),
+            slots: vec![None; keys.len()],
+        };
+        store.read_many_with(&refs, &mut |i, record| {
+            prefetched.slots[i] = record.map(|record| {
+                let start = prefetched.arena.len();
+                prefetched.arena.extend_from_slice(record);
+                start..prefetched.arena.len()
+            });
+        })?;
+        Ok(prefetched)
+    }
 }
 
 /// Which tasks run again whatever their records hold.
@@ -97,8 +127,9 @@ impl RunState {
         self.total.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn restored(&self) {
-        self.restored.fetch_add(1, Ordering::Relaxed);
+    /// Counts a restored task; `completed` (the context's count after it) picks the shard.
+    pub(crate) fn restored(&self, completed: usize) {
+        self.restored[completed % LOG_SHARDS].fetch_add(1, Ordering::Relaxed);
     }
 
     fn set_refresh(&self, refresh: Refresh) {
@@ -123,16 +154,24 @@ impl RunState {
         slot.get_or_insert(error);
     }
 
-    /// The prefetched record of `key`, once; `None` when it was not prefetched.
-    pub(crate) fn take_prefetched(&self, key: &str) -> Option<Option<Vec<u8>>> {
+    /// Calls `read` with the prefetched record of the task added `index`-th (`None` if it had
+    /// none); returns `None`, without calling it, when nothing was prefetched for that task.
+    pub(crate) fn with_prefetched<R>(
+        &self,
+        index: usize,
+        read: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Option<R> {
         if !self.has_prefetched.load(Ordering::Acquire) {
             return None;
         }
-        self.prefetched.lock().remove(key)
+        let prefetched = self.prefetched.read();
+        let prefetched = prefetched.as_ref()?;
+        let slot = prefetched.slots.get(index)?;
+        Some(read(slot.clone().map(|range| &prefetched.arena[range])))
     }
 
-    fn set_prefetched(&self, records: impl IntoIterator<Item = (Arc<str>, Option<Vec<u8>>)>) {
-        self.prefetched.lock().extend(records);
+    fn set_prefetched(&self, prefetched: Prefetched) {
+        *self.prefetched.write() = Some(prefetched);
         self.has_prefetched.store(true, Ordering::Release);
     }
 
@@ -143,22 +182,56 @@ impl RunState {
 
     fn finish(&self) -> (RunReport, Option<DuraflowError>) {
         self.has_prefetched.store(false, Ordering::Release);
-        std::mem::take(&mut *self.prefetched.lock());
-        let mut logged: Vec<Logged> = Vec::new();
-        for shard in &self.executed {
-            logged.append(&mut shard.lock());
-        }
-        logged.sort_unstable_by_key(|(completed, _)| *completed);
-        let runs: Vec<TaskRun> = logged.into_iter().map(|(_, run)| run).collect();
+        self.prefetched.write().take();
+        let shards: Vec<Vec<Logged>> = self
+            .executed
+            .iter()
+            .map(|shard| std::mem::take(&mut *shard.lock()))
+            .collect();
+        let runs = in_completion_order(shards);
         let report = RunReport {
             executed: runs.len(),
-            restored: self.restored.swap(0, Ordering::Relaxed),
+            restored: self
+                .restored
+                .iter()
+                .map(|shard| shard.swap(0, Ordering::Relaxed))
+                .sum(),
             not_persisted: runs.iter().filter(|run| !run.persisted).count(),
             runs,
         };
         let errors = std::mem::take(&mut *self.errors.lock());
         (report, errors.first.or(errors.consequence))
     }
+}
+
+/// The runs logged in `shards` ordered by their completion numbers. These are unique and,
+/// unless other runs shared the context meanwhile, dense: each run is then moved straight to
+/// its place, without a sort.
+fn in_completion_order(shards: Vec<Vec<Logged>>) -> Vec<TaskRun> {
+    let numbers = || shards.iter().flatten().map(|(completed, _)| *completed);
+    let (Some(low), Some(high)) = (numbers().min(), numbers().max()) else {
+        return Vec::new();
+    };
+    let count: usize = shards.iter().map(Vec::len).sum();
+    let span = high - low + 1;
+    if span > 2 * count + 64 {
+        let mut logged: Vec<Logged> = shards.into_iter().flatten().collect();
+        logged.sort_unstable_by_key(|(completed, _)| *completed);
+        return logged.into_iter().map(|(_, run)| run).collect();
+    }
+    let mut slots: Vec<Option<TaskRun>> = Vec::with_capacity(span);
+    slots.resize_with(span, || None);
+    for (completed, run) in shards.into_iter().flatten() {
+        slots[completed - low] = Some(run);
+    }
+    slots.into_iter().flatten().collect()
+}
+
+/// The keys of a `DurableDag`'s tasks: each once, and in the order the tasks were added.
+#[derive(Default)]
+struct Keys {
+    unique: HashSet<Arc<str>, FnvBuild>,
+    in_order: Vec<Arc<str>>,
 }
 
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
@@ -193,7 +266,7 @@ pub struct DurableDag<'a> {
     ctx: Arc<Context>,
     observers: Arc<Observers>,
     state: Arc<RunState>,
-    keys: Mutex<HashSet<Arc<str>, FnvBuild>>,
+    keys: Mutex<Keys>,
     cache: Option<Cache>,
 }
 
@@ -371,12 +444,19 @@ impl<'a> DurableDag<'a> {
     /// # Panics
     /// If `key` is already used in this `DurableDag`.
     fn wrap<T: Task>(&self, key: &str, version: u32, task: T) -> Durable<T> {
-        if !self.keys.lock().insert(Arc::from(key)) {
-            panic!(
-                "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
-                 give each task its own key"
-            );
-        }
+        // One allocation of the key serves the duplicate check, the prefetch and the task.
+        let key: Arc<str> = Arc::from(key);
+        let index = {
+            let mut keys = self.keys.lock();
+            if !keys.unique.insert(Arc::clone(&key)) {
+                panic!(
+                    "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
+                     give each task its own key"
+                );
+            }
+            keys.in_order.push(Arc::clone(&key));
+            keys.in_order.len() - 1
+        };
         self.state.total.fetch_add(1, Ordering::Relaxed);
         Durable::observed(
             key,
@@ -385,7 +465,7 @@ impl<'a> DurableDag<'a> {
             Arc::clone(&self.observers),
         )
         .with_version(version)
-        .in_run(Arc::clone(&self.state))
+        .in_run(Arc::clone(&self.state), index)
     }
 
     /// Runs the DAG and returns what ran and what was restored, or the first real error
@@ -435,14 +515,10 @@ impl<'a> DurableDag<'a> {
         if !self.ctx.db.is_blocking() {
             return;
         }
-        let keys: Vec<Arc<str>> = self.keys.lock().iter().cloned().collect();
-        let fetched = off_runtime(&self.ctx.db, move |store| {
-            let refs: Vec<&str> = keys.iter().map(|k| &**k).collect();
-            store.get_many(&refs).map(|records| (keys, records))
-        })
-        .await;
-        if let Ok((keys, records)) = fetched {
-            self.state.set_prefetched(keys.into_iter().zip(records));
+        let keys = self.keys.lock().in_order.clone();
+        let fetched = off_runtime(&self.ctx.db, move |store| Prefetched::read(store, &keys)).await;
+        if let Ok(prefetched) = fetched {
+            self.state.set_prefetched(prefetched);
         }
     }
 }
@@ -450,7 +526,7 @@ impl<'a> DurableDag<'a> {
 impl std::fmt::Debug for DurableDag<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DurableDag")
-            .field("tasks", &self.keys.lock().len())
+            .field("tasks", &self.keys.lock().in_order.len())
             .finish_non_exhaustive()
     }
 }

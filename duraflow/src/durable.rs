@@ -99,6 +99,8 @@ pub struct Durable<T: dagx::Task> {
     split: Option<Split<T>>,
     observers: Arc<Observers>,
     run: Option<Arc<RunState>>,
+    /// Where this task was added in its `DurableDag` (its prefetched record's slot).
+    index: usize,
 }
 
 impl<T: dagx::Task> Durable<T> {
@@ -108,18 +110,18 @@ impl<T: dagx::Task> Durable<T> {
         if let Some(progress) = progress {
             observers.push_progress(progress);
         }
-        Self::observed(key, ctx, task, Arc::new(observers))
+        Self::observed(Arc::from(key), ctx, task, Arc::new(observers))
     }
 
     /// A wrapper reporting to `observers` (a `DurableDag`'s handlers).
     pub(crate) fn observed(
-        key: &str,
+        key: Arc<str>,
         ctx: Arc<Context>,
         task: T,
         observers: Arc<Observers>,
     ) -> Self {
         Self {
-            key: Arc::from(key),
+            key,
             version: 0,
             options: TaskOptions::DEFAULT,
             ctx,
@@ -127,6 +129,7 @@ impl<T: dagx::Task> Durable<T> {
             split: None,
             observers,
             run: None,
+            index: 0,
         }
     }
 
@@ -141,9 +144,10 @@ impl<T: dagx::Task> Durable<T> {
         &self.key
     }
 
-    /// Attaches the run log of a `DurableDag`.
-    pub(crate) fn in_run(mut self, run: Arc<RunState>) -> Self {
+    /// Attaches the run log of a `DurableDag`, to which this task was added `index`-th.
+    pub(crate) fn in_run(mut self, run: Arc<RunState>, index: usize) -> Self {
         self.run = Some(run);
+        self.index = index;
         self
     }
 
@@ -262,6 +266,7 @@ where
             split,
             ref observers,
             run: ref state,
+            index,
         } = self;
         check_key(key)?;
         let total = state.as_ref().map(|s| s.total());
@@ -285,7 +290,7 @@ where
         let (miss, stale) = if forced {
             (Miss::Forced, None)
         } else {
-            match lookup::<T::Output>(ctx, state.as_deref(), key, expect).await? {
+            match lookup::<T::Output>(ctx, state.as_deref(), index, key, expect).await? {
                 Found::Value(value) => {
                     restored(ctx, state.as_deref(), observers, key, total);
                     return Ok(value);
@@ -372,7 +377,7 @@ where
         }
         if let Some(state) = &state {
             let run = TaskRun {
-                key: key.to_string(),
+                key: String::from(&**key),
                 reason: miss,
                 persisted,
                 attempts: attempt,
@@ -393,7 +398,7 @@ fn restored(
 ) {
     let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
     if let Some(state) = state {
-        state.restored();
+        state.restored(completed);
     }
     #[cfg(feature = "tracing")]
     tracing::debug!(outcome = "restored", "restored from the store");
@@ -480,7 +485,7 @@ async fn persist<O: Persistable>(
             }
         })?;
     let put = if ctx.db.queues_writes() || !ctx.db.is_blocking() {
-        ctx.db.put(key, record)
+        ctx.db.put_shared(key, record)
     } else {
         let owned = Arc::clone(key);
         Box::pin(off_runtime(&ctx.db, move |s| s.put(&owned, record))).await
@@ -525,6 +530,7 @@ enum Found<O> {
 async fn lookup<O: DeserializeOwned>(
     ctx: &Context,
     state: Option<&RunState>,
+    index: usize,
     key: &Arc<str>,
     expect: Expect,
 ) -> Result<Found<O>, DuraflowError> {
@@ -532,12 +538,13 @@ async fn lookup<O: DeserializeOwned>(
         None => Err(Miss::NoRecord),
         Some(bytes) => codec::decode(key, bytes, expect),
     };
-    let found = |bytes: Option<Vec<u8>>| match decode(bytes.as_deref()) {
+    // The unusable record's bytes are kept (copied) only for a claim, which compares them.
+    let found = |bytes: Option<&[u8]>| match decode(bytes) {
         Ok(value) => Found::Value(value),
-        Err(miss) => Found::Miss(miss, bytes),
+        Err(miss) => Found::Miss(miss, bytes.map(<[u8]>::to_vec)),
     };
-    if let Some(bytes) = state.and_then(|s| s.take_prefetched(key)) {
-        return Ok(found(bytes));
+    if let Some(found) = state.and_then(|s| s.with_prefetched(index, found)) {
+        return Ok(found);
     }
     let load_error = |source| DuraflowError::Load {
         key: key.to_string(),
@@ -548,7 +555,7 @@ async fn lookup<O: DeserializeOwned>(
         let bytes = Box::pin(off_runtime(&ctx.db, move |s| s.get(&owned)))
             .await
             .map_err(load_error)?;
-        return Ok(found(bytes));
+        return Ok(found(bytes.as_deref()));
     }
     // A store that does not block is read in place, without copying the record.
     let mut decoded = Err(Miss::NoRecord);

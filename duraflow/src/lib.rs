@@ -44,6 +44,7 @@ mod glue;
 mod key;
 mod options;
 mod outcome;
+mod padded;
 pub mod store;
 
 #[doc(hidden)]

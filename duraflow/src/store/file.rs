@@ -8,6 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Records as files in one directory.
 ///
@@ -130,8 +131,8 @@ impl std::fmt::Debug for FileStore {
 }
 
 storage_over_queue!(FileStore {
-    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(key, Some(record));
+    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(Arc::clone(key), Some(record));
         Ok(())
     }
 });

@@ -2,9 +2,14 @@
 
 use super::{FailedWrite, Storage};
 use crate::codec::{fnv1a64, FnvBuild};
+use crate::padded::Padded;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::io;
+use std::sync::Arc;
+
+/// One shard: records under keys shared with the tasks that wrote them.
+type Shard = RwLock<HashMap<Arc<str>, Vec<u8>, FnvBuild>>;
 
 /// Shards of the store: tasks finishing at once on different threads rarely wait for each
 /// other's writes.
@@ -20,7 +25,7 @@ const SHARDS: usize = 16;
 /// ```
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    shards: [RwLock<HashMap<String, Vec<u8>, FnvBuild>>; SHARDS],
+    shards: [Padded<Shard>; SHARDS],
 }
 
 impl MemoryStore {
@@ -39,7 +44,7 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<String, Vec<u8>, FnvBuild>> {
+    fn shard(&self, key: &str) -> &Shard {
         &self.shards[fnv1a64(key.as_bytes()) as usize % SHARDS]
     }
 }
@@ -55,7 +60,11 @@ impl Storage for MemoryStore {
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        self.shard(key).write().insert(key.to_owned(), record);
+        self.put_shared(&Arc::from(key), record)
+    }
+
+    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
+        self.shard(key).write().insert(Arc::clone(key), record);
         Ok(())
     }
 
@@ -72,7 +81,13 @@ impl Storage for MemoryStore {
         Ok(self
             .shards
             .iter()
-            .flat_map(|shard| shard.read().keys().cloned().collect::<Vec<_>>())
+            .flat_map(|shard| {
+                shard
+                    .read()
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+            })
             .collect())
     }
 

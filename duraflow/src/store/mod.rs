@@ -32,6 +32,10 @@ pub struct FailedWrite {
     pub source: io::Error,
 }
 
+/// What [`Storage::read_many_with`] calls with each record: the key's index, and its record
+/// (`None` if there is none).
+pub type RecordVisitor<'a> = dyn FnMut(usize, Option<&[u8]>) + 'a;
+
 /// What a coordinating store answers to [`Storage::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -64,9 +68,25 @@ pub trait Storage: Send + Sync {
         keys.iter().map(|key| self.get(key)).collect()
     }
 
+    /// Calls `read(i, record)` with the record of each `keys[i]` (`None` if there is none),
+    /// in one transaction and borrowed from the store where the backend can: a prefetch of a
+    /// whole DAG then copies each record once, into one buffer. Default: [`Storage::get_many`].
+    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
+        for (i, record) in self.get_many(keys)?.iter().enumerate() {
+            read(i, record.as_deref());
+        }
+        Ok(())
+    }
+
     /// Stores `record` under `key`. May return before the record is durable; a failure that
     /// happens later is returned by the next [`Storage::flush`].
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()>;
+
+    /// [`Storage::put`] with the caller's shared key, which a store that keeps or queues
+    /// keys can hold without copying it. Default: `put`.
+    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
+        self.put(key, record)
+    }
 
     /// Removes the record under `key` (no error if there is none).
     fn remove(&self, key: &str) -> io::Result<()>;
@@ -121,11 +141,17 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         (**self).get_many(keys)
     }
+    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
+        (**self).read_many_with(keys, read)
+    }
     fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
         (**self).read_with(key, read)
     }
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         (**self).put(key, record)
+    }
+    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
+        (**self).put_shared(key, record)
     }
     fn remove(&self, key: &str) -> io::Result<()> {
         (**self).remove(key)

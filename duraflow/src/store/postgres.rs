@@ -11,7 +11,7 @@ mod waiting;
 
 use self::session::{describe, SessionThread, Settings, Write};
 use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
-use super::{Claim, FailedWrite};
+use super::{Claim, FailedWrite, RecordVisitor};
 use crate::DuraflowError;
 use std::io;
 use std::path::PathBuf;
@@ -229,10 +229,10 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 storage_over_queue!(PostgresStore {
-    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(key, Some(record));
+    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(Arc::clone(key), Some(record));
         // The task is done: its claim slot is free (see `with_max_claims`), without waiting.
-        let key = key.to_owned();
+        let key = Arc::clone(key);
         self.session.tell(move |session| session.task_done(&key));
         Ok(())
     }
@@ -252,15 +252,25 @@ storage_over_queue!(PostgresStore {
 
 impl Backend for Records {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.read_many(&[key])?.pop().flatten())
+        let keys = vec![key.to_owned()];
+        Ok(self
+            .session
+            .call(|session| session.read(keys))??
+            .pop()
+            .flatten())
     }
 
-    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+    /// One query for all keys.
+    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
         if keys.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
-        self.session.call(|session| session.read(keys))?
+        let records = self.session.call(|session| session.read(keys))??;
+        for (i, record) in records.iter().enumerate() {
+            read(i, record.as_deref());
+        }
+        Ok(())
     }
 
     /// Every batch is a transaction the server makes durable (no durability window).

@@ -1,7 +1,7 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
 use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
-use super::{remove_temp_files, FailedWrite};
+use super::{remove_temp_files, FailedWrite, RecordVisitor};
 use crate::DuraflowError;
 use redb::{
     Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
@@ -9,6 +9,7 @@ use redb::{
 };
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
@@ -185,30 +186,39 @@ impl std::fmt::Debug for RedbStore {
 }
 
 storage_over_queue!(RedbStore {
-    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(key, Some(record));
+    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(Arc::clone(key), Some(record));
         Ok(())
     }
 });
 
 impl Backend for Db {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.read_many(&[key])?.pop().flatten())
+        let mut found = None;
+        self.read_many_with(&[key], &mut |_, record| {
+            found = record.map(<[u8]>::to_vec);
+        })?;
+        Ok(found)
     }
 
-    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+    /// One read transaction; each record is lent straight from redb's pages.
+    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
         let txn = self.db.begin_read().map_err(io::Error::other)?;
         let table = match txn.open_table(RECORDS) {
             Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(vec![None; keys.len()]),
+            Err(TableError::TableDoesNotExist(_)) => {
+                (0..keys.len()).for_each(|i| read(i, None));
+                return Ok(());
+            }
             Err(e) => return Err(io::Error::other(e)),
         };
-        keys.iter()
-            .map(|key| {
-                let value = table.get(*key).map_err(io::Error::other)?;
-                Ok(value.map(|v| v.value().to_vec()))
-            })
-            .collect()
+        for (i, key) in keys.iter().enumerate() {
+            match table.get(*key).map_err(io::Error::other)? {
+                Some(value) => read(i, Some(value.value())),
+                None => read(i, None),
+            }
+        }
+        Ok(())
     }
 
     /// One write transaction per batch; `durable` commits with `Durability::Immediate`

@@ -8,7 +8,8 @@
 //! most the window's batches, never their consistency, and `flush` still returns only once
 //! everything before it is durable.
 
-use super::FailedWrite;
+use super::{FailedWrite, RecordVisitor};
+use crate::codec::FnvBuild;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::io;
@@ -28,9 +29,13 @@ pub(crate) struct Op {
 pub(crate) trait Backend: Send + Sync + 'static {
     /// Reads one committed record.
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
-    /// Reads several committed records.
-    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        keys.iter().map(|key| self.read(key)).collect()
+    /// Calls `read(i, record)` with the committed record of each `keys[i]`, borrowed where
+    /// the backend can lend it.
+    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
+        for (i, key) in keys.iter().enumerate() {
+            read(i, self.read(key)?.as_deref());
+        }
+        Ok(())
     }
     /// Applies a batch (possibly empty) atomically; with `durable`, also makes it and every
     /// earlier batch durable. On failure names the first key that did not make it.
@@ -44,7 +49,7 @@ type Queued = (u64, Option<Arc<[u8]>>);
 
 struct Queue {
     /// Latest queued op per key.
-    pending: HashMap<Arc<str>, Queued>,
+    pending: HashMap<Arc<str>, Queued, FnvBuild>,
     /// Ops not yet taken by the writer, in order.
     order: Vec<(u64, Arc<str>)>,
     next_seq: u64,
@@ -84,7 +89,7 @@ impl<B: Backend> WriteBehind<B> {
             backend,
             window_ns: AtomicU64::new(window_ns(window)),
             queue: Mutex::new(Queue {
-                pending: HashMap::new(),
+                pending: HashMap::default(),
                 order: Vec::new(),
                 next_seq: 1,
                 done_seq: 0,
@@ -117,8 +122,7 @@ impl<B: Backend> WriteBehind<B> {
     }
 
     /// Queues a write or removal.
-    pub(crate) fn push(&self, key: &str, record: Option<Vec<u8>>) {
-        let key: Arc<str> = Arc::from(key);
+    pub(crate) fn push(&self, key: Arc<str>, record: Option<Vec<u8>>) {
         let mut queue = self.shared.queue.lock();
         let seq = queue.next_seq;
         queue.next_seq += 1;
@@ -138,27 +142,45 @@ impl<B: Backend> WriteBehind<B> {
         self.shared.backend.read(key)
     }
 
-    /// Several records, queued or committed.
-    pub(crate) fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        let mut out: Vec<Option<Option<Vec<u8>>>> = Vec::with_capacity(keys.len());
+    /// Calls `read(i, record)` with the record of each `keys[i]`, queued or committed.
+    pub(crate) fn read_many_with(
+        &self,
+        keys: &[&str],
+        read: &mut RecordVisitor<'_>,
+    ) -> io::Result<()> {
+        let mut queued = Vec::new();
         let mut missing = Vec::new();
+        let mut missing_at = Vec::new();
         {
             let queue = self.shared.queue.lock();
-            for key in keys {
+            for (i, key) in keys.iter().enumerate() {
                 match queue.pending.get(*key) {
-                    Some((_, record)) => out.push(Some(record.as_deref().map(<[u8]>::to_vec))),
+                    Some((_, record)) => queued.push((i, record.clone())),
                     None => {
                         missing.push(*key);
-                        out.push(None);
+                        missing_at.push(i);
                     }
                 }
             }
         }
-        let mut read = self.shared.backend.read_many(&missing)?.into_iter();
-        Ok(out
-            .into_iter()
-            .map(|slot| slot.unwrap_or_else(|| read.next().flatten()))
-            .collect())
+        for (i, record) in queued {
+            read(i, record.as_deref());
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.shared
+            .backend
+            .read_many_with(&missing, &mut |j, record| read(missing_at[j], record))
+    }
+
+    /// Several records, queued or committed.
+    pub(crate) fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        let mut records = vec![None; keys.len()];
+        self.read_many_with(keys, &mut |i, record| {
+            records[i] = record.map(<[u8]>::to_vec);
+        })?;
+        Ok(records)
     }
 
     /// Committed keys plus queued writes, less queued removals.
@@ -304,8 +326,9 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
 }
 
 /// The `Storage` methods every store over a [`WriteBehind`] field named `queue` shares:
-/// reads that see queued writes, removals through the queue, flush, keys. Each store adds its
-/// own `put` (and whatever else it does), so the logic exists once.
+/// reads that see queued writes, `put` by way of `put_shared`, removals through the queue,
+/// flush, keys. Each store adds its own `put_shared` (and whatever else it does), so the
+/// logic exists once.
 macro_rules! storage_over_queue {
     ($store:ty { $($own:item)* }) => {
         impl $crate::store::Storage for $store {
@@ -315,8 +338,18 @@ macro_rules! storage_over_queue {
             fn get_many(&self, keys: &[&str]) -> ::std::io::Result<Vec<Option<Vec<u8>>>> {
                 self.queue.get_many(keys)
             }
+            fn read_many_with(
+                &self,
+                keys: &[&str],
+                read: &mut $crate::store::RecordVisitor<'_>,
+            ) -> ::std::io::Result<()> {
+                self.queue.read_many_with(keys, read)
+            }
+            fn put(&self, key: &str, record: Vec<u8>) -> ::std::io::Result<()> {
+                self.put_shared(&::std::sync::Arc::from(key), record)
+            }
             fn remove(&self, key: &str) -> ::std::io::Result<()> {
-                self.queue.push(key, None);
+                self.queue.push(::std::sync::Arc::from(key), None);
                 Ok(())
             }
             fn flush(&self) -> Result<(), $crate::store::FailedWrite> {
