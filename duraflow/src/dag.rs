@@ -3,6 +3,7 @@
 use crate::codec::{FnvBuild, Miss};
 use crate::durable::{panic_message, Durable, DurableTask, Persistable};
 use crate::events::{Event, EventHandler, Observers};
+use crate::glue;
 use crate::options::{Cache, TaskOptions};
 use crate::padded::Padded;
 use crate::store::{off_runtime, Storage};
@@ -481,9 +482,14 @@ impl<'a> DurableDag<'a> {
         });
         self.prefetch().await;
         // Durable tasks catch their own panics; a plain dagx task's panic in a layer of
-        // several would be dropped by dagx 0.3.1, so the spawned futures catch it here.
+        // several would be dropped by dagx 0.3.1, so if the DAG has other nodes than durable
+        // ones, the spawned futures catch it here.
+        let foreign = !glue::only_durable_nodes(self.dag, self.state.total());
         let state = Arc::clone(&self.state);
         let guarded = move |task: BoxFuture<'static, ()>| {
+            if !foreign {
+                return spawner(task);
+            }
             let state = Arc::clone(&state);
             spawner(Box::pin(async move {
                 if let Err(payload) = AssertUnwindSafe(task).catch_unwind().await {

@@ -139,13 +139,13 @@ storage_over_queue!(FileStore {
 
 /// A temp file written and not yet renamed.
 struct Staged<'a> {
-    op: &'a Op,
+    op: &'a Op<'a>,
     temp: PathBuf,
     file: File,
 }
 
 impl Files {
-    fn stage<'a>(&self, op: &'a Op, record: &[u8]) -> io::Result<Staged<'a>> {
+    fn stage<'a>(&self, op: &'a Op<'a>, record: &[u8]) -> io::Result<Staged<'a>> {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
         let temp = self.dir.join(format!(
             "{TEMP_PREFIX}{}-{:x}-{n}",
@@ -181,7 +181,7 @@ impl Files {
     }
 }
 
-fn failed(op: &Op, source: io::Error) -> FailedWrite {
+fn failed(op: &Op<'_>, source: io::Error) -> FailedWrite {
     FailedWrite {
         key: op.key.to_string(),
         source,
@@ -199,27 +199,27 @@ impl Backend for Files {
 
     /// Every batch is durable: a file store has no cheap way to make a later sync cover
     /// earlier renames on every platform, so it keeps no durability window.
-    fn commit(&self, batch: &[Op], _durable: bool) -> Result<(), FailedWrite> {
+    fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
         let Some(first) = batch.first() else {
             return Ok(());
         };
         let mut staged = Vec::with_capacity(batch.len());
         let result = (|| {
             for op in batch {
-                if let Some(record) = &op.record {
+                if let Some(record) = op.record {
                     staged.push(self.stage(op, record).map_err(|e| failed(op, e))?);
                 }
             }
             self.sync_staged(&staged)?;
             for s in staged.drain(..) {
-                let target = self.dir.join(file_name::file_name(&s.op.key));
+                let target = self.dir.join(file_name::file_name(s.op.key));
                 if let Err(e) = fs::rename(&s.temp, target) {
                     let _ = fs::remove_file(&s.temp);
                     return Err(failed(s.op, e));
                 }
             }
             for op in batch.iter().filter(|op| op.record.is_none()) {
-                match fs::remove_file(self.dir.join(file_name::file_name(&op.key))) {
+                match fs::remove_file(self.dir.join(file_name::file_name(op.key))) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(failed(op, e)),
                     _ => {}
                 }

@@ -274,13 +274,13 @@ impl Backend for Records {
     }
 
     /// Every batch is a transaction the server makes durable (no durability window).
-    fn commit(&self, batch: &[Op], _durable: bool) -> Result<(), FailedWrite> {
+    fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
         if batch.is_empty() {
             return Ok(());
         }
         let writes: Vec<Write> = batch
             .iter()
-            .map(|op| (Arc::clone(&op.key), op.record.clone()))
+            .map(|op| (Arc::clone(op.key), op.record.map(Arc::from)))
             .collect();
         let first = batch.first().map(|op| op.key.to_string());
         self.session

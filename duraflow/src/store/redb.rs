@@ -2,17 +2,43 @@
 
 use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, RecordVisitor};
+use crate::codec::FnvBuild;
 use crate::DuraflowError;
 use redb::{
-    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
-    TableError,
+    Database, DatabaseError, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, TableError,
 };
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
+
+/// From this many keys on, a read of most of the table walks it once instead of looking up
+/// each key from the root.
+const SCAN_FROM: usize = 64;
+
+/// Calls `read(i, record)` for each key `wanted` maps to `i`, walking the whole table once.
+fn scan(
+    table: &ReadOnlyTable<&'static str, &'static [u8]>,
+    wanted: &HashMap<&str, usize, FnvBuild>,
+    read: &mut RecordVisitor<'_>,
+) -> io::Result<()> {
+    let mut found = vec![false; wanted.len()];
+    for entry in table.iter().map_err(io::Error::other)? {
+        let (key, value) = entry.map_err(io::Error::other)?;
+        if let Some(&i) = wanted.get(key.value()) {
+            found[i] = true;
+            read(i, Some(value.value()));
+        }
+    }
+    for (i, _) in found.iter().enumerate().filter(|(_, found)| !**found) {
+        read(i, None);
+    }
+    Ok(())
+}
 
 /// How long a committed batch may stay unsynced by default (see [`RedbStore::sync_window`]).
 pub const DEFAULT_SYNC_WINDOW: Duration = Duration::from_millis(100);
@@ -212,6 +238,14 @@ impl Backend for Db {
             }
             Err(e) => return Err(io::Error::other(e)),
         };
+        let stored = table.len().map_err(io::Error::other)?;
+        if keys.len() >= SCAN_FROM && stored <= 2 * keys.len() as u64 {
+            let wanted: HashMap<&str, usize, FnvBuild> =
+                keys.iter().enumerate().map(|(i, key)| (*key, i)).collect();
+            if wanted.len() == keys.len() {
+                return scan(&table, &wanted, read);
+            }
+        }
         for (i, key) in keys.iter().enumerate() {
             match table.get(*key).map_err(io::Error::other)? {
                 Some(value) => read(i, Some(value.value())),
@@ -223,7 +257,7 @@ impl Backend for Db {
 
     /// One write transaction per batch; `durable` commits with `Durability::Immediate`
     /// (which also makes the earlier `Durability::None` commits durable).
-    fn commit(&self, batch: &[Op], durable: bool) -> Result<(), FailedWrite> {
+    fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite> {
         let fail = |e: &dyn std::fmt::Display| FailedWrite {
             key: batch
                 .first()
@@ -240,10 +274,13 @@ impl Backend for Db {
         txn.set_durability(durability).map_err(|e| fail(&e))?;
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| fail(&e))?;
-            for op in batch {
-                let result = match &op.record {
-                    Some(record) => table.insert(&*op.key, &**record).map(drop),
-                    None => table.remove(&*op.key).map(drop),
+            // In key order, each B-tree page is visited once, in one pass.
+            let mut in_order: Vec<&Op<'_>> = batch.iter().collect();
+            in_order.sort_unstable_by(|a, b| a.key.cmp(b.key));
+            for op in in_order {
+                let result = match op.record {
+                    Some(record) => table.insert(&**op.key, record).map(drop),
+                    None => table.remove(&**op.key).map(drop),
                 };
                 result.map_err(|e| FailedWrite {
                     key: op.key.to_string(),

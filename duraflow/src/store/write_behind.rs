@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// One queued write: a record, or `None` for a removal.
-pub(crate) struct Op {
-    pub key: Arc<str>,
-    pub record: Option<Arc<[u8]>>,
+/// One write of a batch, borrowed from the queue: a record, or `None` for a removal.
+pub(crate) struct Op<'a> {
+    pub key: &'a Arc<str>,
+    pub record: Option<&'a [u8]>,
 }
 
 /// What a durable store does below the queue.
@@ -39,20 +39,24 @@ pub(crate) trait Backend: Send + Sync + 'static {
     }
     /// Applies a batch (possibly empty) atomically; with `durable`, also makes it and every
     /// earlier batch durable. On failure names the first key that did not make it.
-    fn commit(&self, batch: &[Op], durable: bool) -> Result<(), FailedWrite>;
+    fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite>;
     /// Every committed key.
     fn keys(&self) -> io::Result<Vec<String>>;
 }
 
-/// A queued record (`None`: a removal) with its sequence number.
-type Queued = (u64, Option<Arc<[u8]>>);
+/// The newest queued op per key: a record, or `None` for a removal.
+type Ops = HashMap<Arc<str>, Option<Vec<u8>>, FnvBuild>;
 
 struct Queue {
-    /// Latest queued op per key.
-    pending: HashMap<Arc<str>, Queued, FnvBuild>,
-    /// Ops not yet taken by the writer, in order.
-    order: Vec<(u64, Arc<str>)>,
-    next_seq: u64,
+    /// Ops queued since the writer took its last batch. A key written again before that is
+    /// written once, with its newest record.
+    pending: Ops,
+    /// The batch the writer is committing: still read, as it is not yet in the backend.
+    committing: Option<Arc<Ops>>,
+    /// A cleared map kept for the next `pending`, so batches reuse their memory.
+    spare: Ops,
+    /// Sequence number of the last queued op.
+    last_seq: u64,
     /// Every op with a sequence number up to this one is committed or failed.
     done_seq: u64,
     /// Every op up to this one is durable (or failed).
@@ -64,6 +68,18 @@ struct Queue {
     failure: Option<FailedWrite>,
     stop: bool,
     writer_alive: bool,
+}
+
+impl Queue {
+    /// The queued op of `key`, newest first: `Some(None)` for a queued removal.
+    fn op(&self, key: &str) -> Option<Option<&[u8]>> {
+        let queued = self.pending.get(key).or_else(|| {
+            self.committing
+                .as_ref()
+                .and_then(|committing| committing.get(key))
+        });
+        queued.map(Option::as_deref)
+    }
 }
 
 struct Shared<B> {
@@ -89,9 +105,10 @@ impl<B: Backend> WriteBehind<B> {
             backend,
             window_ns: AtomicU64::new(window_ns(window)),
             queue: Mutex::new(Queue {
-                pending: HashMap::default(),
-                order: Vec::new(),
-                next_seq: 1,
+                pending: Ops::default(),
+                committing: None,
+                spare: Ops::default(),
+                last_seq: 0,
                 done_seq: 0,
                 durable_seq: 0,
                 flush_target: 0,
@@ -124,20 +141,16 @@ impl<B: Backend> WriteBehind<B> {
     /// Queues a write or removal.
     pub(crate) fn push(&self, key: Arc<str>, record: Option<Vec<u8>>) {
         let mut queue = self.shared.queue.lock();
-        let seq = queue.next_seq;
-        queue.next_seq += 1;
-        queue
-            .pending
-            .insert(Arc::clone(&key), (seq, record.map(Arc::from)));
-        queue.order.push((seq, key));
+        queue.last_seq += 1;
+        queue.pending.insert(key, record);
         drop(queue);
         self.shared.wake_writer.notify_one();
     }
 
     /// The record under `key`, queued or committed.
     pub(crate) fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        if let Some((_, record)) = self.shared.queue.lock().pending.get(key) {
-            return Ok(record.as_deref().map(<[u8]>::to_vec));
+        if let Some(record) = self.shared.queue.lock().op(key) {
+            return Ok(record.map(<[u8]>::to_vec));
         }
         self.shared.backend.read(key)
     }
@@ -148,14 +161,15 @@ impl<B: Backend> WriteBehind<B> {
         keys: &[&str],
         read: &mut RecordVisitor<'_>,
     ) -> io::Result<()> {
+        // Queued records are copied out, so `read` runs without the queue's lock.
         let mut queued = Vec::new();
         let mut missing = Vec::new();
         let mut missing_at = Vec::new();
         {
             let queue = self.shared.queue.lock();
             for (i, key) in keys.iter().enumerate() {
-                match queue.pending.get(*key) {
-                    Some((_, record)) => queued.push((i, record.clone())),
+                match queue.op(key) {
+                    Some(record) => queued.push((i, record.map(<[u8]>::to_vec))),
                     None => {
                         missing.push(*key);
                         missing_at.push(i);
@@ -187,7 +201,10 @@ impl<B: Backend> WriteBehind<B> {
     pub(crate) fn keys(&self) -> io::Result<Vec<String>> {
         let mut keys: std::collections::BTreeSet<String> =
             self.shared.backend.keys()?.into_iter().collect();
-        for (key, (_, record)) in &self.shared.queue.lock().pending {
+        let queue = self.shared.queue.lock();
+        // The batch being committed first, then the newer pending ops.
+        let committing = queue.committing.as_deref().into_iter().flatten();
+        for (key, record) in committing.chain(&queue.pending) {
             if record.is_some() {
                 keys.insert(key.to_string());
             } else {
@@ -201,7 +218,7 @@ impl<B: Backend> WriteBehind<B> {
     /// since the last flush.
     pub(crate) fn flush(&self) -> Result<(), FailedWrite> {
         let mut queue = self.shared.queue.lock();
-        let target = queue.next_seq - 1;
+        let target = queue.last_seq;
         if queue.durable_seq < target {
             queue.flush_target = queue.flush_target.max(target);
             self.shared.wake_writer.notify_one();
@@ -250,7 +267,7 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
             0 => None,
             ns => Some(Duration::from_nanos(ns)),
         };
-        let (order, batch, durable) = {
+        let (batch, taken_seq, durable) = {
             let mut queue = shared.queue.lock();
             // Wait for work: ops, a flush, a stop, or the end of the durability window.
             let durable = loop {
@@ -260,7 +277,7 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
                     None => true,
                     Some(window) => unsynced && last_sync.elapsed() >= window,
                 };
-                if !queue.order.is_empty() || asked || window_over && unsynced {
+                if !queue.pending.is_empty() || asked || window_over && unsynced {
                     break asked || window_over;
                 }
                 match window {
@@ -272,40 +289,42 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
                     _ => shared.wake_writer.wait(&mut queue),
                 }
             };
-            if queue.order.is_empty() && queue.stop && queue.durable_seq == queue.done_seq {
+            if queue.pending.is_empty() && queue.stop && queue.durable_seq == queue.done_seq {
                 queue.writer_alive = false;
                 shared.committed.notify_all();
                 return;
             }
-            let order = std::mem::take(&mut queue.order);
-            // Only the newest op of a key is written; older ones it supersedes are skipped.
-            let batch: Vec<Op> = order
-                .iter()
-                .filter_map(|(seq, key)| match queue.pending.get(key) {
-                    Some((latest, record)) if latest == seq => Some(Op {
-                        key: Arc::clone(key),
-                        record: record.clone(),
-                    }),
-                    _ => None,
-                })
-                .collect();
-            (order, batch, durable)
+            // The whole pending map becomes the batch; reads find it as `committing` until
+            // it is in the backend.
+            let spare = std::mem::take(&mut queue.spare);
+            let batch = Arc::new(std::mem::replace(&mut queue.pending, spare));
+            queue.committing = Some(Arc::clone(&batch));
+            (batch, queue.last_seq, durable)
         };
-        let result = catch_unwind(AssertUnwindSafe(|| shared.backend.commit(&batch, durable)))
+        let ops: Vec<Op<'_>> = batch
+            .iter()
+            .map(|(key, record)| Op {
+                key,
+                record: record.as_deref(),
+            })
+            .collect();
+        let result = catch_unwind(AssertUnwindSafe(|| shared.backend.commit(&ops, durable)))
             .unwrap_or_else(|_| {
                 Err(FailedWrite {
                     key: String::new(),
                     source: io::Error::other("the store panicked while committing"),
                 })
             });
+        let first_key = batch.keys().next().cloned();
+        drop(ops);
         let mut queue = shared.queue.lock();
-        for (seq, key) in &order {
-            if matches!(queue.pending.get(key), Some((latest, _)) if latest == seq) {
-                queue.pending.remove(key);
-            }
+        queue.committing = None;
+        if let Ok(mut emptied) = Arc::try_unwrap(batch) {
+            emptied.clear();
+            queue.spare = emptied;
         }
         if queue.unsynced_key.is_none() {
-            queue.unsynced_key = batch.first().map(|op| Arc::clone(&op.key));
+            queue.unsynced_key = first_key;
         }
         if let Err(mut failure) = result {
             if failure.key.is_empty() {
@@ -314,7 +333,7 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
             }
             queue.failure.get_or_insert(failure);
         }
-        queue.done_seq = order.last().map_or(queue.done_seq, |(seq, _)| *seq);
+        queue.done_seq = taken_seq;
         if durable {
             queue.durable_seq = queue.done_seq;
             queue.unsynced_key = None;
