@@ -311,3 +311,49 @@ pub(crate) fn only_durable_nodes(dag: &dagx::DagRunner, durable: usize) -> bool 
         Err(dagx::DagError::ResultNotFound { task_id }) if task_id == durable
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::only_durable_nodes;
+    use crate::{Context, DurableDag, MemoryStore};
+    use dagx::{task, DagRunner, Task};
+    use std::sync::Arc;
+
+    struct Src;
+    #[task]
+    impl Src {
+        async fn run(&self) -> u8 {
+            1
+        }
+    }
+
+    fn durable_dag(dag: &DagRunner, tasks: usize) {
+        let d = DurableDag::new(dag, Arc::new(Context::new(MemoryStore::new())));
+        for i in 0..tasks {
+            d.add(&format!("t{i}"), Src);
+        }
+    }
+
+    #[test]
+    fn a_dag_of_durable_tasks_only_has_no_foreign_node() {
+        let dag = DagRunner::new();
+        durable_dag(&dag, 3);
+        assert!(only_durable_nodes(&dag, 3));
+    }
+
+    #[test]
+    fn a_plain_task_beside_durable_ones_is_foreign() {
+        let dag = DagRunner::new();
+        durable_dag(&dag, 3);
+        dag.add_task(Src);
+        assert!(!only_durable_nodes(&dag, 3));
+    }
+
+    #[test]
+    fn a_second_probe_counts_the_first_as_foreign() {
+        let dag = DagRunner::new();
+        durable_dag(&dag, 2);
+        assert!(only_durable_nodes(&dag, 2));
+        assert!(!only_durable_nodes(&dag, 2));
+    }
+}

@@ -386,3 +386,112 @@ macro_rules! storage_over_queue {
 }
 
 pub(crate) use storage_over_queue;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A backend whose commits wait for a go-ahead, so a test can read while one is running.
+    struct Gated {
+        committed: Mutex<HashMap<String, Vec<u8>>>,
+        entered: Mutex<mpsc::Sender<()>>,
+        go: Mutex<mpsc::Receiver<()>>,
+        fail_key: Option<&'static str>,
+    }
+
+    impl Backend for Gated {
+        fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+            Ok(self.committed.lock().get(key).cloned())
+        }
+        fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.entered.lock().send(()).unwrap();
+            self.go.lock().recv().unwrap();
+            if let Some(op) = batch.iter().find(|op| Some(&**op.key) == self.fail_key) {
+                return Err(FailedWrite {
+                    key: op.key.to_string(),
+                    source: io::Error::other("refused"),
+                });
+            }
+            let mut committed = self.committed.lock();
+            for op in batch {
+                match op.record {
+                    Some(record) => committed.insert(op.key.to_string(), record.to_vec()),
+                    None => committed.remove(&**op.key),
+                };
+            }
+            Ok(())
+        }
+        fn keys(&self) -> io::Result<Vec<String>> {
+            Ok(self.committed.lock().keys().cloned().collect())
+        }
+    }
+
+    /// A queue over a gated backend, the signal that a commit began, and its go-ahead.
+    fn gated(
+        fail_key: Option<&'static str>,
+    ) -> (WriteBehind<Gated>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (entered_tx, entered) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        let backend = Gated {
+            committed: Mutex::default(),
+            entered: Mutex::new(entered_tx),
+            go: Mutex::new(go_rx),
+            fail_key,
+        };
+        (
+            WriteBehind::new(backend, "gated", None).unwrap(),
+            entered,
+            go,
+        )
+    }
+
+    fn read_all(queue: &WriteBehind<Gated>, keys: &[&str]) -> Vec<Option<Vec<u8>>> {
+        let mut out = vec![None; keys.len()];
+        queue
+            .read_many_with(keys, &mut |i, record| out[i] = record.map(<[u8]>::to_vec))
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_batch_being_committed_is_read_and_newer_writes_win() {
+        let (queue, entered, go) = gated(None);
+        queue.push(Arc::from("a"), Some(b"a1".to_vec()));
+        queue.push(Arc::from("gone"), None);
+        entered.recv().unwrap(); // the writer holds the batch, not yet in the backend
+        assert_eq!(queue.get("a").unwrap(), Some(b"a1".to_vec()));
+        queue.push(Arc::from("a"), Some(b"a2".to_vec()));
+        queue.push(Arc::from("b"), Some(b"b1".to_vec()));
+        assert_eq!(queue.get("a").unwrap(), Some(b"a2".to_vec()));
+        assert_eq!(
+            read_all(&queue, &["b", "a", "gone", "none"]),
+            [Some(b"b1".to_vec()), Some(b"a2".to_vec()), None, None]
+        );
+        assert_eq!(queue.keys().unwrap(), ["a", "b"]);
+        go.send(()).unwrap(); // first batch
+        entered.recv().unwrap();
+        go.send(()).unwrap(); // second batch
+        queue.flush().unwrap();
+        let committed = queue.shared.backend.committed.lock().clone();
+        assert_eq!(committed.get("a"), Some(&b"a2".to_vec()));
+        assert_eq!(committed.get("b"), Some(&b"b1".to_vec()));
+        assert!(queue.shared.queue.lock().committing.is_none());
+    }
+
+    #[test]
+    fn a_failed_batch_is_reported_by_flush_with_its_key() {
+        let (queue, entered, go) = gated(Some("bad"));
+        queue.push(Arc::from("bad"), Some(b"x".to_vec()));
+        entered.recv().unwrap();
+        go.send(()).unwrap();
+        let failure = queue.flush().expect_err("the commit failed");
+        assert_eq!(failure.key, "bad");
+        // Nothing half-written is shown, and the next flush has nothing left to report.
+        assert_eq!(queue.get("bad").unwrap(), None);
+        queue.flush().unwrap();
+    }
+}
