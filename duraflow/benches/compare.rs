@@ -11,7 +11,10 @@
 //!
 //! Knobs: `DURAFLOW_BENCH_QUICK=1` (1k tasks, 3 iterations, scaling up to 10k: a smoke run),
 //! `DURAFLOW_BENCH_ONLY=<substring>` (only the shapes or variants whose name contains it;
-//! raw dagx always runs, as the baseline).
+//! raw dagx always runs, as the baseline), and `DURAFLOW_BENCH_ONE=<variant>,<shape>,<tasks>,
+//! <fresh|resumed>,<runs>` (only that case, `runs` times, untimed: what
+//! `scripts/bench-instructions` counts instructions of under callgrind; variants are `raw`,
+//! `rs-memory`, `rs-file`, `memory`, `file`, `redb`).
 
 use dagx::{task, DagRunner, Pending, Task, TaskBuilder, TaskHandle};
 use futures::future::BoxFuture;
@@ -311,6 +314,18 @@ impl Variant {
             Variant::Memory => "duraflow MemoryStore",
             Variant::File => "duraflow FileStore",
             Variant::Redb => "duraflow RedbStore",
+        }
+    }
+
+    /// The short name `DURAFLOW_BENCH_ONE` takes.
+    fn token(self) -> &'static str {
+        match self {
+            Variant::Raw => "raw",
+            Variant::RsMemory => "rs-memory",
+            Variant::RsFile => "rs-file",
+            Variant::Memory => "memory",
+            Variant::File => "file",
+            Variant::Redb => "redb",
         }
     }
 
@@ -732,7 +747,53 @@ fn selected(only: Option<&str>, shape: Shape, from: &[Variant]) -> Vec<Variant> 
     std::iter::once(Variant::Raw).chain(picked).collect()
 }
 
+/// Runs one case `runs` times (`DURAFLOW_BENCH_ONE`): resumed runs after one fresh run that
+/// fills their store, fresh runs each on a new store.
+fn run_one(spec: &str) {
+    let usage = "DURAFLOW_BENCH_ONE=<variant>,<shape>,<tasks>,<fresh|resumed>,<runs>";
+    let parts: Vec<&str> = spec.split(',').map(str::trim).collect();
+    let [variant, shape, tasks, mode, runs] = parts[..] else {
+        panic!("{usage}, not {spec:?}");
+    };
+    let variant = Variant::ALL
+        .into_iter()
+        .find(|v| v.token() == variant)
+        .unwrap_or_else(|| panic!("unknown variant {variant:?}; {usage}"));
+    let shape = Shape::ALL
+        .into_iter()
+        .find(|s| s.name() == shape)
+        .unwrap_or_else(|| panic!("unknown shape {shape:?}; {usage}"));
+    let tasks: usize = tasks.parse().expect(usage);
+    let runs: usize = runs.parse().expect(usage);
+    let resumed = match mode {
+        "fresh" => false,
+        "resumed" => true,
+        _ => panic!("unknown mode {mode:?}; {usage}"),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let keys: Vec<String> = (0..tasks).map(|i| format!("t{i}")).collect();
+    let filled = variant.new_store();
+    if resumed {
+        rt.block_on(filled.run(shape, &keys, false));
+    }
+    for _ in 0..runs {
+        if resumed {
+            rt.block_on(filled.run(shape, &keys, true));
+        } else {
+            let store = variant.new_store();
+            rt.block_on(store.run(shape, &keys, false));
+        }
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("DURAFLOW_BENCH_ONE") {
+        run_one(&spec);
+        return;
+    }
     let quick = std::env::var("DURAFLOW_BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
     let only = std::env::var("DURAFLOW_BENCH_ONLY")
         .ok()
