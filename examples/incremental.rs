@@ -101,7 +101,7 @@ fn print_report(step: &str, summary: &str, report: &RunReport) -> Vec<(String, M
     let ran: Vec<(String, Miss)> = report
         .runs
         .iter()
-        .map(|run| (run.key.clone(), run.reason.clone()))
+        .map(|run| (run.key.to_string(), run.reason.clone()))
         .collect();
     for (key, reason) in &ran {
         println!("  ran      {key:<20} ({reason})");

@@ -4,6 +4,8 @@ use crate::codec::{FnvBuild, Miss};
 use crate::durable::{panic_message, Durable, DurableTask, Persistable};
 use crate::events::{Event, EventHandler, Observers};
 use crate::glue;
+use crate::inline::{Inliner, Polled};
+use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
 use crate::padded::Padded;
 use crate::store::{off_runtime, Storage};
@@ -22,7 +24,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRun {
     /// The task's key.
-    pub key: String,
+    pub key: TaskKey,
     /// Why no stored record was used.
     pub reason: Miss,
     /// False when the output was a `Result::Err` (passed downstream, not stored).
@@ -483,12 +485,21 @@ impl<'a> DurableDag<'a> {
         self.prefetch().await;
         // Durable tasks catch their own panics; a plain dagx task's panic in a layer of
         // several would be dropped by dagx 0.3.1, so if the DAG has other nodes than durable
-        // ones, the spawned futures catch it here.
+        // ones, the spawned futures catch it here. A DAG of durable tasks alone is polled
+        // inline first: restored tasks are then never scheduled (see `inline`).
         let foreign = !glue::only_durable_nodes(self.dag, self.state.total());
         let state = Arc::clone(&self.state);
+        let inliner = Inliner::default();
         let guarded = move |task: BoxFuture<'static, ()>| {
             if !foreign {
-                return spawner(task);
+                match inliner.poll(task) {
+                    Polled::Done => {}
+                    Polled::Spawn(task) => spawner(task),
+                    Polled::Panicked(message) => {
+                        state.fail(DuraflowError::UnkeyedTaskPanicked { message });
+                    }
+                }
+                return;
             }
             let state = Arc::clone(&state);
             spawner(Box::pin(async move {

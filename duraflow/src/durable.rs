@@ -9,7 +9,8 @@ use crate::dag::{RunState, TaskRun};
 use crate::events::{Event, Observers};
 use crate::fingerprint::Fingerprint;
 use crate::glue::{InputTuple, Split};
-use crate::key::check_key;
+use crate::inline::{self, RECORD_MAX};
+use crate::key::{check_key, TaskKey};
 use crate::options::{Cache, TaskOptions};
 use crate::store::{off_runtime, Claim};
 use crate::{outcome, Context, DuraflowError};
@@ -290,14 +291,29 @@ where
         let (miss, stale) = if forced {
             (Miss::Forced, None)
         } else {
-            match lookup::<T::Output>(ctx, state.as_deref(), index, key, expect).await? {
+            // A record too large for an inline poll is read again where the task is spawned.
+            let found = loop {
+                match lookup::<T::Output>(ctx, state.as_deref(), index, key, expect).await? {
+                    Found::Large => inline::leave_inline().await,
+                    found => break found,
+                }
+            };
+            match found {
                 Found::Value(value) => {
                     restored(ctx, state.as_deref(), observers, key, total);
                     return Ok(value);
                 }
                 Found::Miss(miss, stale) => (miss, stale),
+                Found::Large => {
+                    return Err(DuraflowError::Load {
+                        key: key.to_string(),
+                        source: std::io::Error::other("a record deferred outside an inline poll"),
+                    })
+                }
             }
         };
+        // The task runs: not in an inline poll (see `inline`).
+        inline::leave_inline().await;
         let coordinated = ctx.db.coordinates();
         if coordinated && !forced {
             // Boxed, as are the other rare paths below: the future of every task stays small.
@@ -377,7 +393,7 @@ where
         }
         if let Some(state) = &state {
             let run = TaskRun {
-                key: String::from(&**key),
+                key: TaskKey::from(Arc::clone(key)),
                 reason: miss,
                 persisted,
                 attempts: attempt,
@@ -524,6 +540,8 @@ enum Found<O> {
     Value(O),
     /// Why there is none, and the unusable record's bytes if the store returned them.
     Miss(Miss, Option<Vec<u8>>),
+    /// In an inline poll: a record too large to decode there (see `inline::RECORD_MAX`).
+    Large,
 }
 
 /// The stored value for `key`, or why there is none usable.
@@ -534,14 +552,21 @@ async fn lookup<O: DeserializeOwned>(
     key: &Arc<str>,
     expect: Expect,
 ) -> Result<Found<O>, DuraflowError> {
+    let inline = inline::is_inline();
+    let large = |bytes: Option<&[u8]>| inline && bytes.is_some_and(|b| b.len() > RECORD_MAX);
     let decode = |bytes: Option<&[u8]>| match bytes {
         None => Err(Miss::NoRecord),
         Some(bytes) => codec::decode(key, bytes, expect),
     };
     // The unusable record's bytes are kept (copied) only for a claim, which compares them.
-    let found = |bytes: Option<&[u8]>| match decode(bytes) {
-        Ok(value) => Found::Value(value),
-        Err(miss) => Found::Miss(miss, bytes.map(<[u8]>::to_vec)),
+    let found = |bytes: Option<&[u8]>| {
+        if large(bytes) {
+            return Found::Large;
+        }
+        match decode(bytes) {
+            Ok(value) => Found::Value(value),
+            Err(miss) => Found::Miss(miss, bytes.map(<[u8]>::to_vec)),
+        }
     };
     if let Some(found) = state.and_then(|s| s.with_prefetched(index, found)) {
         return Ok(found);
@@ -559,10 +584,17 @@ async fn lookup<O: DeserializeOwned>(
     }
     // A store that does not block is read in place, without copying the record.
     let mut decoded = Err(Miss::NoRecord);
+    let mut deferred = false;
     ctx.db
-        .read_with(key, &mut |bytes| decoded = decode(bytes))
+        .read_with(key, &mut |bytes| {
+            deferred = large(bytes);
+            if !deferred {
+                decoded = decode(bytes);
+            }
+        })
         .map_err(load_error)?;
     Ok(match decoded {
+        _ if deferred => Found::Large,
         Ok(value) => Found::Value(value),
         Err(miss) => Found::Miss(miss, None),
     })

@@ -41,6 +41,7 @@ mod error;
 mod events;
 mod fingerprint;
 mod glue;
+mod inline;
 mod key;
 mod options;
 mod outcome;
@@ -59,7 +60,7 @@ pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
 pub use events::{Event, EventHandler};
 pub use fingerprint::Fingerprint;
-pub use key::{validate_key, MAX_KEY_LEN};
+pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
 pub use options::{parse_duration, Cache, TaskOptions};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;

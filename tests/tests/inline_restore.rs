@@ -1,0 +1,146 @@
+//! Inline restores: in a DAG of durable tasks alone, `DurableDag::run` polls each task of a
+//! wide layer once before handing it to the spawner, so a restored task is never scheduled.
+//! What must hold: values, reports and events are as with spawned tasks; a task that must
+//! run, a record too large to decode on the spawning thread, and any DAG holding a plain dagx
+//! task all still go to the spawner.
+
+use dagx::{task, DagRunner, Task, TaskHandle};
+use duraflow::{Context, DurableDag, Event, MemoryStore, RedbStore};
+use futures::future::BoxFuture;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+struct Blob(usize, usize);
+#[task]
+impl Blob {
+    /// `self.0` bytes, all `self.1 as u8`.
+    async fn run(&self) -> Vec<u8> {
+        vec![self.1 as u8; self.0]
+    }
+}
+
+struct Len;
+#[task]
+impl Len {
+    async fn run(blob: &Vec<u8>) -> usize {
+        blob.len()
+    }
+}
+
+struct Plain;
+#[task]
+impl Plain {
+    async fn run(&self) -> u8 {
+        9
+    }
+}
+
+/// What one run did: tasks handed to the spawner, the report, and the events.
+struct Ran {
+    spawned: usize,
+    report: duraflow::RunReport,
+    restored_events: usize,
+    lengths: Vec<usize>,
+}
+
+/// `width` sources of `size` bytes, each with a dependent; with `plain`, a plain dagx task
+/// beside them.
+async fn run(ctx: &Arc<Context>, width: usize, size: usize, plain: bool) -> Ran {
+    let dag = DagRunner::new();
+    let restored_events = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&restored_events);
+    let d = DurableDag::new(&dag, Arc::clone(ctx)).with_events(move |event| {
+        if matches!(event, Event::Restored { .. }) {
+            seen.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let lengths: Vec<TaskHandle<usize>> = (0..width)
+        .map(|i| {
+            let blob: TaskHandle<Vec<u8>> = d.add(&format!("blob-{i}"), Blob(size, i)).into();
+            d.add(&format!("len-{i}"), Len).depends_on(blob)
+        })
+        .collect();
+    if plain {
+        dag.add_task(Plain);
+    }
+    let spawned = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&spawned);
+    let report = d
+        .run(move |f: BoxFuture<'static, ()>| {
+            count.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(f);
+        })
+        .await
+        .expect("run");
+    Ran {
+        spawned: spawned.load(Ordering::Relaxed),
+        report,
+        restored_events: restored_events.load(Ordering::Relaxed),
+        lengths: lengths.into_iter().map(|h| dag.get(h).unwrap()).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_wide_layer_is_restored_without_being_scheduled() {
+    let ctx = Arc::new(Context::new(MemoryStore::new()));
+    let fresh = run(&ctx, 50, 100, false).await;
+    assert_eq!(fresh.report.executed, 100);
+    assert!(
+        fresh.spawned >= 100,
+        "fresh tasks run where the spawner puts them"
+    );
+    assert_eq!(fresh.lengths, vec![100; 50]);
+
+    let resumed = run(&ctx, 50, 100, false).await;
+    assert_eq!((resumed.report.executed, resumed.report.restored), (0, 100));
+    assert_eq!(resumed.spawned, 0, "restored tasks are not scheduled");
+    assert_eq!(resumed.restored_events, 100);
+    assert_eq!(resumed.lengths, vec![100; 50]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefetched_store_restores_inline_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Arc::new(Context::new(
+        RedbStore::open(dir.path().join("records.redb")).unwrap(),
+    ));
+    run(&ctx, 40, 10, false).await;
+    let resumed = run(&ctx, 40, 10, false).await;
+    assert_eq!((resumed.report.restored, resumed.spawned), (80, 0));
+    assert_eq!(resumed.lengths, vec![10; 40]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_records_are_decoded_where_the_spawner_runs_tasks() {
+    let ctx = Arc::new(Context::new(MemoryStore::new()));
+    run(&ctx, 20, 64 * 1024, false).await;
+    let resumed = run(&ctx, 20, 64 * 1024, false).await;
+    assert_eq!(resumed.report.restored, 40);
+    // The 20 blobs are too large to decode inline; their small dependents are restored
+    // inline until this run stops trying (at most 8 tasks go to the spawner that way).
+    assert!(resumed.spawned >= 20, "{} spawned", resumed.spawned);
+    assert_eq!(resumed.lengths, vec![64 * 1024; 20]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dag_with_a_plain_task_is_never_polled_inline() {
+    let ctx = Arc::new(Context::new(MemoryStore::new()));
+    run(&ctx, 30, 10, true).await;
+    let resumed = run(&ctx, 30, 10, true).await;
+    assert_eq!(resumed.report.restored, 60);
+    // Every task, restored or plain, went to the spawner.
+    assert!(resumed.spawned >= 61, "{} spawned", resumed.spawned);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partly_resumed_run_runs_the_rest_where_the_spawner_puts_it() {
+    let ctx = Arc::new(Context::new(MemoryStore::new()));
+    run(&ctx, 40, 10, false).await;
+    for i in 0..40 {
+        ctx.remove(&format!("len-{i}")).unwrap();
+    }
+    let resumed = run(&ctx, 40, 10, false).await;
+    assert_eq!((resumed.report.executed, resumed.report.restored), (40, 40));
+    assert!(resumed.spawned >= 40, "{} spawned", resumed.spawned);
+    assert_eq!(resumed.lengths, vec![10; 40]);
+}
