@@ -21,6 +21,7 @@ impl Blob {
 
 struct Len;
 #[task]
+#[allow(clippy::ptr_arg)] // dagx hands a task a reference to its input's type
 impl Len {
     async fn run(blob: &Vec<u8>) -> usize {
         blob.len()
