@@ -4,6 +4,9 @@
 //! run, a record too large to decode on the spawning thread, and any DAG holding a plain dagx
 //! task all still go to the spawner.
 
+// dagx hands a task a reference to its input's type: `&Vec<u8>`.
+#![allow(clippy::ptr_arg)]
+
 use dagx::{task, DagRunner, Task, TaskHandle};
 use duraflow::{Context, DurableDag, Event, MemoryStore, RedbStore};
 use futures::future::BoxFuture;
@@ -21,7 +24,6 @@ impl Blob {
 
 struct Len;
 #[task]
-#[allow(clippy::ptr_arg)] // dagx hands a task a reference to its input's type
 impl Len {
     async fn run(blob: &Vec<u8>) -> usize {
         blob.len()
