@@ -492,11 +492,33 @@ fn settle() {
     unsafe { libc::sync() };
 }
 
+/// A tokio runtime (2 workers) per variant: the state one variant leaves its threads in (parked
+/// long, or busy) does not change the wake-up times of another's. DAGs whose layers hold one
+/// or two tasks mostly measure wake-ups.
+struct Runtimes(HashMap<Variant, tokio::runtime::Runtime>);
+
+impl Runtimes {
+    fn new() -> Self {
+        let runtime = |_| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+        };
+        Runtimes(Variant::ALL.iter().map(|&v| (v, runtime(v))).collect())
+    }
+
+    fn of(&self, variant: Variant) -> &tokio::runtime::Runtime {
+        &self.0[&variant]
+    }
+}
+
 /// Measures every (variant, mode) on `shape`: a warm-up round, then `plan.iters` rounds,
 /// each running every (variant, mode) once; resumed runs use the store filled by their
 /// variant's first fresh run. With `heap`, one more run of each measures its heap use.
 fn measure(
-    rt: &tokio::runtime::Runtime,
+    runtimes: &Runtimes,
     shape: Shape,
     plan: Plan,
     variants: &[Variant],
@@ -521,6 +543,7 @@ fn measure(
         let fresh = (mode == Mode::Fresh).then(|| variant.new_store());
         let store = fresh.as_ref().or_else(|| filled.get(&variant));
         let store = store.expect("a fresh run fills the store of the resumed runs");
+        let rt = runtimes.of(variant);
         let run = || rt.block_on(store.run(shape, &keys, mode == Mode::Resumed));
         let measured = if count_heap {
             let (elapsed, peak) = with_heap(run);
@@ -798,10 +821,7 @@ fn main() {
     let only = std::env::var("DURAFLOW_BENCH_ONLY")
         .ok()
         .map(|o| o.to_lowercase());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtimes = Runtimes::new();
     let started = Instant::now();
     let plan = |tasks, iters, slow_iters| Plan {
         tasks,
@@ -828,11 +848,11 @@ fn main() {
     };
 
     println!(
-        "# duraflow benchmark\n\ntokio multi-thread runtime, {} workers; temp dir {}\n\n\
+        "# duraflow benchmark\n\ntokio multi-thread runtimes, one per variant, {} workers each; temp dir {}\n\n\
          Median of {} runs after 1 warm-up (a case whose first run takes {} ms or more: that \
          run counts, {} runs in all). Ratio = median / median of raw dagx, same shape and size, \
          runs interleaved.\n",
-        rt.metrics().num_workers(),
+        runtimes.of(Variant::Raw).metrics().num_workers(),
         std::env::temp_dir().display(),
         iterations(&sizes),
         SLOW.as_millis(),
@@ -843,7 +863,7 @@ fn main() {
         for shape in Shape::ALL {
             let variants = selected(only.as_deref(), shape, &Variant::ALL);
             if !variants.is_empty() {
-                groups.push(measure(&rt, shape, size, &variants, false));
+                groups.push(measure(&runtimes, shape, size, &variants, false));
             }
         }
     }
@@ -860,7 +880,7 @@ fn main() {
         for shape in [Shape::Independent, Shape::Chain] {
             let variants = selected(only.as_deref(), shape, &[Variant::Memory, Variant::Redb]);
             if !variants.is_empty() {
-                scaled.push(measure(&rt, shape, size, &variants, true));
+                scaled.push(measure(&runtimes, shape, size, &variants, true));
             }
         }
     }
