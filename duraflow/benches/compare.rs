@@ -3,7 +3,9 @@
 //! `cargo bench -p duraflow --bench compare` prints two Markdown tables:
 //! * medians of fresh and resumed runs of chain, fan-out, independent and diamond DAGs, with
 //!   their ratio to raw dagx measured in the same process (runs interleaved round-robin, so
-//!   machine noise hits every variant alike), and a check against the performance targets;
+//!   machine noise hits every variant alike; each variant on a tokio runtime of its own; the
+//!   file-per-record stores in rounds of their own, with their own raw baseline), and a check
+//!   against the performance targets;
 //! * a scaling run (1k → 100k tasks): time and peak heap per task.
 //!
 //! One measured run = a new `DagRunner`, all tasks added, the run, and a check of one sink's
@@ -858,17 +860,43 @@ fn main() {
         SLOW.as_millis(),
         sizes[0].slow_iters,
     );
-    let mut groups = Vec::new();
-    for &size in &sizes {
-        for shape in Shape::ALL {
-            let variants = selected(only.as_deref(), shape, &Variant::ALL);
-            if !variants.is_empty() {
-                groups.push(measure(&runtimes, shape, size, &variants, false));
+    // File stores create a file per task, and the kernel work that follows (writeback, the
+    // journal) would slow whatever runs next: they are measured in rounds of their own, with
+    // their own raw dagx baseline.
+    let rounds: [(&str, &[Variant]); 2] = [
+        (
+            "In memory and in one file",
+            &[
+                Variant::Raw,
+                Variant::RsMemory,
+                Variant::Memory,
+                Variant::Redb,
+            ],
+        ),
+        (
+            "A file per record",
+            &[Variant::Raw, Variant::RsFile, Variant::File],
+        ),
+    ];
+    let mut all = Vec::new();
+    for (title, from) in rounds {
+        let mut groups = Vec::new();
+        for &size in &sizes {
+            for shape in Shape::ALL {
+                let variants = selected(only.as_deref(), shape, from);
+                if !variants.is_empty() {
+                    groups.push(measure(&runtimes, shape, size, &variants, false));
+                }
             }
         }
+        if !groups.is_empty() {
+            println!("## {title}\n");
+            print_comparison(&groups);
+            println!();
+        }
+        all.extend(groups);
     }
-    print_comparison(&groups);
-    print_targets(&groups);
+    print_targets(&all);
 
     println!(
         "\n## Scaling\n\nTime per task: median of {}; peak heap: one more run, bytes \
