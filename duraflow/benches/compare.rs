@@ -800,19 +800,23 @@ fn run_one(spec: &str) {
         .build()
         .expect("tokio runtime");
     let keys: Vec<String> = (0..tasks).map(|i| format!("t{i}")).collect();
-    let filled = variant.new_store();
+    // As many stores are made whatever `runs` is, so that a difference of two counts (see
+    // `scripts/bench-instructions`) leaves making them out, as the timed runs do.
+    let stores: Vec<Store> = (0..=runs.max(ONE_STORES))
+        .map(|_| variant.new_store())
+        .collect();
+    let filled = &stores[0];
     if resumed {
         rt.block_on(filled.run(shape, &keys, false));
     }
-    for _ in 0..runs {
-        if resumed {
-            rt.block_on(filled.run(shape, &keys, true));
-        } else {
-            let store = variant.new_store();
-            rt.block_on(store.run(shape, &keys, false));
-        }
+    for store in &stores[1..=runs] {
+        let store = if resumed { filled } else { store };
+        rt.block_on(store.run(shape, &keys, resumed));
     }
 }
+
+/// Stores `DURAFLOW_BENCH_ONE` makes when asked for fewer runs.
+const ONE_STORES: usize = 3;
 
 fn main() {
     if let Ok(spec) = std::env::var("DURAFLOW_BENCH_ONE") {

@@ -2,11 +2,11 @@
 //! commits, and a writer thread commits each batch in one go (one transaction, one
 //! directory sync). Reads see queued writes; `flush` waits for them and reports failures.
 //!
-//! A store may also open a *durability window*: batches are then committed without a sync
-//! (atomic and visible, but not yet durable) and a sync follows at the latest one window
-//! after the first unsynced batch, or at once when `flush` asks for it. A crash loses at
-//! most the window's batches, never their consistency, and `flush` still returns only once
-//! everything before it is durable.
+//! A store may also open a *durability window*: ops then gather into batches of up to
+//! [`BATCH`], each committed without a sync (atomic and visible, but not yet durable), and
+//! everything becomes durable (one commit with a sync) at the latest one window after it was
+//! queued, or at once when `flush` asks for it. A crash loses at most the window's ops, never
+//! their consistency, and `flush` still returns only once everything before it is durable.
 
 use super::{FailedWrite, RecordVisitor};
 use crate::codec::FnvBuild;
@@ -55,6 +55,10 @@ struct Queue {
     committing: Option<Arc<Ops>>,
     /// A cleared map kept for the next `pending`, so batches reuse their memory.
     spare: Ops,
+    /// When the oldest op in `pending` was queued.
+    first_pending_at: Option<Instant>,
+    /// When the oldest batch committed without a sync was committed.
+    unsynced_since: Option<Instant>,
     /// Sequence number of the last queued op.
     last_seq: u64,
     /// Every op with a sequence number up to this one is committed or failed.
@@ -108,6 +112,8 @@ impl<B: Backend> WriteBehind<B> {
                 pending: Ops::default(),
                 committing: None,
                 spare: Ops::default(),
+                first_pending_at: None,
+                unsynced_since: None,
                 last_seq: 0,
                 done_seq: 0,
                 durable_seq: 0,
@@ -142,9 +148,18 @@ impl<B: Backend> WriteBehind<B> {
     pub(crate) fn push(&self, key: Arc<str>, record: Option<Vec<u8>>) {
         let mut queue = self.shared.queue.lock();
         queue.last_seq += 1;
+        let first = queue.pending.is_empty();
+        if first {
+            queue.first_pending_at = Some(Instant::now());
+        }
         queue.pending.insert(key, record);
+        let full = queue.pending.len() == BATCH;
         drop(queue);
-        self.shared.wake_writer.notify_one();
+        // Without a window every op is committed at once; with one, the writer only needs to
+        // hear of a first op (it sets the deadline) and of a full batch.
+        if first || full || self.shared.window_ns.load(Ordering::Relaxed) == 0 {
+            self.shared.wake_writer.notify_one();
+        }
     }
 
     /// The record under `key`, queued or committed.
@@ -254,6 +269,10 @@ impl<B: Backend> Drop for WriteBehind<B> {
     }
 }
 
+/// With a durability window, pending ops are committed (unsynced) once this many are queued,
+/// so a long run's records reach the backend while it runs.
+const BATCH: usize = 256;
+
 fn window_ns(window: Option<Duration>) -> u64 {
     window.map_or(0, |w| {
         u64::try_from(w.as_nanos()).unwrap_or(u64::MAX).max(1)
@@ -261,32 +280,42 @@ fn window_ns(window: Option<Duration>) -> u64 {
 }
 
 fn write_loop<B: Backend>(shared: &Shared<B>) {
-    let mut last_sync = Instant::now();
     loop {
-        let window = match shared.window_ns.load(Ordering::Relaxed) {
-            0 => None,
-            ns => Some(Duration::from_nanos(ns)),
-        };
         let (batch, taken_seq, durable) = {
             let mut queue = shared.queue.lock();
             // Wait for work: ops, a flush, a stop, or the end of the durability window.
             let durable = loop {
-                let unsynced = queue.durable_seq < queue.done_seq;
                 let asked = queue.flush_target > queue.durable_seq || queue.stop;
-                let window_over = match window {
-                    None => true,
-                    Some(window) => unsynced && last_sync.elapsed() >= window,
+                let window = match shared.window_ns.load(Ordering::Relaxed) {
+                    0 => None,
+                    ns => Some(Duration::from_nanos(ns)),
                 };
-                if !queue.pending.is_empty() || asked || window_over && unsynced {
-                    break asked || window_over;
-                }
-                match window {
-                    Some(window) if unsynced => {
-                        shared
-                            .wake_writer
-                            .wait_until(&mut queue, last_sync + window);
+                let Some(window) = window else {
+                    // No window: every batch is committed durably, at once.
+                    if !queue.pending.is_empty() || asked {
+                        break true;
                     }
-                    _ => shared.wake_writer.wait(&mut queue),
+                    shared.wake_writer.wait(&mut queue);
+                    continue;
+                };
+                // With a window, nothing waits longer than one window to become durable; a
+                // full batch is committed (unsynced) before that.
+                let due = [queue.first_pending_at, queue.unsynced_since]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|oldest| oldest + window);
+                if asked || due.is_some_and(|due| Instant::now() >= due) {
+                    break true;
+                }
+                if queue.pending.len() >= BATCH {
+                    break false;
+                }
+                match due {
+                    Some(due) => {
+                        shared.wake_writer.wait_until(&mut queue, due);
+                    }
+                    None => shared.wake_writer.wait(&mut queue),
                 }
             };
             if queue.pending.is_empty() && queue.stop && queue.durable_seq == queue.done_seq {
@@ -298,6 +327,7 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
             // it is in the backend.
             let spare = std::mem::take(&mut queue.spare);
             let batch = Arc::new(std::mem::replace(&mut queue.pending, spare));
+            queue.first_pending_at = None;
             queue.committing = Some(Arc::clone(&batch));
             (batch, queue.last_seq, durable)
         };
@@ -337,7 +367,9 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
         if durable {
             queue.durable_seq = queue.done_seq;
             queue.unsynced_key = None;
-            last_sync = Instant::now();
+            queue.unsynced_since = None;
+        } else if queue.unsynced_since.is_none() {
+            queue.unsynced_since = Some(Instant::now());
         }
         drop(queue);
         shared.committed.notify_all();
@@ -480,6 +512,71 @@ mod tests {
         assert_eq!(committed.get("a"), Some(&b"a2".to_vec()));
         assert_eq!(committed.get("b"), Some(&b"b1".to_vec()));
         assert!(queue.shared.queue.lock().committing.is_none());
+    }
+
+    /// A backend that logs each commit: how many ops, and whether durable.
+    #[derive(Default)]
+    struct Logged(Mutex<Vec<(usize, bool)>>);
+
+    impl Backend for Logged {
+        fn read(&self, _: &str) -> io::Result<Option<Vec<u8>>> {
+            Ok(None)
+        }
+        fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite> {
+            self.0.lock().push((batch.len(), durable));
+            Ok(())
+        }
+        fn keys(&self) -> io::Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn commits(queue: &WriteBehind<Logged>) -> Vec<(usize, bool)> {
+        queue.shared.backend.0.lock().clone()
+    }
+
+    /// Waits up to 5 s for `queue` to have made `n` commits.
+    fn wait_for_commits(queue: &WriteBehind<Logged>, n: usize) -> Vec<(usize, bool)> {
+        let until = Instant::now() + Duration::from_secs(5);
+        while commits(queue).len() < n && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        commits(queue)
+    }
+
+    fn push_n(queue: &WriteBehind<Logged>, from: usize, n: usize) {
+        for i in from..from + n {
+            queue.push(Arc::from(format!("k{i}").as_str()), Some(vec![1]));
+        }
+    }
+
+    #[test]
+    fn inside_a_window_ops_wait_for_a_full_batch_or_a_flush() {
+        let window = Some(Duration::from_secs(3600));
+        let queue = WriteBehind::new(Logged::default(), "logged", window).unwrap();
+        push_n(&queue, 0, 10);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(commits(&queue), [], "a part batch waits");
+        push_n(&queue, 10, BATCH - 10);
+        assert_eq!(wait_for_commits(&queue, 1), [(BATCH, false)]);
+        push_n(&queue, BATCH, 3);
+        queue.flush().unwrap();
+        assert_eq!(commits(&queue), [(BATCH, false), (3, true)]);
+    }
+
+    #[test]
+    fn a_window_makes_ops_durable_without_a_flush() {
+        let window = Some(Duration::from_millis(30));
+        let queue = WriteBehind::new(Logged::default(), "logged", window).unwrap();
+        push_n(&queue, 0, 1);
+        assert_eq!(wait_for_commits(&queue, 1), [(1, true)]);
+    }
+
+    #[test]
+    fn without_a_window_every_op_is_committed_durably_at_once() {
+        let queue = WriteBehind::new(Logged::default(), "logged", None).unwrap();
+        push_n(&queue, 0, 1);
+        assert_eq!(wait_for_commits(&queue, 1), [(1, true)]);
     }
 
     #[test]
