@@ -40,15 +40,15 @@ fn scan(
     Ok(())
 }
 
-/// How long a committed batch may stay unsynced by default (see [`RedbStore::sync_window`]).
+/// How long a record may stay not durable by default (see [`RedbStore::sync_window`]).
 pub const DEFAULT_SYNC_WINDOW: Duration = Duration::from_millis(100);
 
 /// Records in one [redb](https://docs.rs/redb) database file: crash-safe (copy-on-write
 /// B-trees, checksummed commits), fast, and the recommended durable store.
 ///
-/// Records of tasks that complete close together are committed in one transaction, synced
-/// at the latest [`DEFAULT_SYNC_WINDOW`] later (see [`RedbStore::sync_window`]) and at once on
-/// flush. The file is locked: a second process opening it gets
+/// Records of tasks that complete close together are committed in one transaction (up to 256
+/// at a time), durable at the latest [`DEFAULT_SYNC_WINDOW`] after they were stored (see
+/// [`RedbStore::sync_window`]) and at once on flush. The file is locked: a second process opening it gets
 /// [`DuraflowError::StoreInUse`] naming it.
 ///
 /// ```
@@ -129,10 +129,10 @@ impl RedbStore {
         Ok(Self { path, queue })
     }
 
-    /// Sets how long committed records may stay unsynced (default 100 ms). Batches inside
-    /// the window are committed atomically but without an fsync, and one sync then covers
-    /// them all: a crash loses at most the window's records (their tasks run again), never
-    /// their consistency. `DurableDag::run` and `Storage::flush` sync at once, so records
+    /// Sets how long a stored record may stay not durable (default 100 ms). Inside the window
+    /// records gather into batches of up to 256, each committed atomically but without an
+    /// fsync, and one synced commit then covers them all: a crash loses at most the window's
+    /// records (their tasks run again), never their consistency. `DurableDag::run` and `Storage::flush` sync at once, so records
     /// are durable whenever they return `Ok`. `None` syncs every batch.
     ///
     /// ```
