@@ -172,15 +172,18 @@ pub fn encode<T: Serialize + ?Sized>(
     let type_len =
         u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
     let key_len = u32::try_from(key.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    // The fixed head is assembled in place, then copied once.
+    let mut head = [0u8; FIXED_HEAD];
+    head[0..4].copy_from_slice(&MAGIC);
+    head[4] = FORMAT_VERSION;
+    head[5..9].copy_from_slice(&task_version.to_le_bytes());
+    head[9..17].copy_from_slice(&type_fingerprint::<T>().to_le_bytes());
+    head[17..33].copy_from_slice(&input_fingerprint);
+    head[33..41].copy_from_slice(&now_ms().to_le_bytes());
+    head[41..43].copy_from_slice(&type_len.to_le_bytes());
+    head[43..47].copy_from_slice(&key_len.to_le_bytes());
     let mut out = Vec::with_capacity(FIXED_HEAD + type_name.len() + key.len() + 64);
-    out.extend_from_slice(&MAGIC);
-    out.push(FORMAT_VERSION);
-    out.extend_from_slice(&task_version.to_le_bytes());
-    out.extend_from_slice(&type_fingerprint::<T>().to_le_bytes());
-    out.extend_from_slice(&input_fingerprint);
-    out.extend_from_slice(&now_ms().to_le_bytes());
-    out.extend_from_slice(&type_len.to_le_bytes());
-    out.extend_from_slice(&key_len.to_le_bytes());
+    out.extend_from_slice(&head);
     out.extend_from_slice(type_name.as_bytes());
     out.extend_from_slice(key.as_bytes());
     // The payload is serialized in place, after a length slot filled in afterwards.

@@ -482,6 +482,7 @@ impl<'a> DurableDag<'a> {
         self.observers.emit(&Event::RunStarted {
             total: self.state.total(),
         });
+        self.ctx.db.reserve(self.state.total());
         self.prefetch().await;
         // Durable tasks catch their own panics; a plain dagx task's panic in a layer of
         // several would be dropped by dagx 0.3.1, so if the DAG has other nodes than durable

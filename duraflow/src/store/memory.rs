@@ -68,6 +68,14 @@ impl Storage for MemoryStore {
         Ok(())
     }
 
+    /// Makes room in every shard for its share of `additional` records, and some slack.
+    fn reserve(&self, additional: usize) {
+        let share = additional / SHARDS + additional / (4 * SHARDS) + 8;
+        for shard in &self.shards {
+            shard.write().reserve(share);
+        }
+    }
+
     fn remove(&self, key: &str) -> io::Result<()> {
         self.shard(key).write().remove(key);
         Ok(())

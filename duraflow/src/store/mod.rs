@@ -88,6 +88,13 @@ pub trait Storage: Send + Sync {
         self.put(key, record)
     }
 
+    /// A hint: about `additional` records may be stored soon (`DurableDag::run` gives its
+    /// number of tasks), so a store can make room once instead of growing step by step.
+    /// Default: nothing.
+    fn reserve(&self, additional: usize) {
+        let _ = additional;
+    }
+
     /// Removes the record under `key` (no error if there is none).
     fn remove(&self, key: &str) -> io::Result<()>;
 
@@ -152,6 +159,9 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
         (**self).put_shared(key, record)
+    }
+    fn reserve(&self, additional: usize) {
+        (**self).reserve(additional)
     }
     fn remove(&self, key: &str) -> io::Result<()> {
         (**self).remove(key)
