@@ -4,15 +4,15 @@
 //! before any user code runs ([`leave_inline`]) and goes to the spawner as usual.
 //!
 //! Only DAGs made of durable tasks alone are polled so (a plain dagx task would run its code
-//! in the poll), and a run stops trying after a few tasks that had to go to the spawner (a
-//! fresh run pays for a few polls, not one per task).
+//! in the poll), and a run stops trying once [`GIVE_UPS`] more tasks had to go to the spawner
+//! than were restored inline (a fresh run pays for a few polls, not one per task).
 
 use futures::future::BoxFuture;
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 thread_local! {
@@ -23,8 +23,12 @@ thread_local! {
 /// runs tasks, in parallel.
 pub(crate) const RECORD_MAX: usize = 16 * 1024;
 
-/// Tasks a run may hand to the spawner after an inline poll before it stops polling inline.
+/// How many more tasks than were restored inline a run may hand to the spawner after an
+/// inline poll before it stops polling inline.
 const GIVE_UPS: u32 = 8;
+
+/// The most restores inline polls are credited for (see [`Inliner::poll`]).
+const CREDIT: i64 = 64;
 
 /// Whether the current poll is an inline one.
 pub(crate) fn is_inline() -> bool {
@@ -66,13 +70,14 @@ pub(crate) enum Polled {
 /// Inline polls of one run, and when to stop them.
 #[derive(Default)]
 pub(crate) struct Inliner {
-    given_up: AtomicU32,
+    /// Tasks handed to the spawner after an inline poll, less those restored inline.
+    given_up: AtomicI64,
 }
 
 impl Inliner {
     /// Polls `task` once on this thread, unless this run already stopped trying.
     pub(crate) fn poll(&self, mut task: BoxFuture<'static, ()>) -> Polled {
-        if self.given_up.load(Ordering::Relaxed) >= GIVE_UPS {
+        if self.given_up.load(Ordering::Relaxed) >= i64::from(GIVE_UPS) {
             return Polled::Spawn(task);
         }
         struct Reset;
@@ -88,12 +93,86 @@ impl Inliner {
         }));
         drop(reset);
         match polled {
-            Ok(Poll::Ready(())) => Polled::Done,
+            Ok(Poll::Ready(())) => {
+                // Credit is capped, so a long run of restores is not followed by as long a
+                // run of polls for tasks that then go to the spawner anyway.
+                let _ =
+                    self.given_up
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |given_up| {
+                            (given_up > -CREDIT).then_some(given_up - 1)
+                        });
+                Polled::Done
+            }
             Ok(Poll::Pending) => {
                 self.given_up.fetch_add(1, Ordering::Relaxed);
                 Polled::Spawn(task)
             }
             Err(payload) => Polled::Panicked(crate::durable::panic_message(payload.as_ref())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    /// A task that finishes in an inline poll (`restores`) or gives it back, and notes
+    /// whether it was polled at all.
+    fn task(restores: bool, polled: &Arc<AtomicBool>) -> BoxFuture<'static, ()> {
+        let polled = Arc::clone(polled);
+        Box::pin(async move {
+            polled.store(true, Ordering::Relaxed);
+            if !restores {
+                leave_inline().await;
+            }
+        })
+    }
+
+    /// Polls `n` tasks; how many of them were polled inline.
+    fn poll_n(inliner: &Inliner, n: usize, restores: bool) -> usize {
+        (0..n)
+            .filter(|_| {
+                let polled = Arc::new(AtomicBool::new(false));
+                let outcome = inliner.poll(task(restores, &polled));
+                match outcome {
+                    Polled::Done => assert!(restores),
+                    Polled::Spawn(_) => assert!(!restores || !polled.load(Ordering::Relaxed)),
+                    Polled::Panicked(message) => panic!("{message}"),
+                }
+                polled.load(Ordering::Relaxed)
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_fresh_run_stops_polling_inline_after_a_few_tasks() {
+        let inliner = Inliner::default();
+        assert_eq!(poll_n(&inliner, 100, false), GIVE_UPS as usize);
+        assert!(!is_inline(), "the flag is reset after each poll");
+    }
+
+    #[test]
+    fn restores_earn_polls_up_to_a_cap() {
+        let inliner = Inliner::default();
+        assert_eq!(poll_n(&inliner, 3, true), 3);
+        assert_eq!(poll_n(&inliner, 100, false), GIVE_UPS as usize + 3);
+        let inliner = Inliner::default();
+        assert_eq!(poll_n(&inliner, 1000, true), 1000);
+        assert_eq!(
+            poll_n(&inliner, 1000, false),
+            (GIVE_UPS as i64 + CREDIT) as usize
+        );
+    }
+
+    #[test]
+    fn a_panic_in_an_inline_poll_is_reported() {
+        let inliner = Inliner::default();
+        match inliner.poll(Box::pin(async { panic!("boom") })) {
+            Polled::Panicked(message) => assert_eq!(message, "boom"),
+            _ => panic!("the panic was not caught"),
+        }
+        assert!(!is_inline());
     }
 }
