@@ -142,9 +142,12 @@ impl RunState {
 
     /// Logs an executed task; `completed` (the context's count after it) orders the log.
     pub(crate) fn executed(&self, completed: usize, run: TaskRun) {
-        self.executed[completed % LOG_SHARDS]
-            .lock()
-            .push((completed, run));
+        let mut shard = self.executed[completed % LOG_SHARDS].lock();
+        if shard.capacity() == 0 {
+            // A shard that logs anything makes room for its share of the DAG at once.
+            shard.reserve(self.total() / LOG_SHARDS + 8);
+        }
+        shard.push((completed, run));
     }
 
     pub(crate) fn fail(&self, error: DuraflowError) {
@@ -230,7 +233,8 @@ fn in_completion_order(shards: Vec<Vec<Logged>>) -> Vec<TaskRun> {
     slots.into_iter().flatten().collect()
 }
 
-/// The keys of a `DurableDag`'s tasks: each once, and in the order the tasks were added.
+/// The keys of a `DurableDag`'s tasks: each once, and (for the prefetch) in the order the
+/// tasks were added.
 #[derive(Default)]
 struct Keys {
     unique: HashSet<Arc<str>, FnvBuild>,
@@ -271,11 +275,14 @@ pub struct DurableDag<'a> {
     state: Arc<RunState>,
     keys: Mutex<Keys>,
     cache: Option<Cache>,
+    /// Whether runs read every record first (a store whose reads block).
+    prefetches: bool,
 }
 
 impl<'a> DurableDag<'a> {
     /// Durable tasks for `dag`, stored through `ctx`.
     pub fn new(dag: &'a DagRunner, ctx: Arc<Context>) -> Self {
+        let prefetches = ctx.db.is_blocking();
         Self {
             dag,
             ctx,
@@ -283,6 +290,7 @@ impl<'a> DurableDag<'a> {
             state: Arc::default(),
             keys: Mutex::default(),
             cache: None,
+            prefetches,
         }
     }
 
@@ -457,10 +465,11 @@ impl<'a> DurableDag<'a> {
                      give each task its own key"
                 );
             }
-            keys.in_order.push(Arc::clone(&key));
-            keys.in_order.len() - 1
+            if self.prefetches {
+                keys.in_order.push(Arc::clone(&key));
+            }
+            self.state.total.fetch_add(1, Ordering::Relaxed)
         };
-        self.state.total.fetch_add(1, Ordering::Relaxed);
         Durable::observed(
             key,
             Arc::clone(&self.ctx),
@@ -530,7 +539,7 @@ impl<'a> DurableDag<'a> {
     /// each wait on a blocking read. A failure here is not fatal: each task then reads its
     /// own record and reports its own error with its key.
     async fn prefetch(&self) {
-        if !self.ctx.db.is_blocking() {
+        if !self.prefetches {
             return;
         }
         let keys = self.keys.lock().in_order.clone();
@@ -544,7 +553,7 @@ impl<'a> DurableDag<'a> {
 impl std::fmt::Debug for DurableDag<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DurableDag")
-            .field("tasks", &self.keys.lock().in_order.len())
+            .field("tasks", &self.state.total())
             .finish_non_exhaustive()
     }
 }
