@@ -216,14 +216,12 @@ where
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
-        let key = Arc::clone(&self.key);
-        let observers = Arc::clone(&self.observers);
         #[cfg(feature = "tracing")]
         let (sequence, span) = {
             use tracing::Instrument;
             let span = tracing::info_span!(
                 "duraflow.task",
-                key = %key,
+                key = %self.key,
                 outcome = tracing::field::Empty,
                 elapsed_us = tracing::field::Empty,
             );
@@ -238,17 +236,13 @@ where
         let sequence = Box::pin(self.sequence(prepare));
         #[cfg(feature = "tracing")]
         let started = Instant::now();
-        sequence.map(move |result| {
-            #[cfg(feature = "tracing")]
-            {
-                span.record("elapsed_us", started.elapsed().as_micros() as u64);
-                span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
-            }
-            if let Err(error) = &result {
-                observers.emit(&Event::Failed { key: &key, error });
-            }
+        #[cfg(feature = "tracing")]
+        let sequence = sequence.map(move |result| {
+            span.record("elapsed_us", started.elapsed().as_micros() as u64);
+            span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
             result
-        })
+        });
+        sequence
     }
 
     async fn sequence<P, F, Fut>(self, prepare: P) -> Result<T::Output, DuraflowError>
@@ -269,138 +263,148 @@ where
             run: ref state,
             index,
         } = self;
-        check_key(key)?;
-        let total = state.as_ref().map(|s| s.total());
-        observers.emit(&Event::Started { key });
-        let (inputs, mut start) = prepare.await;
+        // The steps borrow the fields above; a failure is reported once they are done.
+        let result = async {
+            check_key(key)?;
+            let total = state.as_ref().map(|s| s.total());
+            observers.emit(&Event::Started { key });
+            let (inputs, mut start) = prepare.await;
 
-        let fingerprint = match (options.cache, split, inputs) {
-            (Cache::Inputs, Some(split), Some(inputs)) => {
-                let mut fields = Fingerprint::new();
-                (split.fingerprint_state)(&task, &mut fields)
-                    .then(|| Fingerprint::finish(&fields, &inputs, version))
-            }
-            _ => None,
-        };
-        let expect = Expect {
-            task_version: Some(version),
-            input_fingerprint: fingerprint,
-        };
+            let fingerprint = match (options.cache, split, inputs) {
+                (Cache::Inputs, Some(split), Some(inputs)) => {
+                    let mut fields = Fingerprint::new();
+                    (split.fingerprint_state)(&task, &mut fields)
+                        .then(|| Fingerprint::finish(&fields, &inputs, version))
+                }
+                _ => None,
+            };
+            let expect = Expect {
+                task_version: Some(version),
+                input_fingerprint: fingerprint,
+            };
 
-        let forced = state.as_ref().is_some_and(|s| s.is_forced(key));
-        let (miss, stale) = if forced {
-            (Miss::Forced, None)
-        } else {
-            // A record too large for an inline poll is read again where the task is spawned.
-            let found = loop {
-                match lookup::<T::Output>(ctx, state.as_deref(), index, key, expect).await? {
-                    Found::Large => inline::leave_inline().await,
-                    found => break found,
+            let forced = state.as_ref().is_some_and(|s| s.is_forced(key));
+            let (miss, stale) = if forced {
+                (Miss::Forced, None)
+            } else {
+                // A record too large for an inline poll is read again where the task is spawned.
+                let found = loop {
+                    match lookup::<T::Output>(ctx, state.as_deref(), index, key, expect).await? {
+                        Found::Large => inline::leave_inline().await,
+                        found => break found,
+                    }
+                };
+                match found {
+                    Found::Value(value) => {
+                        restored(ctx, state.as_deref(), observers, key, total);
+                        return Ok(value);
+                    }
+                    Found::Miss(miss, stale) => (miss, stale),
+                    Found::Large => {
+                        return Err(DuraflowError::Load {
+                            key: key.to_string(),
+                            source: std::io::Error::other(
+                                "a record deferred outside an inline poll",
+                            ),
+                        })
+                    }
                 }
             };
-            match found {
-                Found::Value(value) => {
+            // The task runs: not in an inline poll (see `inline`).
+            inline::leave_inline().await;
+            let coordinated = ctx.db.coordinates();
+            if coordinated && !forced {
+                // Boxed, as are the other rare paths below: the future of every task stays small.
+                if let Some(value) = Box::pin(claim::<T::Output>(ctx, key, expect, stale)).await? {
                     restored(ctx, state.as_deref(), observers, key, total);
                     return Ok(value);
                 }
-                Found::Miss(miss, stale) => (miss, stale),
-                Found::Large => {
-                    return Err(DuraflowError::Load {
-                        key: key.to_string(),
-                        source: std::io::Error::other("a record deferred outside an inline poll"),
-                    })
-                }
             }
-        };
-        // The task runs: not in an inline poll (see `inline`).
-        inline::leave_inline().await;
-        let coordinated = ctx.db.coordinates();
-        if coordinated && !forced {
-            // Boxed, as are the other rare paths below: the future of every task stays small.
-            if let Some(value) = Box::pin(claim::<T::Output>(ctx, key, expect, stale)).await? {
-                restored(ctx, state.as_deref(), observers, key, total);
-                return Ok(value);
-            }
-        }
-        observers.emit(&Event::Missed { key, reason: &miss });
+            observers.emit(&Event::Missed { key, reason: &miss });
 
-        // The clock is read only for someone who looks at `elapsed`.
-        let started = (cfg!(feature = "tracing") || !observers.is_empty()).then(Instant::now);
-        let mut task = task;
-        let mut attempt = 1;
-        // The last attempt's result, and whether its output is a `Result::Err`.
-        let (attempted, failed_output) = loop {
-            let spare = match split {
-                Some(split) if attempt <= options.retries => (split.clone)(&task),
-                _ => None,
-            };
-            let result = attempt_once(start(task), options.timeout).await;
-            let failed_output = matches!(&result, Ok(output) if outcome::is_failure(output));
-            let failure = match &result {
-                Ok(_) if failed_output => Some("it returned Err".to_owned()),
-                Ok(_) | Err(Failure::InputUnavailable(_)) => None,
-                Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
-                Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
-            };
-            match (failure, spare) {
-                (Some(error), Some(spare)) => {
-                    observers.emit(&Event::Retrying {
-                        key,
-                        attempt,
-                        error: &error,
-                    });
-                    Box::pin(tokio::time::sleep(options.pause_before(attempt, key))).await;
-                    task = spare;
-                    attempt += 1;
+            // The clock is read only for someone who looks at `elapsed`.
+            let started = (cfg!(feature = "tracing") || !observers.is_empty()).then(Instant::now);
+            let mut task = task;
+            let mut attempt = 1;
+            // The last attempt's result, and whether its output is a `Result::Err`.
+            let (attempted, failed_output) = loop {
+                let spare = match split {
+                    Some(split) if attempt <= options.retries => (split.clone)(&task),
+                    _ => None,
+                };
+                let result = attempt_once(start(task), options.timeout).await;
+                let failed_output = matches!(&result, Ok(output) if outcome::is_failure(output));
+                let failure = match &result {
+                    Ok(_) if failed_output => Some("it returned Err".to_owned()),
+                    Ok(_) | Err(Failure::InputUnavailable(_)) => None,
+                    Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
+                    Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
+                };
+                match (failure, spare) {
+                    (Some(error), Some(spare)) => {
+                        observers.emit(&Event::Retrying {
+                            key,
+                            attempt,
+                            error: &error,
+                        });
+                        Box::pin(tokio::time::sleep(options.pause_before(attempt, key))).await;
+                        task = spare;
+                        attempt += 1;
+                    }
+                    _ => break (result, failed_output),
                 }
-                _ => break (result, failed_output),
+            };
+            let outcome = match attempted {
+                // Failures are not persisted: the next run retries the task.
+                Ok(output) if failed_output => Ok((output, false)),
+                Ok(output) => persist(ctx, key, version, fingerprint, output)
+                    .await
+                    .map(|output| (output, true)),
+                Err(failure) => Err(failure_error(key, failure, attempt)),
+            };
+            if coordinated && !matches!(outcome, Ok((_, true))) {
+                // Best effort: an unreleased claim expires with its lease.
+                let owned = Arc::clone(key);
+                let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
             }
-        };
-        let outcome = match attempted {
-            // Failures are not persisted: the next run retries the task.
-            Ok(output) if failed_output => Ok((output, false)),
-            Ok(output) => persist(ctx, key, version, fingerprint, output)
-                .await
-                .map(|output| (output, true)),
-            Err(failure) => Err(failure_error(key, failure, attempt)),
-        };
-        if coordinated && !matches!(outcome, Ok((_, true))) {
-            // Best effort: an unreleased claim expires with its lease.
-            let owned = Arc::clone(key);
-            let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
-        }
-        let (output, persisted) = outcome?;
-        let elapsed = started.map(|started| started.elapsed()).unwrap_or_default();
+            let (output, persisted) = outcome?;
+            let elapsed = started.map(|started| started.elapsed()).unwrap_or_default();
 
-        let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
-        #[cfg(feature = "tracing")]
-        tracing::debug!(
-            outcome = "executed",
-            reason = %miss,
-            elapsed_us = elapsed.as_micros() as u64,
-            attempts = attempt,
-            persisted,
-            "executed"
-        );
-        observers.emit(&Event::Executed {
-            key,
-            elapsed,
-            completed,
-            total,
-        });
-        if persisted {
-            observers.emit(&Event::Persisted { key });
-        }
-        if let Some(state) = &state {
-            let run = TaskRun {
-                key: TaskKey::from(Arc::clone(key)),
-                reason: miss,
+            let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                outcome = "executed",
+                reason = %miss,
+                elapsed_us = elapsed.as_micros() as u64,
+                attempts = attempt,
                 persisted,
-                attempts: attempt,
-            };
-            state.executed(completed, run);
+                "executed"
+            );
+            observers.emit(&Event::Executed {
+                key,
+                elapsed,
+                completed,
+                total,
+            });
+            if persisted {
+                observers.emit(&Event::Persisted { key });
+            }
+            if let Some(state) = &state {
+                let run = TaskRun {
+                    key: TaskKey::from(Arc::clone(key)),
+                    reason: miss,
+                    persisted,
+                    attempts: attempt,
+                };
+                state.executed(completed, run);
+            }
+            Ok(output)
         }
-        Ok(output)
+        .await;
+        if let Err(error) = &result {
+            observers.emit(&Event::Failed { key, error });
+        }
+        result
     }
 }
 
