@@ -1,7 +1,7 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
 use crate::codec::{FnvBuild, Miss};
-use crate::durable::{panic_message, Durable, DurableTask, Persistable};
+use crate::durable::{panic_message, Durable, DurableTask, Persistable, Shared};
 use crate::events::{Event, EventHandler, Observers};
 use crate::glue;
 use crate::inline::{Inliner, Polled};
@@ -271,8 +271,9 @@ struct Keys {
 pub struct DurableDag<'a> {
     dag: &'a DagRunner,
     ctx: Arc<Context>,
-    observers: Arc<Observers>,
     state: Arc<RunState>,
+    /// What its tasks share: the context, the handlers and the run log.
+    shared: Arc<Shared>,
     keys: Mutex<Keys>,
     cache: Option<Cache>,
     /// Whether runs read every record first (a store whose reads block).
@@ -283,11 +284,17 @@ impl<'a> DurableDag<'a> {
     /// Durable tasks for `dag`, stored through `ctx`.
     pub fn new(dag: &'a DagRunner, ctx: Arc<Context>) -> Self {
         let prefetches = ctx.db.is_blocking();
+        let state: Arc<RunState> = Arc::default();
+        let shared = Shared {
+            ctx: Arc::clone(&ctx),
+            observers: Observers::default(),
+            run: Some(Arc::clone(&state)),
+        };
         Self {
             dag,
             ctx,
-            observers: Arc::default(),
-            state: Arc::default(),
+            state,
+            shared: Arc::new(shared),
             keys: Mutex::default(),
             cache: None,
             prefetches,
@@ -299,7 +306,9 @@ impl<'a> DurableDag<'a> {
     where
         F: Fn(&str, usize) + Send + Sync + 'static,
     {
-        Arc::make_mut(&mut self.observers).push_progress(Arc::new(handler));
+        Arc::make_mut(&mut self.shared)
+            .observers
+            .push_progress(Arc::new(handler));
         self
     }
 
@@ -310,7 +319,7 @@ impl<'a> DurableDag<'a> {
         F: Fn(&Event<'_>) + Send + Sync + 'static,
     {
         let handler: EventHandler = Arc::new(handler);
-        Arc::make_mut(&mut self.observers).push(handler);
+        Arc::make_mut(&mut self.shared).observers.push(handler);
         self
     }
 
@@ -470,14 +479,9 @@ impl<'a> DurableDag<'a> {
             }
             self.state.total.fetch_add(1, Ordering::Relaxed)
         };
-        Durable::observed(
-            key,
-            Arc::clone(&self.ctx),
-            task,
-            Arc::clone(&self.observers),
-        )
-        .with_version(version)
-        .in_run(Arc::clone(&self.state), index)
+        Durable::sharing(key, Arc::clone(&self.shared), task)
+            .with_version(version)
+            .at(index)
     }
 
     /// Runs the DAG and returns what ran and what was restored, or the first real error
@@ -488,7 +492,7 @@ impl<'a> DurableDag<'a> {
         S: Fn(BoxFuture<'static, ()>),
     {
         self.state.start();
-        self.observers.emit(&Event::RunStarted {
+        self.shared.observers.emit(&Event::RunStarted {
             total: self.state.total(),
         });
         self.ctx.db.reserve(self.state.total());
@@ -523,7 +527,9 @@ impl<'a> DurableDag<'a> {
         let dag_result = self.dag.run(guarded).await;
         let flushed = off_runtime(&self.ctx.db, |s| s.flush()).await;
         let (report, task_error) = self.state.finish();
-        self.observers.emit(&Event::RunFinished { report: &report });
+        self.shared
+            .observers
+            .emit(&Event::RunFinished { report: &report });
         if let Some(error) = task_error {
             return Err(error);
         }

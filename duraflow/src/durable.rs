@@ -94,14 +94,22 @@ pub struct Durable<T: dagx::Task> {
     key: Arc<str>,
     version: u32,
     options: TaskOptions,
-    ctx: Arc<Context>,
     task: T,
     /// How to receive inputs, fingerprint and clone: known for `#[durable]` tasks only.
     split: Option<Split<T>>,
-    observers: Arc<Observers>,
-    run: Option<Arc<RunState>>,
+    /// The context, handlers and run log, shared with the other tasks of the `DurableDag`.
+    shared: Arc<Shared>,
     /// Where this task was added in its `DurableDag` (its prefetched record's slot).
     index: usize,
+}
+
+/// What the tasks of one `DurableDag` share (one reference each, so a task that ends touches
+/// one shared counter, not three).
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) observers: Observers,
+    pub(crate) run: Option<Arc<RunState>>,
 }
 
 impl<T: dagx::Task> Durable<T> {
@@ -111,25 +119,23 @@ impl<T: dagx::Task> Durable<T> {
         if let Some(progress) = progress {
             observers.push_progress(progress);
         }
-        Self::observed(Arc::from(key), ctx, task, Arc::new(observers))
+        let shared = Shared {
+            ctx,
+            observers,
+            run: None,
+        };
+        Self::sharing(Arc::from(key), Arc::new(shared), task)
     }
 
-    /// A wrapper reporting to `observers` (a `DurableDag`'s handlers).
-    pub(crate) fn observed(
-        key: Arc<str>,
-        ctx: Arc<Context>,
-        task: T,
-        observers: Arc<Observers>,
-    ) -> Self {
+    /// A wrapper of a `DurableDag`'s: its context, handlers and run log come in `shared`.
+    pub(crate) fn sharing(key: Arc<str>, shared: Arc<Shared>, task: T) -> Self {
         Self {
             key,
             version: 0,
             options: TaskOptions::DEFAULT,
-            ctx,
             task,
             split: None,
-            observers,
-            run: None,
+            shared,
             index: 0,
         }
     }
@@ -145,16 +151,15 @@ impl<T: dagx::Task> Durable<T> {
         &self.key
     }
 
-    /// Attaches the run log of a `DurableDag`, to which this task was added `index`-th.
-    pub(crate) fn in_run(mut self, run: Arc<RunState>, index: usize) -> Self {
-        self.run = Some(run);
+    /// Notes that this task was added `index`-th to its `DurableDag`.
+    pub(crate) fn at(mut self, index: usize) -> Self {
         self.index = index;
         self
     }
 
     /// The run log this wrapper reports to, if any.
     pub(crate) fn run_state(&self) -> Option<Arc<RunState>> {
-        self.run.clone()
+        self.shared.run.clone()
     }
 
     /// How the glue may receive this task's inputs itself.
@@ -190,7 +195,7 @@ where
         T: 'static,
         T::Input: Clone + 'static,
     {
-        let store = Arc::clone(&self.ctx.db);
+        let store = Arc::clone(&self.shared.ctx.db);
         let output = self.execute(direct(input)).await?;
         off_runtime(&store, |s| s.flush())
             .await
@@ -256,13 +261,16 @@ where
             ref key,
             version,
             ref options,
-            ref ctx,
             task,
             split,
-            ref observers,
-            run: ref state,
+            ref shared,
             index,
         } = self;
+        let Shared {
+            ctx,
+            observers,
+            run: state,
+        } = &**shared;
         // The steps borrow the fields above; a failure is reported once they are done.
         let result = async {
             check_key(key)?;
