@@ -276,6 +276,11 @@ where
             check_key(key)?;
             let total = state.as_ref().map(|s| s.total());
             observers.emit(&Event::Started { key });
+            if options.cache == Cache::Inputs {
+                // Fingerprinting inputs (as large as they come) is no work for the spawning
+                // thread: such tasks are looked up where the spawner runs them.
+                inline::leave_inline().await;
+            }
             let (inputs, mut start) = prepare.await;
 
             let fingerprint = match (options.cache, split, inputs) {

@@ -147,3 +147,51 @@ async fn a_partly_resumed_run_runs_the_rest_where_the_spawner_puts_it() {
     assert!(resumed.spawned >= 40, "{} spawned", resumed.spawned);
     assert_eq!(resumed.lengths, vec![10; 40]);
 }
+
+struct Seed(u32);
+#[duraflow::durable(key = "seed-{0}")]
+impl Seed {
+    async fn run(&self) -> u32 {
+        self.0
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Square(u32);
+#[duraflow::durable(key = "square-{0}", cache = inputs)]
+impl Square {
+    async fn run(&self, seed: &u32) -> u32 {
+        seed * seed
+    }
+}
+
+/// Tasks spawned for a DAG of `width` seeds, each with a `cache = inputs` dependent.
+async fn run_fingerprinted(ctx: &Arc<Context>, width: u32) -> (usize, duraflow::RunReport) {
+    let dag = DagRunner::new();
+    let d = DurableDag::new(&dag, Arc::clone(ctx));
+    for i in 0..width {
+        let seed: TaskHandle<u32> = d.task(Seed(i)).into();
+        d.task(Square(i)).depends_on(seed);
+    }
+    let spawned = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&spawned);
+    let report = d
+        .run(move |f: BoxFuture<'static, ()>| {
+            count.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(f);
+        })
+        .await
+        .expect("run");
+    (spawned.load(Ordering::Relaxed), report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_that_fingerprint_their_inputs_are_not_restored_inline() {
+    let ctx = Arc::new(Context::new(MemoryStore::new()));
+    run_fingerprinted(&ctx, 30).await;
+    let (spawned, report) = run_fingerprinted(&ctx, 30).await;
+    assert_eq!(report.restored, 60);
+    // The seeds are restored inline; the squares fingerprint their inputs where the spawner
+    // runs them.
+    assert_eq!(spawned, 30);
+}
