@@ -38,6 +38,17 @@ impl Plain {
     }
 }
 
+/// A tokio spawner, and how many tasks it was handed.
+fn counting_spawner() -> (Arc<AtomicUsize>, impl Fn(BoxFuture<'static, ()>)) {
+    let spawned = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&spawned);
+    let spawner = move |f: BoxFuture<'static, ()>| {
+        count.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(f);
+    };
+    (spawned, spawner)
+}
+
 /// What one run did: tasks handed to the spawner, the report, and the events.
 struct Ran {
     spawned: usize,
@@ -66,15 +77,8 @@ async fn run(ctx: &Arc<Context>, width: usize, size: usize, plain: bool) -> Ran 
     if plain {
         dag.add_task(Plain);
     }
-    let spawned = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&spawned);
-    let report = d
-        .run(move |f: BoxFuture<'static, ()>| {
-            count.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(f);
-        })
-        .await
-        .expect("run");
+    let (spawned, spawner) = counting_spawner();
+    let report = d.run(spawner).await.expect("run");
     Ran {
         spawned: spawned.load(Ordering::Relaxed),
         report,
@@ -173,15 +177,8 @@ async fn run_fingerprinted(ctx: &Arc<Context>, width: u32) -> (usize, duraflow::
         let seed: TaskHandle<u32> = d.task(Seed(i)).into();
         d.task(Square(i)).depends_on(seed);
     }
-    let spawned = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&spawned);
-    let report = d
-        .run(move |f: BoxFuture<'static, ()>| {
-            count.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(f);
-        })
-        .await
-        .expect("run");
+    let (spawned, spawner) = counting_spawner();
+    let report = d.run(spawner).await.expect("run");
     (spawned.load(Ordering::Relaxed), report)
 }
 
