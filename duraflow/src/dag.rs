@@ -270,7 +270,6 @@ struct Keys {
 /// ```
 pub struct DurableDag<'a> {
     dag: &'a DagRunner,
-    ctx: Arc<Context>,
     state: Arc<RunState>,
     /// What its tasks share: the context, the handlers and the run log.
     shared: Arc<Shared>,
@@ -286,13 +285,12 @@ impl<'a> DurableDag<'a> {
         let prefetches = ctx.db.is_blocking();
         let state: Arc<RunState> = Arc::default();
         let shared = Shared {
-            ctx: Arc::clone(&ctx),
+            ctx,
             observers: Observers::default(),
             run: Some(Arc::clone(&state)),
         };
         Self {
             dag,
-            ctx,
             state,
             shared: Arc::new(shared),
             keys: Mutex::default(),
@@ -366,7 +364,7 @@ impl<'a> DurableDag<'a> {
 
     /// The context records go through.
     pub fn context(&self) -> &Arc<Context> {
-        &self.ctx
+        &self.shared.ctx
     }
 
     /// Adds `task` under `key`; wire inputs with dagx's `.depends_on(...)`.
@@ -495,7 +493,7 @@ impl<'a> DurableDag<'a> {
         self.shared.observers.emit(&Event::RunStarted {
             total: self.state.total(),
         });
-        self.ctx.db.reserve(self.state.total());
+        self.shared.ctx.db.reserve(self.state.total());
         self.prefetch().await;
         // Durable tasks catch their own panics; a plain dagx task's panic in a layer of
         // several would be dropped by dagx 0.3.1, so if the DAG has other nodes than durable
@@ -525,7 +523,7 @@ impl<'a> DurableDag<'a> {
             }));
         };
         let dag_result = self.dag.run(guarded).await;
-        let flushed = off_runtime(&self.ctx.db, |s| s.flush()).await;
+        let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
         let (report, task_error) = self.state.finish();
         self.shared
             .observers
@@ -549,7 +547,10 @@ impl<'a> DurableDag<'a> {
             return;
         }
         let keys = self.keys.lock().in_order.clone();
-        let fetched = off_runtime(&self.ctx.db, move |store| Prefetched::read(store, &keys)).await;
+        let fetched = off_runtime(&self.shared.ctx.db, move |store| {
+            Prefetched::read(store, &keys)
+        })
+        .await;
         if let Ok(prefetched) = fetched {
             self.state.set_prefetched(prefetched);
         }

@@ -301,25 +301,14 @@ where
                 (Miss::Forced, None)
             } else {
                 // A record too large for an inline poll is read again where the task is spawned.
-                let found = loop {
+                loop {
                     match lookup::<T::Output>(ctx, state.as_deref(), index, key, expect).await? {
                         Found::Large => inline::leave_inline().await,
-                        found => break found,
-                    }
-                };
-                match found {
-                    Found::Value(value) => {
-                        restored(ctx, state.as_deref(), observers, key, total);
-                        return Ok(value);
-                    }
-                    Found::Miss(miss, stale) => (miss, stale),
-                    Found::Large => {
-                        return Err(DuraflowError::Load {
-                            key: key.to_string(),
-                            source: std::io::Error::other(
-                                "a record deferred outside an inline poll",
-                            ),
-                        })
+                        Found::Value(value) => {
+                            restored(ctx, state.as_deref(), observers, key, total);
+                            return Ok(value);
+                        }
+                        Found::Miss(miss, stale) => break (miss, stale),
                     }
                 }
             };
