@@ -222,35 +222,117 @@ where
         Fut: Future<Output = Result<T::Output, String>>,
     {
         #[cfg(feature = "tracing")]
-        let (sequence, span) = {
-            use tracing::Instrument;
-            let span = tracing::info_span!(
-                "duraflow.task",
-                key = %self.key,
-                outcome = tracing::field::Empty,
-                elapsed_us = tracing::field::Empty,
-            );
-            (
-                Box::pin(self.sequence(prepare).instrument(span.clone())),
-                span,
-            )
-        };
-        #[cfg(not(feature = "tracing"))]
-        // One heap block for the whole sequence: the wrappers around it (here, in the glue and
-        // in dagx) then move a pointer, not a kilobyte of future, at every level.
-        let sequence = Box::pin(self.sequence(prepare));
+        let span = tracing::info_span!(
+            "duraflow.task",
+            key = %self.key,
+            outcome = tracing::field::Empty,
+            elapsed_us = tracing::field::Empty,
+        );
         #[cfg(feature = "tracing")]
         let started = Instant::now();
+        let task = {
+            #[cfg(feature = "tracing")]
+            let _entered = span.enter();
+            self.start(prepare)
+        };
         #[cfg(feature = "tracing")]
-        let sequence = sequence.map(move |result| {
-            span.record("elapsed_us", started.elapsed().as_micros() as u64);
-            span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
-            result
-        });
-        sequence
+        let task = {
+            use tracing::Instrument;
+            task.instrument(span.clone()).map(move |result| {
+                span.record("elapsed_us", started.elapsed().as_micros() as u64);
+                span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
+                result
+            })
+        };
+        task
     }
 
-    async fn sequence<P, F, Fut>(self, prepare: P) -> Result<T::Output, DuraflowError>
+    /// Restores the task at once, runs it at once, or sets off the whole sequence.
+    ///
+    /// A record that can be read and decoded right away is restored without any sequence: a
+    /// restored task costs no heap block and no state machine. A task that found none and
+    /// has nothing to wait for but its attempt runs in [`Durable::run_now`]. Everything else
+    /// (key checks that fail, fingerprints, blocking reads and writes, claims, retries) goes
+    /// through [`Durable::sequence`], in one heap block: the wrappers around it (here, in the
+    /// glue and in dagx) then move a pointer, not a kilobyte of future, at every level.
+    fn start<P, F, Fut>(self, prepare: P) -> impl Future<Output = Result<T::Output, DuraflowError>>
+    where
+        P: Future<Output = (Option<Fingerprint>, F)>,
+        F: FnMut(T) -> Fut,
+        Fut: Future<Output = Result<T::Output, String>>,
+    {
+        let missed = match self.look_up_now() {
+            Now::Restored(value) => return Either::Left(future::ready(Ok(value))),
+            Now::Failed(error) => {
+                self.shared.observers.emit(&Event::Failed {
+                    key: &self.key,
+                    error: &error,
+                });
+                return Either::Left(future::ready(Err(error)));
+            }
+            Now::Missed(missed) => missed,
+            Now::Later => {
+                return Either::Right(Either::Right(Box::pin(self.sequence(prepare, None))))
+            }
+        };
+        let ctx = &self.shared.ctx;
+        let retries = self.split.is_some() && self.options.retries > 0;
+        if retries || ctx.db.coordinates() || !puts_in_place(ctx) {
+            return Either::Right(Either::Right(Box::pin(
+                self.sequence(prepare, Some(missed)),
+            )));
+        }
+        Either::Right(Either::Left(self.run_now(prepare, missed)))
+    }
+
+    /// The start of the sequence, when it needs no waiting: the key is checked, `Started`
+    /// emitted, and the record read and decoded in place. Only for tasks cached by key (a
+    /// fingerprint needs the inputs) and records that need no blocking read.
+    fn look_up_now(&self) -> Now<T::Output> {
+        let Shared {
+            ctx,
+            observers,
+            run: state,
+        } = &*self.shared;
+        if self.options.cache == Cache::Inputs || check_key(&self.key).is_err() {
+            return Now::Later;
+        }
+        let expect = Expect {
+            task_version: Some(self.version),
+            input_fingerprint: None,
+        };
+        let state = state.as_deref();
+        let key = &self.key;
+        let (miss, stale) = if state.is_some_and(|s| s.is_forced(key)) {
+            (Miss::Forced, None)
+        } else {
+            match lookup_now::<T::Output>(ctx, state, self.index, key, expect) {
+                Ok(Some(Found::Value(value))) => {
+                    observers.emit(&Event::Started { key });
+                    restored(ctx, state, observers, key, state.map(RunState::total));
+                    return Now::Restored(value);
+                }
+                Ok(Some(Found::Miss(miss, stale))) => (miss, stale),
+                Err(error) => {
+                    observers.emit(&Event::Started { key });
+                    return Now::Failed(error);
+                }
+                // A large record in an inline poll, or a blocking read: the sequence reads the
+                // record again, where it may wait.
+                Ok(Some(Found::Large) | None) => return Now::Later,
+            }
+        };
+        observers.emit(&Event::Started { key });
+        Now::Missed(Missed { miss, stale })
+    }
+
+    /// The sequence after `look_up_now`: `looked_up` holds what it found when it found no
+    /// usable record, or is `None` when the lookup (and the key check) is left to this.
+    async fn sequence<P, F, Fut>(
+        self,
+        prepare: P,
+        looked_up: Option<Missed>,
+    ) -> Result<T::Output, DuraflowError>
     where
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
@@ -273,9 +355,11 @@ where
         } = &**shared;
         // The steps borrow the fields above; a failure is reported once they are done.
         let result = async {
-            check_key(key)?;
             let total = state.as_ref().map(|s| s.total());
-            observers.emit(&Event::Started { key });
+            if looked_up.is_none() {
+                check_key(key)?;
+                observers.emit(&Event::Started { key });
+            }
             if options.cache == Cache::Inputs {
                 // Fingerprinting inputs (as large as they come) is no work for the spawning
                 // thread: such tasks are looked up where the spawner runs them.
@@ -296,12 +380,11 @@ where
                 input_fingerprint: fingerprint,
             };
 
-            let forced = state.as_ref().is_some_and(|s| s.is_forced(key));
-            let (miss, stale) = if forced {
-                (Miss::Forced, None)
-            } else {
+            let (miss, stale) = match looked_up {
+                Some(Missed { miss, stale }) => (miss, stale),
+                None if state.as_ref().is_some_and(|s| s.is_forced(key)) => (Miss::Forced, None),
                 // A record too large for an inline poll is read again where the task is spawned.
-                loop {
+                None => loop {
                     match lookup::<T::Output>(ctx, state.as_deref(), index, key, expect).await? {
                         Found::Large => inline::leave_inline().await,
                         Found::Value(value) => {
@@ -310,8 +393,9 @@ where
                         }
                         Found::Miss(miss, stale) => break (miss, stale),
                     }
-                }
+                },
             };
+            let forced = matches!(miss, Miss::Forced);
             // The task runs: not in an inline poll (see `inline`).
             inline::leave_inline().await;
             let coordinated = ctx.db.coordinates();
@@ -324,12 +408,11 @@ where
             }
             observers.emit(&Event::Missed { key, reason: &miss });
 
-            // The clock is read only for someone who looks at `elapsed`.
-            let started = (cfg!(feature = "tracing") || !observers.is_empty()).then(Instant::now);
+            let started = clock(observers);
             let mut task = task;
             let mut attempt = 1;
-            // The last attempt's result, and whether its output is a `Result::Err`.
-            let (attempted, failed_output) = loop {
+            // The last attempt's result.
+            let attempted = loop {
                 let spare = match split {
                     Some(split) if attempt <= options.retries => (split.clone)(&task),
                     _ => None,
@@ -353,16 +436,14 @@ where
                         task = spare;
                         attempt += 1;
                     }
-                    _ => break (result, failed_output),
+                    _ => break result,
                 }
             };
-            let outcome = match attempted {
-                // Failures are not persisted: the next run retries the task.
-                Ok(output) if failed_output => Ok((output, false)),
-                Ok(output) => persist(ctx, key, version, fingerprint, output)
+            let outcome = match settle(key, attempted, attempt) {
+                Ok((output, true)) => persist(ctx, key, version, fingerprint, output)
                     .await
                     .map(|output| (output, true)),
-                Err(failure) => Err(failure_error(key, failure, attempt)),
+                settled => settled,
             };
             if coordinated && !matches!(outcome, Ok((_, true))) {
                 // Best effort: an unreleased claim expires with its lease.
@@ -370,36 +451,7 @@ where
                 let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
             }
             let (output, persisted) = outcome?;
-            let elapsed = started.map(|started| started.elapsed()).unwrap_or_default();
-
-            let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
-            #[cfg(feature = "tracing")]
-            tracing::debug!(
-                outcome = "executed",
-                reason = %miss,
-                elapsed_us = elapsed.as_micros() as u64,
-                attempts = attempt,
-                persisted,
-                "executed"
-            );
-            observers.emit(&Event::Executed {
-                key,
-                elapsed,
-                completed,
-                total,
-            });
-            if persisted {
-                observers.emit(&Event::Persisted { key });
-            }
-            if let Some(state) = &state {
-                let run = TaskRun {
-                    key: TaskKey::from(Arc::clone(key)),
-                    reason: miss,
-                    persisted,
-                    attempts: attempt,
-                };
-                state.executed(completed, run);
-            }
+            executed(shared, key, miss, persisted, attempt, started);
             Ok(output)
         }
         .await;
@@ -407,6 +459,118 @@ where
             observers.emit(&Event::Failed { key, error });
         }
         result
+    }
+
+    /// The sequence of a task that found no usable record, runs once and is stored where it
+    /// runs: no retries, no claim, no blocking write. Small enough to need no heap block.
+    fn run_now<P, F, Fut>(
+        self,
+        prepare: P,
+        missed: Missed,
+    ) -> impl Future<Output = Result<T::Output, DuraflowError>>
+    where
+        P: Future<Output = (Option<Fingerprint>, F)>,
+        F: FnMut(T) -> Fut,
+        Fut: Future<Output = Result<T::Output, String>>,
+    {
+        let Durable {
+            key,
+            version,
+            options,
+            task,
+            shared,
+            ..
+        } = self;
+        async move {
+            // The task runs: not in an inline poll (see `inline`).
+            inline::leave_inline().await;
+            let (_, mut start) = prepare.await;
+            let observers = &shared.observers;
+            observers.emit(&Event::Missed {
+                key: &key,
+                reason: &missed.miss,
+            });
+            let started = clock(observers);
+            let attempted = attempt_once(start(task), options.timeout).await;
+            let result = settle(&key, attempted, 1).and_then(|(output, persists)| {
+                let output = match persists {
+                    true => persist_now(&shared.ctx, &key, version, None, output)?,
+                    false => output,
+                };
+                executed(&shared, &key, missed.miss, persists, 1, started);
+                Ok(output)
+            });
+            if let Err(error) = &result {
+                observers.emit(&Event::Failed { key: &key, error });
+            }
+            result
+        }
+    }
+}
+
+/// The clock at a task's start, read only for someone who looks at `elapsed`.
+fn clock(observers: &Observers) -> Option<Instant> {
+    (cfg!(feature = "tracing") || !observers.is_empty()).then(Instant::now)
+}
+
+/// The output of a task's last attempt, and whether to store it (not a `Result::Err`,
+/// which the next run retries); or the error of its failure.
+fn settle<O: Persistable>(
+    key: &str,
+    attempted: Result<O, Failure>,
+    attempts: u32,
+) -> Result<(O, bool), DuraflowError> {
+    match attempted {
+        Ok(output) => {
+            let persists = !outcome::is_failure(&output);
+            Ok((output, persists))
+        }
+        Err(failure) => Err(failure_error(key, failure, attempts)),
+    }
+}
+
+/// Counts, reports and logs a task that ran.
+fn executed(
+    shared: &Shared,
+    key: &Arc<str>,
+    miss: Miss,
+    persisted: bool,
+    attempts: u32,
+    started: Option<Instant>,
+) {
+    let Shared {
+        ctx,
+        observers,
+        run: state,
+    } = shared;
+    let elapsed = started.map(|started| started.elapsed()).unwrap_or_default();
+    let completed = ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        outcome = "executed",
+        reason = %miss,
+        elapsed_us = elapsed.as_micros() as u64,
+        attempts,
+        persisted,
+        "executed"
+    );
+    observers.emit(&Event::Executed {
+        key,
+        elapsed,
+        completed,
+        total: state.as_ref().map(|s| s.total()),
+    });
+    if persisted {
+        observers.emit(&Event::Persisted { key });
+    }
+    if let Some(state) = state {
+        let run = TaskRun {
+            key: TaskKey::from(Arc::clone(key)),
+            reason: miss,
+            persisted,
+            attempts,
+        };
+        state.executed(completed, run);
     }
 }
 
@@ -499,24 +663,59 @@ async fn persist<O: Persistable>(
     fingerprint: Option<[u8; 16]>,
     output: O,
 ) -> Result<O, DuraflowError> {
-    let record =
-        codec::encode(key, &output, version, fingerprint.unwrap_or([0; 16])).map_err(|e| {
-            DuraflowError::Serialize {
-                key: key.to_string(),
-                reason: e.to_string(),
-            }
-        })?;
-    let put = if ctx.db.queues_writes() || !ctx.db.is_blocking() {
-        ctx.db.put_shared(key, record)
-    } else {
-        let owned = Arc::clone(key);
-        Box::pin(off_runtime(&ctx.db, move |s| s.put(&owned, record))).await
-    };
-    put.map_err(|source| DuraflowError::Persist {
-        key: key.to_string(),
-        source,
-    })?;
+    if puts_in_place(ctx) {
+        return persist_now(ctx, key, version, fingerprint, output);
+    }
+    let record = record_of(key, &output, version, fingerprint)?;
+    let owned = Arc::clone(key);
+    Box::pin(off_runtime(&ctx.db, move |s| s.put(&owned, record)))
+        .await
+        .map_err(|source| persist_error(key, source))?;
     Ok(output)
+}
+
+/// [`persist`] on a store whose `put` does not block (see [`puts_in_place`]).
+fn persist_now<O: Persistable>(
+    ctx: &Context,
+    key: &Arc<str>,
+    version: u32,
+    fingerprint: Option<[u8; 16]>,
+    output: O,
+) -> Result<O, DuraflowError> {
+    let record = record_of(key, &output, version, fingerprint)?;
+    ctx.db
+        .put_shared(key, record)
+        .map_err(|source| persist_error(key, source))?;
+    Ok(output)
+}
+
+/// Whether the store's `put` may be called where the task runs: it only queues the record,
+/// or does not block.
+fn puts_in_place(ctx: &Context) -> bool {
+    ctx.db.queues_writes() || !ctx.db.is_blocking()
+}
+
+/// `output` as a record.
+fn record_of<O: Persistable>(
+    key: &str,
+    output: &O,
+    version: u32,
+    fingerprint: Option<[u8; 16]>,
+) -> Result<Vec<u8>, DuraflowError> {
+    codec::encode(key, output, version, fingerprint.unwrap_or([0; 16])).map_err(|e| {
+        DuraflowError::Serialize {
+            key: key.to_string(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// The error of a store that failed to take `key`'s record.
+fn persist_error(key: &str, source: std::io::Error) -> DuraflowError {
+    DuraflowError::Persist {
+        key: key.to_owned(),
+        source,
+    }
 }
 
 /// Claims `key` on a coordinating store; `Some(value)` when another worker stored it
@@ -550,6 +749,24 @@ enum Found<O> {
     Large,
 }
 
+/// What `Durable::look_up_now` found.
+enum Now<O> {
+    /// The stored value: the task is restored.
+    Restored(O),
+    /// No usable record: the task runs.
+    Missed(Missed),
+    /// The store failed to read the record.
+    Failed(DuraflowError),
+    /// Nothing yet: the sequence checks the key and reads the record itself.
+    Later,
+}
+
+/// Why a task found no usable record, and that record's bytes if they were kept.
+struct Missed {
+    miss: Miss,
+    stale: Option<Vec<u8>>,
+}
+
 /// The stored value for `key`, or why there is none usable.
 async fn lookup<O: DeserializeOwned>(
     ctx: &Context,
@@ -558,52 +775,79 @@ async fn lookup<O: DeserializeOwned>(
     key: &Arc<str>,
     expect: Expect,
 ) -> Result<Found<O>, DuraflowError> {
-    let inline = inline::is_inline();
-    let large = |bytes: Option<&[u8]>| inline && bytes.is_some_and(|b| b.len() > RECORD_MAX);
-    let decode = |bytes: Option<&[u8]>| match bytes {
-        None => Err(Miss::NoRecord),
-        Some(bytes) => codec::decode(key, bytes, expect),
-    };
-    // The unusable record's bytes are kept (copied) only for a claim, which compares them.
-    let found = |bytes: Option<&[u8]>| {
-        if large(bytes) {
-            return Found::Large;
-        }
-        match decode(bytes) {
-            Ok(value) => Found::Value(value),
-            Err(miss) => Found::Miss(miss, bytes.map(<[u8]>::to_vec)),
-        }
-    };
-    if let Some(found) = state.and_then(|s| s.with_prefetched(index, found)) {
+    if let Some(found) = lookup_now(ctx, state, index, key, expect)? {
         return Ok(found);
     }
-    let load_error = |source| DuraflowError::Load {
-        key: key.to_string(),
-        source,
-    };
-    if ctx.db.is_blocking() {
-        let owned = Arc::clone(key);
-        let bytes = Box::pin(off_runtime(&ctx.db, move |s| s.get(&owned)))
-            .await
-            .map_err(load_error)?;
-        return Ok(found(bytes.as_deref()));
+    let owned = Arc::clone(key);
+    let bytes = Box::pin(off_runtime(&ctx.db, move |s| s.get(&owned)))
+        .await
+        .map_err(|source| load_error(key, source))?;
+    Ok(found(key, expect, bytes.as_deref()))
+}
+
+/// What a lookup finds without waiting: in the records prefetched for the run, or in a store
+/// that does not block. `None` when the record must be read off the runtime.
+fn lookup_now<O: DeserializeOwned>(
+    ctx: &Context,
+    state: Option<&RunState>,
+    index: usize,
+    key: &Arc<str>,
+    expect: Expect,
+) -> Result<Option<Found<O>>, DuraflowError> {
+    let prefetched =
+        state.and_then(|s| s.with_prefetched(index, |bytes| found(key, expect, bytes)));
+    if prefetched.is_some() || ctx.db.is_blocking() {
+        return Ok(prefetched);
     }
     // A store that does not block is read in place, without copying the record.
     let mut decoded = Err(Miss::NoRecord);
     let mut deferred = false;
     ctx.db
         .read_with(key, &mut |bytes| {
-            deferred = large(bytes);
+            deferred = too_large_here(bytes);
             if !deferred {
-                decoded = decode(bytes);
+                decoded = decode(key, expect, bytes);
             }
         })
-        .map_err(load_error)?;
-    Ok(match decoded {
+        .map_err(|source| load_error(key, source))?;
+    Ok(Some(match decoded {
         _ if deferred => Found::Large,
         Ok(value) => Found::Value(value),
         Err(miss) => Found::Miss(miss, None),
-    })
+    }))
+}
+
+/// What a record's bytes (`None`: no record) hold for a lookup. The unusable record's bytes
+/// are kept (copied) only for a claim, which compares them.
+fn found<O: DeserializeOwned>(key: &str, expect: Expect, bytes: Option<&[u8]>) -> Found<O> {
+    if too_large_here(bytes) {
+        return Found::Large;
+    }
+    match decode(key, expect, bytes) {
+        Ok(value) => Found::Value(value),
+        Err(miss) => Found::Miss(miss, bytes.map(<[u8]>::to_vec)),
+    }
+}
+
+/// The value of a record, or why it has none usable.
+fn decode<O: DeserializeOwned>(key: &str, expect: Expect, bytes: Option<&[u8]>) -> Result<O, Miss> {
+    match bytes {
+        None => Err(Miss::NoRecord),
+        Some(bytes) => codec::decode(key, bytes, expect),
+    }
+}
+
+/// Whether a record is too large to decode in an inline poll (see `inline::RECORD_MAX`).
+fn too_large_here(bytes: Option<&[u8]>) -> bool {
+    bytes.is_some_and(|bytes| bytes.len() > RECORD_MAX) && inline::is_inline()
+}
+
+/// The error of a store that failed to read `key`'s record.
+fn load_error(key: &str, source: std::io::Error) -> DuraflowError {
+    DuraflowError::Load {
+        key: key.to_owned(),
+        source,
+    }
 }
 
 /// The message of a caught panic.
