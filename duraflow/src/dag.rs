@@ -86,7 +86,7 @@ struct Prefetched {
 
 impl Prefetched {
     /// Reads the records of `keys` from `store` in one call.
-    fn read(store: &(dyn Storage + Send + Sync), keys: &[Arc<str>]) -> std::io::Result<Self> {
+    fn read(store: &(dyn Storage + Send + Sync), keys: &[TaskKey]) -> std::io::Result<Self> {
         let refs: Vec<&str> = keys.iter().map(|key| &**key).collect();
         let mut prefetched = Prefetched {
             arena: Vec::new(),
@@ -237,8 +237,8 @@ fn in_completion_order(shards: Vec<Vec<Logged>>) -> Vec<TaskRun> {
 /// tasks were added.
 #[derive(Default)]
 struct Keys {
-    unique: HashSet<Arc<str>, FnvBuild>,
-    in_order: Vec<Arc<str>>,
+    unique: HashSet<TaskKey, FnvBuild>,
+    in_order: Vec<TaskKey>,
 }
 
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
@@ -462,18 +462,18 @@ impl<'a> DurableDag<'a> {
     /// # Panics
     /// If `key` is already used in this `DurableDag`.
     fn wrap<T: Task>(&self, key: &str, version: u32, task: T) -> Durable<T> {
-        // One allocation of the key serves the duplicate check, the prefetch and the task.
-        let key: Arc<str> = Arc::from(key);
+        // A short key is copied, not allocated, for the duplicate check, the prefetch and the task.
+        let key = TaskKey::from(key);
         let index = {
             let mut keys = self.keys.lock();
-            if !keys.unique.insert(Arc::clone(&key)) {
+            if !keys.unique.insert(key.clone()) {
                 panic!(
                     "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
                      give each task its own key"
                 );
             }
             if self.prefetches {
-                keys.in_order.push(Arc::clone(&key));
+                keys.in_order.push(key.clone());
             }
             self.state.total.fetch_add(1, Ordering::Relaxed)
         };

@@ -91,7 +91,7 @@ pub trait DurableTask: dagx::Task + Sized {
 /// # Ok(()) }
 /// ```
 pub struct Durable<T: dagx::Task> {
-    key: Arc<str>,
+    key: TaskKey,
     version: u32,
     options: TaskOptions,
     task: T,
@@ -124,11 +124,11 @@ impl<T: dagx::Task> Durable<T> {
             observers,
             run: None,
         };
-        Self::sharing(Arc::from(key), Arc::new(shared), task)
+        Self::sharing(TaskKey::from(key), Arc::new(shared), task)
     }
 
     /// A wrapper of a `DurableDag`'s: its context, handlers and run log come in `shared`.
-    pub(crate) fn sharing(key: Arc<str>, shared: Arc<Shared>, task: T) -> Self {
+    pub(crate) fn sharing(key: TaskKey, shared: Arc<Shared>, task: T) -> Self {
         Self {
             key,
             version: 0,
@@ -447,7 +447,7 @@ where
             };
             if coordinated && !matches!(outcome, Ok((_, true))) {
                 // Best effort: an unreleased claim expires with its lease.
-                let owned = Arc::clone(key);
+                let owned = key.clone();
                 let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
             }
             let (output, persisted) = outcome?;
@@ -532,7 +532,7 @@ fn settle<O: Persistable>(
 /// Counts, reports and logs a task that ran.
 fn executed(
     shared: &Shared,
-    key: &Arc<str>,
+    key: &TaskKey,
     miss: Miss,
     persisted: bool,
     attempts: u32,
@@ -565,7 +565,7 @@ fn executed(
     }
     if let Some(state) = state {
         let run = TaskRun {
-            key: TaskKey::from(Arc::clone(key)),
+            key: key.clone(),
             reason: miss,
             persisted,
             attempts,
@@ -658,7 +658,7 @@ fn failure_error(key: &str, failure: Failure, attempts: u32) -> DuraflowError {
 /// Encodes `output` as a record and hands it to the store.
 async fn persist<O: Persistable>(
     ctx: &Context,
-    key: &Arc<str>,
+    key: &TaskKey,
     version: u32,
     fingerprint: Option<[u8; 16]>,
     output: O,
@@ -667,7 +667,7 @@ async fn persist<O: Persistable>(
         return persist_now(ctx, key, version, fingerprint, output);
     }
     let record = record_of(key, &output, version, fingerprint)?;
-    let owned = Arc::clone(key);
+    let owned = key.clone();
     Box::pin(off_runtime(&ctx.db, move |s| s.put(&owned, record)))
         .await
         .map_err(|source| persist_error(key, source))?;
@@ -677,7 +677,7 @@ async fn persist<O: Persistable>(
 /// [`persist`] on a store whose `put` does not block (see [`puts_in_place`]).
 fn persist_now<O: Persistable>(
     ctx: &Context,
-    key: &Arc<str>,
+    key: &TaskKey,
     version: u32,
     fingerprint: Option<[u8; 16]>,
     output: O,
@@ -722,11 +722,11 @@ fn persist_error(key: &str, source: std::io::Error) -> DuraflowError {
 /// meanwhile (a record this task cannot use counts as none: the task runs).
 async fn claim<O: DeserializeOwned>(
     ctx: &Context,
-    key: &Arc<str>,
+    key: &TaskKey,
     expect: Expect,
     stale: Option<Vec<u8>>,
 ) -> Result<Option<O>, DuraflowError> {
-    let owned = Arc::clone(key);
+    let owned = key.clone();
     let claim = off_runtime(&ctx.db, move |s| s.claim(&owned, stale.as_deref()))
         .await
         .map_err(|source| DuraflowError::Load {
@@ -772,13 +772,13 @@ async fn lookup<O: DeserializeOwned>(
     ctx: &Context,
     state: Option<&RunState>,
     index: usize,
-    key: &Arc<str>,
+    key: &TaskKey,
     expect: Expect,
 ) -> Result<Found<O>, DuraflowError> {
     if let Some(found) = lookup_now(ctx, state, index, key, expect)? {
         return Ok(found);
     }
-    let owned = Arc::clone(key);
+    let owned = key.clone();
     let bytes = Box::pin(off_runtime(&ctx.db, move |s| s.get(&owned)))
         .await
         .map_err(|source| load_error(key, source))?;
@@ -791,7 +791,7 @@ fn lookup_now<O: DeserializeOwned>(
     ctx: &Context,
     state: Option<&RunState>,
     index: usize,
-    key: &Arc<str>,
+    key: &TaskKey,
     expect: Expect,
 ) -> Result<Option<Found<O>>, DuraflowError> {
     let prefetched =

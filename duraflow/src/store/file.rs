@@ -4,11 +4,11 @@ use super::file_name::{self, TEMP_PREFIX};
 use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite};
 use crate::DuraflowError;
+use crate::TaskKey;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// Records as files in one directory.
 ///
@@ -131,8 +131,8 @@ impl std::fmt::Debug for FileStore {
 }
 
 storage_over_queue!(FileStore {
-    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(Arc::clone(key), Some(record));
+    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(key.clone(), Some(record));
         Ok(())
     }
 });

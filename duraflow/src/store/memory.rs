@@ -3,13 +3,16 @@
 use super::{FailedWrite, Storage};
 use crate::codec::{fnv1a64, FnvBuild};
 use crate::padded::Padded;
+use crate::TaskKey;
+use indexmap::IndexMap;
 use parking_lot::RwLock;
-use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
 
-/// One shard: records under keys shared with the tasks that wrote them.
-type Shard = RwLock<HashMap<Arc<str>, Vec<u8>, FnvBuild>>;
+/// One shard: records under their keys (short ones inline, beside the record's pointer), in
+/// the order they were first stored. The hash table holds only indices, so it stays small and
+/// in cache, and a DAG's records, stored and read back in about the order of its tasks, are
+/// walked nearly in sequence.
+type Shard = RwLock<IndexMap<TaskKey, Vec<u8>, FnvBuild>>;
 
 /// Shards of the store: tasks finishing at once on different threads rarely wait for each
 /// other's writes.
@@ -60,11 +63,11 @@ impl Storage for MemoryStore {
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        self.put_shared(&Arc::from(key), record)
+        self.put_shared(&TaskKey::from(key), record)
     }
 
-    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
-        self.shard(key).write().insert(Arc::clone(key), record);
+    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
+        self.shard(key).write().insert(key.clone(), record);
         Ok(())
     }
 
@@ -77,7 +80,7 @@ impl Storage for MemoryStore {
     }
 
     fn remove(&self, key: &str) -> io::Result<()> {
-        self.shard(key).write().remove(key);
+        self.shard(key).write().swap_remove(key);
         Ok(())
     }
 

@@ -20,6 +20,7 @@ pub use self::redb::{RedbStore, DEFAULT_SYNC_WINDOW};
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
+use crate::TaskKey;
 use std::io;
 use std::sync::Arc;
 
@@ -82,9 +83,9 @@ pub trait Storage: Send + Sync {
     /// happens later is returned by the next [`Storage::flush`].
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()>;
 
-    /// [`Storage::put`] with the caller's shared key, which a store that keeps or queues
-    /// keys can hold without copying it. Default: `put`.
-    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
+    /// [`Storage::put`] with the caller's [`TaskKey`], which a store that keeps or queues keys
+    /// can hold as it is (a short key inline, a long one shared). Default: `put`.
+    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
         self.put(key, record)
     }
 
@@ -157,7 +158,7 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         (**self).put(key, record)
     }
-    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
+    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
         (**self).put_shared(key, record)
     }
     fn reserve(&self, additional: usize) {

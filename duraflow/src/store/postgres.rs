@@ -13,6 +13,7 @@ use self::session::{describe, SessionThread, Settings, Write};
 use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
 use super::{Claim, FailedWrite, RecordVisitor};
 use crate::DuraflowError;
+use crate::TaskKey;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -229,10 +230,10 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 storage_over_queue!(PostgresStore {
-    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(Arc::clone(key), Some(record));
+    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(key.clone(), Some(record));
         // The task is done: its claim slot is free (see `with_max_claims`), without waiting.
-        let key = Arc::clone(key);
+        let key = key.clone();
         self.session.tell(move |session| session.task_done(&key));
         Ok(())
     }
@@ -280,7 +281,7 @@ impl Backend for Records {
         }
         let writes: Vec<Write> = batch
             .iter()
-            .map(|op| (Arc::clone(op.key), op.record.map(Arc::from)))
+            .map(|op| (op.key.clone(), op.record.map(Arc::from)))
             .collect();
         let first = batch.first().map(|op| op.key.to_string());
         self.session

@@ -4,6 +4,7 @@ use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, RecordVisitor};
 use crate::codec::FnvBuild;
 use crate::DuraflowError;
+use crate::TaskKey;
 use redb::{
     Database, DatabaseError, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable,
     ReadableTableMetadata, TableDefinition, TableError,
@@ -11,7 +12,6 @@ use redb::{
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
@@ -212,8 +212,8 @@ impl std::fmt::Debug for RedbStore {
 }
 
 storage_over_queue!(RedbStore {
-    fn put_shared(&self, key: &Arc<str>, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(Arc::clone(key), Some(record));
+    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(key.clone(), Some(record));
         Ok(())
     }
 });

@@ -10,6 +10,7 @@
 
 use super::{FailedWrite, RecordVisitor};
 use crate::codec::FnvBuild;
+use crate::TaskKey;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::io;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// One write of a batch, borrowed from the queue: a record, or `None` for a removal.
 pub(crate) struct Op<'a> {
-    pub key: &'a Arc<str>,
+    pub key: &'a TaskKey,
     pub record: Option<&'a [u8]>,
 }
 
@@ -45,7 +46,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 }
 
 /// The newest queued op per key: a record, or `None` for a removal.
-type Ops = HashMap<Arc<str>, Option<Vec<u8>>, FnvBuild>;
+type Ops = HashMap<TaskKey, Option<Vec<u8>>, FnvBuild>;
 
 struct Queue {
     /// Ops queued since the writer took its last batch. A key written again before that is
@@ -68,7 +69,7 @@ struct Queue {
     /// The highest op a `flush` waits to see durable.
     flush_target: u64,
     /// First key committed without a sync since the last sync: named if the sync fails.
-    unsynced_key: Option<Arc<str>>,
+    unsynced_key: Option<TaskKey>,
     failure: Option<FailedWrite>,
     stop: bool,
     writer_alive: bool,
@@ -145,7 +146,7 @@ impl<B: Backend> WriteBehind<B> {
     }
 
     /// Queues a write or removal.
-    pub(crate) fn push(&self, key: Arc<str>, record: Option<Vec<u8>>) {
+    pub(crate) fn push(&self, key: TaskKey, record: Option<Vec<u8>>) {
         let mut queue = self.shared.queue.lock();
         queue.last_seq += 1;
         let first = queue.pending.is_empty();
@@ -397,10 +398,10 @@ macro_rules! storage_over_queue {
                 self.queue.read_many_with(keys, read)
             }
             fn put(&self, key: &str, record: Vec<u8>) -> ::std::io::Result<()> {
-                self.put_shared(&::std::sync::Arc::from(key), record)
+                self.put_shared(&$crate::TaskKey::from(key), record)
             }
             fn remove(&self, key: &str) -> ::std::io::Result<()> {
-                self.queue.push(::std::sync::Arc::from(key), None);
+                self.queue.push($crate::TaskKey::from(key), None);
                 Ok(())
             }
             fn flush(&self) -> Result<(), $crate::store::FailedWrite> {
@@ -492,12 +493,12 @@ mod tests {
     #[test]
     fn a_batch_being_committed_is_read_and_newer_writes_win() {
         let (queue, entered, go) = gated(None);
-        queue.push(Arc::from("a"), Some(b"a1".to_vec()));
-        queue.push(Arc::from("gone"), None);
+        queue.push(TaskKey::from("a"), Some(b"a1".to_vec()));
+        queue.push(TaskKey::from("gone"), None);
         entered.recv().unwrap(); // the writer holds the batch, not yet in the backend
         assert_eq!(queue.get("a").unwrap(), Some(b"a1".to_vec()));
-        queue.push(Arc::from("a"), Some(b"a2".to_vec()));
-        queue.push(Arc::from("b"), Some(b"b1".to_vec()));
+        queue.push(TaskKey::from("a"), Some(b"a2".to_vec()));
+        queue.push(TaskKey::from("b"), Some(b"b1".to_vec()));
         assert_eq!(queue.get("a").unwrap(), Some(b"a2".to_vec()));
         assert_eq!(
             read_all(&queue, &["b", "a", "gone", "none"]),
@@ -546,7 +547,7 @@ mod tests {
 
     fn push_n(queue: &WriteBehind<Logged>, from: usize, n: usize) {
         for i in from..from + n {
-            queue.push(Arc::from(format!("k{i}").as_str()), Some(vec![1]));
+            queue.push(TaskKey::from(format!("k{i}").as_str()), Some(vec![1]));
         }
     }
 
@@ -582,7 +583,7 @@ mod tests {
     #[test]
     fn a_failed_batch_is_reported_by_flush_with_its_key() {
         let (queue, entered, go) = gated(Some("bad"));
-        queue.push(Arc::from("bad"), Some(b"x".to_vec()));
+        queue.push(TaskKey::from("bad"), Some(b"x".to_vec()));
         entered.recv().unwrap();
         go.send(()).unwrap();
         let failure = queue.flush().expect_err("the commit failed");

@@ -176,7 +176,7 @@ struct Writer {
 }
 
 /// One queued write of a batch: a record, or `None` for a removal.
-pub(super) type Write = (Arc<str>, Option<Arc<[u8]>>);
+pub(super) type Write = (crate::TaskKey, Option<Arc<[u8]>>);
 
 /// The state of the session thread.
 pub(super) struct Session {
