@@ -53,19 +53,18 @@ struct Errors {
     consequence: Option<DuraflowError>,
 }
 
-/// Shards of the log of executed tasks: tasks finishing at once on different threads rarely
-/// wait for each other.
-const LOG_SHARDS: usize = 16;
-
-/// An executed task with its place in completion order.
-type Logged = (usize, TaskRun);
+/// Shards of the count of restored tasks: tasks finishing at once on different threads rarely
+/// touch the same one.
+const COUNT_SHARDS: usize = 16;
 
 /// What the tasks of one run report back to their `DurableDag`.
 #[derive(Default)]
 pub(crate) struct RunState {
-    executed: [Padded<Mutex<Vec<Logged>>>; LOG_SHARDS],
-    /// Restored tasks, counted in shards as the log is.
-    restored: [Padded<AtomicUsize>; LOG_SHARDS],
+    /// The executed tasks in the order they were logged: the report's list as it is, without
+    /// a copy or a sort at the end of the run.
+    executed: Padded<Mutex<Vec<TaskRun>>>,
+    /// Restored tasks, counted in shards.
+    restored: [Padded<AtomicUsize>; COUNT_SHARDS],
     errors: Mutex<Errors>,
     prefetched: RwLock<Option<Prefetched>>,
     /// Whether `prefetched` holds anything: spares every task a lock when it does not.
@@ -132,7 +131,7 @@ impl RunState {
 
     /// Counts a restored task; `completed` (the context's count after it) picks the shard.
     pub(crate) fn restored(&self, completed: usize) {
-        self.restored[completed % LOG_SHARDS].fetch_add(1, Ordering::Relaxed);
+        self.restored[completed % COUNT_SHARDS].fetch_add(1, Ordering::Relaxed);
     }
 
     fn set_refresh(&self, refresh: Refresh) {
@@ -140,14 +139,14 @@ impl RunState {
         self.has_refresh.store(true, Ordering::Release);
     }
 
-    /// Logs an executed task; `completed` (the context's count after it) orders the log.
-    pub(crate) fn executed(&self, completed: usize, run: TaskRun) {
-        let mut shard = self.executed[completed % LOG_SHARDS].lock();
-        if shard.capacity() == 0 {
-            // A shard that logs anything makes room for its share of the DAG at once.
-            shard.reserve(self.total() / LOG_SHARDS + 8);
+    /// Logs an executed task.
+    pub(crate) fn executed(&self, run: TaskRun) {
+        let mut log = self.executed.lock();
+        if log.capacity() == 0 {
+            // A run that executes anything makes room for the whole DAG at once.
+            log.reserve(self.total());
         }
-        shard.push((completed, run));
+        log.push(run);
     }
 
     pub(crate) fn fail(&self, error: DuraflowError) {
@@ -189,12 +188,7 @@ impl RunState {
     fn finish(&self) -> (RunReport, Option<DuraflowError>) {
         self.has_prefetched.store(false, Ordering::Release);
         self.prefetched.write().take();
-        let shards: Vec<Vec<Logged>> = self
-            .executed
-            .iter()
-            .map(|shard| std::mem::take(&mut *shard.lock()))
-            .collect();
-        let runs = in_completion_order(shards);
+        let runs = std::mem::take(&mut *self.executed.lock());
         let report = RunReport {
             executed: runs.len(),
             restored: self
@@ -208,29 +202,6 @@ impl RunState {
         let errors = std::mem::take(&mut *self.errors.lock());
         (report, errors.first.or(errors.consequence))
     }
-}
-
-/// The runs logged in `shards` ordered by their completion numbers. These are unique and,
-/// unless other runs shared the context meanwhile, dense: each run is then moved straight to
-/// its place, without a sort.
-fn in_completion_order(shards: Vec<Vec<Logged>>) -> Vec<TaskRun> {
-    let numbers = || shards.iter().flatten().map(|(completed, _)| *completed);
-    let (Some(low), Some(high)) = (numbers().min(), numbers().max()) else {
-        return Vec::new();
-    };
-    let count: usize = shards.iter().map(Vec::len).sum();
-    let span = high - low + 1;
-    if span > 2 * count + 64 {
-        let mut logged: Vec<Logged> = shards.into_iter().flatten().collect();
-        logged.sort_unstable_by_key(|(completed, _)| *completed);
-        return logged.into_iter().map(|(_, run)| run).collect();
-    }
-    let mut slots: Vec<Option<TaskRun>> = Vec::with_capacity(span);
-    slots.resize_with(span, || None);
-    for (completed, run) in shards.into_iter().flatten() {
-        slots[completed - low] = Some(run);
-    }
-    slots.into_iter().flatten().collect()
 }
 
 /// The keys of a `DurableDag`'s tasks: each once, and (for the prefetch) in the order the

@@ -570,7 +570,7 @@ fn executed(
             persisted,
             attempts,
         };
-        state.executed(completed, run);
+        state.executed(run);
     }
 }
 
