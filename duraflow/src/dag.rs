@@ -13,6 +13,7 @@ use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use indexmap::IndexSet;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashSet;
 use std::ops::Range;
@@ -204,13 +205,9 @@ impl RunState {
     }
 }
 
-/// The keys of a `DurableDag`'s tasks: each once, and (for the prefetch) in the order the
-/// tasks were added.
-#[derive(Default)]
-struct Keys {
-    unique: HashSet<TaskKey, FnvBuild>,
-    in_order: Vec<TaskKey>,
-}
+/// The keys of a `DurableDag`'s tasks, each once, in the order the tasks were added: a task's
+/// place is its prefetched record's slot.
+type Keys = IndexSet<TaskKey, FnvBuild>;
 
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
 ///
@@ -433,21 +430,16 @@ impl<'a> DurableDag<'a> {
     /// # Panics
     /// If `key` is already used in this `DurableDag`.
     fn wrap<T: Task>(&self, key: &str, version: u32, task: T) -> Durable<T> {
-        // A short key is copied, not allocated, for the duplicate check, the prefetch and the task.
+        // A short key is copied, not allocated, for the duplicate check and the task.
         let key = TaskKey::from(key);
-        let index = {
-            let mut keys = self.keys.lock();
-            if !keys.unique.insert(key.clone()) {
-                panic!(
-                    "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
-                     give each task its own key"
-                );
-            }
-            if self.prefetches {
-                keys.in_order.push(key.clone());
-            }
-            self.state.total.fetch_add(1, Ordering::Relaxed)
-        };
+        let (index, added) = self.keys.lock().insert_full(key.clone());
+        if !added {
+            panic!(
+                "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
+                 give each task its own key"
+            );
+        }
+        self.state.total.fetch_add(1, Ordering::Relaxed);
         Durable::sharing(key, Arc::clone(&self.shared), task)
             .with_version(version)
             .at(index)
@@ -517,7 +509,7 @@ impl<'a> DurableDag<'a> {
         if !self.prefetches {
             return;
         }
-        let keys = self.keys.lock().in_order.clone();
+        let keys: Vec<TaskKey> = self.keys.lock().iter().cloned().collect();
         let fetched = off_runtime(&self.shared.ctx.db, move |store| {
             Prefetched::read(store, &keys)
         })

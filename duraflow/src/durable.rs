@@ -93,10 +93,12 @@ pub trait DurableTask: dagx::Task + Sized {
 pub struct Durable<T: dagx::Task> {
     key: TaskKey,
     version: u32,
-    options: TaskOptions,
+    /// Options other than [`TaskOptions::DEFAULT`] (kept apart: every task's wrapper, moved
+    /// through dagx's node and futures, stays small).
+    options: Option<Box<TaskOptions>>,
     task: T,
     /// How to receive inputs, fingerprint and clone: known for `#[durable]` tasks only.
-    split: Option<Split<T>>,
+    split: Option<fn() -> Split<T>>,
     /// The context, handlers and run log, shared with the other tasks of the `DurableDag`.
     shared: Arc<Shared>,
     /// Where this task was added in its `DurableDag` (its prefetched record's slot).
@@ -132,7 +134,7 @@ impl<T: dagx::Task> Durable<T> {
         Self {
             key,
             version: 0,
-            options: TaskOptions::DEFAULT,
+            options: None,
             task,
             split: None,
             shared,
@@ -164,15 +166,20 @@ impl<T: dagx::Task> Durable<T> {
 
     /// How the glue may receive this task's inputs itself.
     pub(crate) fn split(&self) -> Option<Split<T>> {
-        self.split
+        self.split.map(|split| split())
+    }
+
+    /// The task's options.
+    fn options(&self) -> &TaskOptions {
+        self.options.as_deref().unwrap_or(&TaskOptions::DEFAULT)
     }
 }
 
 impl<T: DurableTask> Durable<T> {
     /// Uses `options` (caching, retries, timeout), which `#[durable]` tasks can honour.
     pub(crate) fn with_options(mut self, options: TaskOptions) -> Self {
-        self.options = options;
-        self.split = Some(Split::of());
+        self.options = (options != TaskOptions::DEFAULT).then(|| Box::new(options));
+        self.split = Some(Split::of);
         self
     }
 }
@@ -276,7 +283,7 @@ where
             }
         };
         let ctx = &self.shared.ctx;
-        let retries = self.split.is_some() && self.options.retries > 0;
+        let retries = self.split.is_some() && self.options().retries > 0;
         if retries || ctx.db.coordinates() || !puts_in_place(ctx) {
             return Either::Right(Either::Right(Box::pin(
                 self.sequence(prepare, Some(missed)),
@@ -294,7 +301,7 @@ where
             observers,
             run: state,
         } = &*self.shared;
-        if self.options.cache == Cache::Inputs || check_key(&self.key).is_err() {
+        if self.options().cache == Cache::Inputs || check_key(&self.key).is_err() {
             return Now::Later;
         }
         let expect = Expect {
@@ -348,6 +355,7 @@ where
             ref shared,
             index,
         } = self;
+        let options = options.as_deref().unwrap_or(&TaskOptions::DEFAULT);
         let Shared {
             ctx,
             observers,
@@ -367,7 +375,7 @@ where
             }
             let (inputs, mut start) = prepare.await;
 
-            let fingerprint = match (options.cache, split, inputs) {
+            let fingerprint = match (options.cache, split.map(|split| split()), inputs) {
                 (Cache::Inputs, Some(split), Some(inputs)) => {
                     let mut fields = Fingerprint::new();
                     (split.fingerprint_state)(&task, &mut fields)
@@ -413,7 +421,7 @@ where
             let mut attempt = 1;
             // The last attempt's result.
             let attempted = loop {
-                let spare = match split {
+                let spare = match split.map(|split| split()) {
                     Some(split) if attempt <= options.retries => (split.clone)(&task),
                     _ => None,
                 };
@@ -473,10 +481,10 @@ where
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
+        let timeout = self.options().timeout;
         let Durable {
             key,
             version,
-            options,
             task,
             shared,
             ..
@@ -491,7 +499,7 @@ where
                 reason: &missed.miss,
             });
             let started = clock(observers);
-            let attempted = attempt_once(start(task), options.timeout).await;
+            let attempted = attempt_once(start(task), timeout).await;
             let result = settle(&key, attempted, 1).and_then(|(output, persists)| {
                 let output = match persists {
                     true => persist_now(&shared.ctx, &key, version, None, output)?,

@@ -111,7 +111,7 @@ impl<T: Task> Clone for Split<T> {
 impl<T: Task> Copy for Split<T> {}
 
 impl<T: DurableTask> Split<T> {
-    /// The split of a `#[durable]` task type.
+    /// The split of a `#[durable]` task type (wrappers hold this function, not the split).
     pub(crate) fn of() -> Self {
         Split {
             receive: receive_split::<T>,
