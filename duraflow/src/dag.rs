@@ -86,13 +86,12 @@ struct Prefetched {
 
 impl Prefetched {
     /// Reads the records of `keys` from `store` in one call.
-    fn read(store: &(dyn Storage + Send + Sync), keys: &[TaskKey]) -> std::io::Result<Self> {
-        let refs: Vec<&str> = keys.iter().map(|key| &**key).collect();
+    fn read(store: &(dyn Storage + Send + Sync), keys: &[&str]) -> std::io::Result<Self> {
         let mut prefetched = Prefetched {
             arena: Vec::new(),
             slots: vec![None; keys.len()],
         };
-        store.read_many_with(&refs, &mut |i, record| {
+        store.read_many_with(keys, &mut |i, record| {
             prefetched.slots[i] = record.map(|record| {
                 let start = prefetched.arena.len();
                 prefetched.arena.extend_from_slice(record);
@@ -243,14 +242,11 @@ pub struct DurableDag<'a> {
     shared: Arc<Shared>,
     keys: Mutex<Keys>,
     cache: Option<Cache>,
-    /// Whether runs read every record first (a store whose reads block).
-    prefetches: bool,
 }
 
 impl<'a> DurableDag<'a> {
     /// Durable tasks for `dag`, stored through `ctx`.
     pub fn new(dag: &'a DagRunner, ctx: Arc<Context>) -> Self {
-        let prefetches = ctx.db.is_blocking();
         let state: Arc<RunState> = Arc::default();
         let shared = Shared {
             ctx,
@@ -263,7 +259,6 @@ impl<'a> DurableDag<'a> {
             shared: Arc::new(shared),
             keys: Mutex::default(),
             cache: None,
-            prefetches,
         }
     }
 
@@ -502,15 +497,27 @@ impl<'a> DurableDag<'a> {
         Ok(report)
     }
 
-    /// Reads every record of the DAG in one store call off the runtime, so tasks do not
-    /// each wait on a blocking read. A failure here is not fatal: each task then reads its
-    /// own record and reports its own error with its key.
+    /// Reads every record of the DAG in one store call before the run, into one buffer in
+    /// the order the tasks were added. A store whose reads block is read so off the runtime,
+    /// and tasks do not each wait on a read. A store read in place is read so only when it
+    /// holds records of this DAG (a resumed run): the records are then found in one pass over
+    /// the store, and tasks read them back nearly in sequence. A failure here is not fatal:
+    /// each task then reads its own record and reports its own error with its key.
     async fn prefetch(&self) {
-        if !self.prefetches {
+        let store = &self.shared.ctx.db;
+        if !store.is_blocking() {
+            let keys = self.keys.lock();
+            let keys: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
+            if holds_any(&**store, &keys) {
+                if let Ok(prefetched) = Prefetched::read(&**store, &keys) {
+                    self.state.set_prefetched(prefetched);
+                }
+            }
             return;
         }
         let keys: Vec<TaskKey> = self.keys.lock().iter().cloned().collect();
-        let fetched = off_runtime(&self.shared.ctx.db, move |store| {
+        let fetched = off_runtime(store, move |store| {
+            let keys: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
             Prefetched::read(store, &keys)
         })
         .await;
@@ -518,6 +525,16 @@ impl<'a> DurableDag<'a> {
             self.state.set_prefetched(prefetched);
         }
     }
+}
+
+/// Whether `store` holds a record for the first, middle or last of `keys`.
+fn holds_any(store: &(dyn Storage + Send + Sync), keys: &[&str]) -> bool {
+    let probes = [keys.first(), keys.get(keys.len() / 2), keys.last()];
+    probes.into_iter().flatten().any(|key| {
+        let mut found = false;
+        let read = store.read_with(key, &mut |record| found = record.is_some());
+        read.is_ok() && found
+    })
 }
 
 impl std::fmt::Debug for DurableDag<'_> {

@@ -1,6 +1,6 @@
 //! `MemoryStore`: records in memory, for tests and for runs that need no durability.
 
-use super::{FailedWrite, Storage};
+use super::{FailedWrite, RecordVisitor, Storage};
 use crate::codec::{fnv1a64, FnvBuild};
 use crate::padded::Padded;
 use crate::TaskKey;
@@ -120,6 +120,13 @@ impl Storage for MemoryStore {
 
     fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
         read(self.shard(key).read().record(key));
+        Ok(())
+    }
+
+    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
+        for (i, key) in keys.iter().enumerate() {
+            read(i, self.shard(key).read().record(key));
+        }
         Ok(())
     }
 
