@@ -213,7 +213,8 @@ where
         Ok(output)
     }
 
-    /// The one sequence: cache check → run (with retries) → persist → notify.
+    /// The one way a task runs durably: cache check → run (with retries) → persist → notify
+    /// (see [`Durable::start`] for its three shapes).
     ///
     /// `prepare` yields the fingerprint parts of the inputs (when the glue receives them
     /// itself) and `start`, which starts one attempt and fails with a message only when the
@@ -289,7 +290,8 @@ where
                 self.sequence(prepare, Some(missed)),
             )));
         }
-        Either::Right(Either::Left(self.run_now(prepare, missed)))
+        // A record that was unusable is kept only for a claim: not here.
+        Either::Right(Either::Left(self.run_now(prepare, missed.miss)))
     }
 
     /// The start of the sequence, when it needs no waiting: the key is checked, `Started`
@@ -474,7 +476,7 @@ where
     fn run_now<P, F, Fut>(
         self,
         prepare: P,
-        missed: Missed,
+        miss: Miss,
     ) -> impl Future<Output = Result<T::Output, DuraflowError>>
     where
         P: Future<Output = (Option<Fingerprint>, F)>,
@@ -496,7 +498,7 @@ where
             let observers = &shared.observers;
             observers.emit(&Event::Missed {
                 key: &key,
-                reason: &missed.miss,
+                reason: &miss,
             });
             let started = clock(observers);
             let attempted = attempt_once(start(task), timeout).await;
@@ -505,7 +507,7 @@ where
                     true => persist_now(&shared.ctx, &key, version, None, output)?,
                     false => output,
                 };
-                executed(&shared, &key, missed.miss, persists, 1, started);
+                executed(&shared, &key, miss, persists, 1, started);
                 Ok(output)
             });
             if let Err(error) = &result {
