@@ -324,7 +324,9 @@ pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8], expect: Expect) -> R
         )));
     }
     let expected = std::any::type_name::<T>();
-    if record.type_name != expected.as_bytes() {
+    // Both must match: a header whose name and fingerprint disagree was not written by us.
+    if record.type_name != expected.as_bytes() || record.type_fingerprint != type_fingerprint::<T>()
+    {
         return Err(Miss::TypeChanged {
             stored: String::from_utf8_lossy(record.type_name).into_owned(),
             expected: expected.to_string(),

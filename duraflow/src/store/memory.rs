@@ -4,6 +4,7 @@ use super::{FailedWrite, RecordVisitor, Storage};
 use crate::codec::{fnv1a64, FnvBuild};
 use crate::padded::Padded;
 use crate::TaskKey;
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use indexmap::IndexMap;
 use parking_lot::RwLock;
 use std::io;
@@ -24,6 +25,10 @@ const WASTE_MIN: usize = 64 * 1024;
 /// reuses it from the allocator's cache) and a DAG's records, stored and read back in about
 /// the order of its tasks, sit next to each other. The hash table holds only indices and
 /// keys of up to 30 bytes inline: it stays small and needs no pointer followed to compare.
+///
+/// A key is hashed once, by [`Hashed::of`], for both its shard and its place in the index:
+/// the index is only ever used with that hash (indexmap keeps each entry's hash and never
+/// hashes keys itself when it grows), so its own hasher is never called.
 #[derive(Debug, Default)]
 struct Shard {
     places: IndexMap<TaskKey, Range<usize>, FnvBuild>,
@@ -32,29 +37,63 @@ struct Shard {
     waste: usize,
 }
 
-impl Shard {
-    fn record(&self, key: &str) -> Option<&[u8]> {
-        self.places.get(key).map(|place| &self.arena[place.clone()])
+/// A key with its hash.
+#[derive(Clone, Copy)]
+struct Hashed<'k> {
+    key: &'k str,
+    hash: u64,
+}
+
+impl<'k> Hashed<'k> {
+    fn of(key: &'k str) -> Self {
+        Hashed {
+            key,
+            hash: fnv1a64(key.as_bytes()),
+        }
     }
 
-    fn put(&mut self, key: &TaskKey, record: &[u8]) {
+    /// The shard: the top bits of the hash multiplied by 2⁶⁴/φ, which depend on all of its
+    /// bits. The index's table takes the hash's own low bits for a slot and its top seven
+    /// for a tag, so the keys of one shard still spread over it.
+    fn shard(self) -> usize {
+        (self.hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60) as usize % SHARDS
+    }
+}
+
+impl Shard {
+    fn record(&self, key: Hashed<'_>) -> Option<&[u8]> {
+        self.places
+            .raw_entry_v1()
+            .from_key_hashed_nocheck(key.hash, key.key)
+            .map(|(_, place)| &self.arena[place.clone()])
+    }
+
+    fn put(&mut self, key: Hashed<'_>, owned: impl FnOnce() -> TaskKey, record: &[u8]) {
         let start = self.arena.len();
         self.arena.extend_from_slice(record);
         let place = start..self.arena.len();
-        match self.places.entry(key.clone()) {
-            indexmap::map::Entry::Vacant(entry) => {
-                entry.insert(place);
+        match self
+            .places
+            .raw_entry_mut_v1()
+            .from_key_hashed_nocheck(key.hash, key.key)
+        {
+            RawEntryMut::Vacant(entry) => {
+                entry.insert_hashed_nocheck(key.hash, owned(), place);
             }
-            indexmap::map::Entry::Occupied(mut entry) => {
+            RawEntryMut::Occupied(mut entry) => {
                 self.waste += entry.insert(place).len();
                 self.compact_if_wasteful();
             }
         }
     }
 
-    fn remove(&mut self, key: &str) {
-        if let Some(old) = self.places.swap_remove(key) {
-            self.waste += old.len();
+    fn remove(&mut self, key: Hashed<'_>) {
+        let entry = self
+            .places
+            .raw_entry_mut_v1()
+            .from_key_hashed_nocheck(key.hash, key.key);
+        if let RawEntryMut::Occupied(entry) = entry {
+            self.waste += entry.swap_remove().len();
             self.compact_if_wasteful();
         }
     }
@@ -108,34 +147,47 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn shard(&self, key: &str) -> &RwLock<Shard> {
-        &self.shards[fnv1a64(key.as_bytes()) as usize % SHARDS]
+    fn shard(&self, key: Hashed<'_>) -> &RwLock<Shard> {
+        &self.shards[key.shard()]
+    }
+
+    /// Reads `key`'s record, if any, with `read`.
+    fn read<R>(&self, key: &str, read: impl FnOnce(Option<&[u8]>) -> R) -> R {
+        let key = Hashed::of(key);
+        read(self.shard(key).read().record(key))
     }
 }
 
 impl Storage for MemoryStore {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.shard(key).read().record(key).map(<[u8]>::to_vec))
+        Ok(self.read(key, |record| record.map(<[u8]>::to_vec)))
     }
 
     fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
-        read(self.shard(key).read().record(key));
+        self.read(key, read);
         Ok(())
     }
 
     fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
         for (i, key) in keys.iter().enumerate() {
-            read(i, self.shard(key).read().record(key));
+            self.read(key, |record| read(i, record));
         }
         Ok(())
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        self.put_shared(&TaskKey::from(key), record)
+        let hashed = Hashed::of(key);
+        self.shard(hashed)
+            .write()
+            .put(hashed, || TaskKey::from(key), &record);
+        Ok(())
     }
 
     fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
-        self.shard(key).write().put(key, &record);
+        let hashed = Hashed::of(key);
+        self.shard(hashed)
+            .write()
+            .put(hashed, || key.clone(), &record);
         Ok(())
     }
 
@@ -148,6 +200,7 @@ impl Storage for MemoryStore {
     }
 
     fn remove(&self, key: &str) -> io::Result<()> {
+        let key = Hashed::of(key);
         self.shard(key).write().remove(key);
         Ok(())
     }
@@ -234,13 +287,27 @@ mod tests {
     }
 
     #[test]
+    fn keys_spread_over_the_shards() {
+        for prefix in ["t", "task-", "fetch/2026-11-26/customer-"] {
+            let mut counts = [0usize; SHARDS];
+            for i in 0..16_000 {
+                counts[Hashed::of(&format!("{prefix}{i}")).shard()] += 1;
+            }
+            for count in counts {
+                assert!((500..=1_500).contains(&count), "{prefix}: {counts:?}");
+            }
+        }
+    }
+
+    #[test]
     fn replaced_records_are_compacted_away() {
         let store = MemoryStore::new();
         for round in 0..64u8 {
             store.put("one", vec![round; 10_000]).unwrap();
         }
-        let shard = store.shard("one").read();
+        let one = Hashed::of("one");
+        let shard = store.shard(one).read();
         assert!(shard.arena.len() < 2 * WASTE_MIN, "{}", shard.arena.len());
-        assert_eq!(shard.record("one"), Some(&[63u8; 10_000][..]));
+        assert_eq!(shard.record(one), Some(&[63u8; 10_000][..]));
     }
 }
