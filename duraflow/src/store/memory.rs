@@ -56,7 +56,9 @@ impl<'k> Hashed<'k> {
     /// bits. The index's table takes the hash's own low bits for a slot and its top seven
     /// for a tag, so the keys of one shard still spread over it.
     fn shard(self) -> usize {
-        (self.hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60) as usize % SHARDS
+        const BITS: u32 = SHARDS.trailing_zeros();
+        const _: () = assert!(SHARDS.is_power_of_two());
+        (self.hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - BITS)) as usize
     }
 }
 
