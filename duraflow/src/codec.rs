@@ -194,6 +194,20 @@ pub fn encode<T: Serialize + ?Sized>(
     task_version: u32,
     input_fingerprint: [u8; 16],
 ) -> Result<Vec<u8>, postcard::Error> {
+    let mut out = Vec::new();
+    encode_into(&mut out, key, value, task_version, input_fingerprint)?;
+    Ok(out)
+}
+
+/// [`encode`] into `out`, which is cleared first: a caller that keeps a buffer encodes
+/// without allocating.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    key: &str,
+    value: &T,
+    task_version: u32,
+    input_fingerprint: [u8; 16],
+) -> Result<(), postcard::Error> {
     let type_name = std::any::type_name::<T>();
     let type_len =
         u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
@@ -208,20 +222,21 @@ pub fn encode<T: Serialize + ?Sized>(
     head[33..41].copy_from_slice(&now_ms().to_le_bytes());
     head[41..43].copy_from_slice(&type_len.to_le_bytes());
     head[43..47].copy_from_slice(&key_len.to_le_bytes());
-    let mut out = Vec::with_capacity(FIXED_HEAD + type_name.len() + key.len() + 64);
+    out.clear();
+    out.reserve(FIXED_HEAD + type_name.len() + key.len() + 64);
     out.extend_from_slice(&head);
     out.extend_from_slice(type_name.as_bytes());
     out.extend_from_slice(key.as_bytes());
     // The payload is serialized in place, after a length slot filled in afterwards.
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
-    let mut out = postcard::to_extend(value, out)?;
+    *out = postcard::to_extend(value, std::mem::take(out))?;
     let payload_len =
         u32::try_from(out.len() - len_at - 4).map_err(|_| postcard::Error::SerializeBufferFull)?;
     out[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
-    let crc = crc32fast::hash(&out);
+    let crc = crc32fast::hash(out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    Ok(())
 }
 
 /// Reads `N` bytes at `at`, or says the record is too short.
@@ -366,6 +381,28 @@ mod tests {
         let after = precise_now_ms();
         // The coarse clock lags by at most a tick (a few ms), and never runs ahead.
         assert!(now + 50 >= before && now <= after, "{before} {now} {after}");
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_new_record() {
+        let mut buffer = encode(
+            "a much longer key than the next",
+            &vec![5u64; 300],
+            1,
+            [3; 16],
+        )
+        .unwrap();
+        encode_into(&mut buffer, "k", &7u8, 3, [9; 16]).unwrap();
+        let fresh = encode("k", &7u8, 3, [9; 16]).unwrap();
+        assert_eq!(buffer.len(), fresh.len());
+        // Equal but for the write time, and so the checksum.
+        assert_eq!(buffer[..33], fresh[..33]);
+        assert_eq!(buffer[41..buffer.len() - 4], fresh[41..fresh.len() - 4]);
+        let expect = Expect {
+            task_version: Some(3),
+            input_fingerprint: Some([9; 16]),
+        };
+        assert_eq!(decode::<u8>("k", &buffer, expect), Ok(7));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashSet;
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// One executed task of a run, and why it ran.
@@ -68,8 +68,9 @@ pub(crate) struct RunState {
     restored: [Padded<AtomicUsize>; COUNT_SHARDS],
     errors: Mutex<Errors>,
     prefetched: RwLock<Option<Prefetched>>,
-    /// Whether `prefetched` holds anything: spares every task a lock when it does not.
-    has_prefetched: AtomicBool,
+    /// What was read before the run (one of the `READ_*`): spares every task a lock when
+    /// `prefetched` holds nothing.
+    read_before: AtomicU8,
     total: AtomicUsize,
     refresh: Mutex<Refresh>,
     /// Whether `refresh` is anything but `None`.
@@ -101,6 +102,13 @@ impl Prefetched {
         Ok(prefetched)
     }
 }
+
+/// Nothing was read before the run: each task reads its own record.
+const READ_NONE: u8 = 0;
+/// The DAG's records were read into [`RunState::prefetched`].
+const READ_RECORDS: u8 = 1;
+/// The store held no record at all when the run started: every task finds none.
+const READ_EMPTY_STORE: u8 = 2;
 
 /// Which tasks run again whatever their records hold.
 #[derive(Default)]
@@ -160,14 +168,17 @@ impl RunState {
     }
 
     /// Calls `read` with the prefetched record of the task added `index`-th (`None` if it had
-    /// none); returns `None`, without calling it, when nothing was prefetched for that task.
+    /// none, or the store held nothing when the run started); returns `None`, without calling
+    /// it, when nothing was prefetched for that task.
     pub(crate) fn with_prefetched<R>(
         &self,
         index: usize,
         read: impl FnOnce(Option<&[u8]>) -> R,
     ) -> Option<R> {
-        if !self.has_prefetched.load(Ordering::Acquire) {
-            return None;
+        match self.read_before.load(Ordering::Acquire) {
+            READ_NONE => return None,
+            READ_EMPTY_STORE => return Some(read(None)),
+            _ => {}
         }
         let prefetched = self.prefetched.read();
         let prefetched = prefetched.as_ref()?;
@@ -177,7 +188,7 @@ impl RunState {
 
     fn set_prefetched(&self, prefetched: Prefetched) {
         *self.prefetched.write() = Some(prefetched);
-        self.has_prefetched.store(true, Ordering::Release);
+        self.read_before.store(READ_RECORDS, Ordering::Release);
     }
 
     /// Starts a run with an empty log.
@@ -186,7 +197,7 @@ impl RunState {
     }
 
     fn finish(&self) -> (RunReport, Option<DuraflowError>) {
-        self.has_prefetched.store(false, Ordering::Release);
+        self.read_before.store(READ_NONE, Ordering::Release);
         self.prefetched.write().take();
         let runs = std::mem::take(&mut *self.executed.lock());
         let report = RunReport {
@@ -505,6 +516,13 @@ impl<'a> DurableDag<'a> {
     /// each task then reads its own record and reports its own error with its key.
     async fn prefetch(&self) {
         let store = &self.shared.ctx.db;
+        if store.holds_nothing() {
+            // A first run on an empty store: no task has a record, and none looks.
+            self.state
+                .read_before
+                .store(READ_EMPTY_STORE, Ordering::Release);
+            return;
+        }
         if !store.is_blocking() {
             let keys = self.keys.lock();
             let keys: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();

@@ -17,6 +17,7 @@ use crate::{outcome, Context, DuraflowError};
 use futures::future::{self, Either, Ready};
 use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -684,7 +685,9 @@ async fn persist<O: Persistable>(
     Ok(output)
 }
 
-/// [`persist`] on a store whose `put` does not block (see [`puts_in_place`]).
+/// [`persist`] on a store whose `put` does not block (see [`puts_in_place`]). The record is
+/// encoded into a buffer the thread keeps, so it costs no allocation of its own: a store
+/// that keeps or queues it copies it.
 fn persist_now<O: Persistable>(
     ctx: &Context,
     key: &TaskKey,
@@ -692,12 +695,32 @@ fn persist_now<O: Persistable>(
     fingerprint: Option<[u8; 16]>,
     output: O,
 ) -> Result<O, DuraflowError> {
-    let record = record_of(key, &output, version, fingerprint)?;
-    ctx.db
-        .put_shared(key, record)
-        .map_err(|source| persist_error(key, source))?;
-    Ok(output)
+    thread_local! {
+        static BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    }
+    // Taken, not borrowed: a `Serialize` impl that stores something itself finds an empty one.
+    let mut buffer = BUFFER.take();
+    let stored = codec::encode_into(
+        &mut buffer,
+        key,
+        &output,
+        version,
+        fingerprint.unwrap_or([0; 16]),
+    )
+    .map_err(|error| serialize_error(key, error))
+    .and_then(|()| {
+        ctx.db
+            .put_shared(key, &buffer)
+            .map_err(|source| persist_error(key, source))
+    });
+    if buffer.capacity() <= KEPT_BUFFER_MAX {
+        BUFFER.set(buffer);
+    }
+    stored.map(|()| output)
 }
+
+/// The largest encoding buffer a thread keeps for the next record.
+const KEPT_BUFFER_MAX: usize = 64 * 1024;
 
 /// Whether the store's `put` may be called where the task runs: it only queues the record,
 /// or does not block.
@@ -712,12 +735,16 @@ fn record_of<O: Persistable>(
     version: u32,
     fingerprint: Option<[u8; 16]>,
 ) -> Result<Vec<u8>, DuraflowError> {
-    codec::encode(key, output, version, fingerprint.unwrap_or([0; 16])).map_err(|e| {
-        DuraflowError::Serialize {
-            key: key.to_string(),
-            reason: e.to_string(),
-        }
-    })
+    codec::encode(key, output, version, fingerprint.unwrap_or([0; 16]))
+        .map_err(|error| serialize_error(key, error))
+}
+
+/// The error of an output that could not be encoded.
+fn serialize_error(key: &str, error: postcard::Error) -> DuraflowError {
+    DuraflowError::Serialize {
+        key: key.to_string(),
+        reason: error.to_string(),
+    }
 }
 
 /// The error of a store that failed to take `key`'s record.

@@ -130,12 +130,15 @@ impl std::fmt::Debug for FileStore {
     }
 }
 
-storage_over_queue!(FileStore {
-    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(key.clone(), Some(record));
+impl FileStore {
+    /// Queues `record` under `key` (see `storage_over_queue`).
+    fn queue_put(&self, key: TaskKey, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(key, Some(record));
         Ok(())
     }
-});
+}
+
+storage_over_queue!(FileStore {});
 
 /// A temp file written and not yet renamed.
 struct Staged<'a> {

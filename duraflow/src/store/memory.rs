@@ -18,6 +18,10 @@ const SHARDS: usize = 16;
 /// many as it holds live).
 const WASTE_MIN: usize = 64 * 1024;
 
+/// The record size assumed when an empty shard makes room for a run's records: a small
+/// output, its type's name and its key.
+const RECORD_GUESS: usize = 128;
+
 /// One shard: its records' bytes one after another in `arena`, and where each key's record
 /// is, in the order keys were first stored.
 ///
@@ -185,20 +189,32 @@ impl Storage for MemoryStore {
         Ok(())
     }
 
-    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
+    fn put_shared(&self, key: &TaskKey, record: &[u8]) -> io::Result<()> {
         let hashed = Hashed::of(key);
         self.shard(hashed)
             .write()
-            .put(hashed, || key.clone(), &record);
+            .put(hashed, || key.clone(), record);
         Ok(())
     }
 
-    /// Makes room in every shard for its share of `additional` records, and some slack.
+    /// Makes room in every shard for its share of `additional` records, and some slack. An
+    /// empty shard also makes room for their bytes, which would otherwise grow from a few
+    /// bytes by doubling (a dozen copies for a thousand small records).
     fn reserve(&self, additional: usize) {
         let share = additional / SHARDS + additional / (4 * SHARDS) + 8;
         for shard in &self.shards {
-            shard.write().places.reserve(share);
+            let mut shard = shard.write();
+            shard.places.reserve(share);
+            if shard.arena.is_empty() {
+                shard.arena.reserve(share * RECORD_GUESS);
+            }
         }
+    }
+
+    fn holds_nothing(&self) -> bool {
+        self.shards
+            .iter()
+            .all(|shard| shard.read().places.is_empty())
     }
 
     fn remove(&self, key: &str) -> io::Result<()> {
@@ -263,8 +279,14 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Put(k, v) => {
-                        store.put(&format!("key-{k}"), v.clone()).unwrap();
-                        model.insert(format!("key-{k}"), v);
+                        let key = format!("key-{k}");
+                        // Both ways in: an owned record, and one lent with the task's key.
+                        if k % 2 == 0 {
+                            store.put(&key, v.clone()).unwrap();
+                        } else {
+                            store.put_shared(&TaskKey::from(key.as_str()), &v).unwrap();
+                        }
+                        model.insert(key, v);
                     }
                     Op::Remove(k) => {
                         store.remove(&format!("key-{k}")).unwrap();
@@ -285,6 +307,7 @@ mod tests {
             expected.sort();
             prop_assert_eq!(keys, expected);
             prop_assert_eq!(store.len(), model.len());
+            prop_assert_eq!(store.holds_nothing(), model.is_empty());
         }
     }
 
@@ -299,6 +322,48 @@ mod tests {
                 assert!((500..=1_500).contains(&count), "{prefix}: {counts:?}");
             }
         }
+    }
+
+    #[test]
+    fn an_empty_store_makes_room_for_a_run_and_a_full_one_does_not_grow() {
+        let store = MemoryStore::new();
+        store.reserve(16_000);
+        for shard in &store.shards {
+            let shard = shard.read();
+            assert!(
+                shard.places.capacity() >= 1_000,
+                "{}",
+                shard.places.capacity()
+            );
+            assert!(shard.arena.capacity() >= 1_000 * RECORD_GUESS);
+        }
+        for i in 0..16_000 {
+            store.put(&format!("t{i}"), vec![7; 300]).unwrap();
+        }
+        let before: Vec<usize> = store
+            .shards
+            .iter()
+            .map(|s| s.read().arena.capacity())
+            .collect();
+        // A resumed run of the same DAG: its records are there; their bytes are not reserved
+        // again (the index still makes room: it cannot know which keys will be new).
+        store.reserve(16_000);
+        let after: Vec<usize> = store
+            .shards
+            .iter()
+            .map(|s| s.read().arena.capacity())
+            .collect();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn holds_nothing_until_a_record_is_stored_and_again_once_removed() {
+        let store = MemoryStore::new();
+        assert!(store.holds_nothing());
+        store.put("a", vec![1]).unwrap();
+        assert!(!store.holds_nothing());
+        store.remove("a").unwrap();
+        assert!(store.holds_nothing());
     }
 
     #[test]

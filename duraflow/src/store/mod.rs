@@ -83,10 +83,12 @@ pub trait Storage: Send + Sync {
     /// happens later is returned by the next [`Storage::flush`].
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()>;
 
-    /// [`Storage::put`] with the caller's [`TaskKey`], which a store that keeps or queues keys
-    /// can hold as it is (a short key inline, a long one shared). Default: `put`.
-    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
-        self.put(key, record)
+    /// [`Storage::put`] as duraflow's tasks call it: with the caller's [`TaskKey`], which a
+    /// store that keeps or queues keys can hold as it is (a short key inline, a long one
+    /// shared), and the record borrowed from the buffer it was encoded in, which a store that
+    /// copies records anyway takes without an allocation of its own. Default: `put` of a copy.
+    fn put_shared(&self, key: &TaskKey, record: &[u8]) -> io::Result<()> {
+        self.put(key, record.to_vec())
     }
 
     /// A hint: about `additional` records may be stored soon (`DurableDag::run` gives its
@@ -94,6 +96,14 @@ pub trait Storage: Send + Sync {
     /// Default: nothing.
     fn reserve(&self, additional: usize) {
         let _ = additional;
+    }
+
+    /// A hint: whether the store surely holds no record at all. A run that starts on such a
+    /// store looks up no task's record (each one runs, as it would after a miss), so only
+    /// answer `true` when a lookup could not have found anything. Default `false`, which is
+    /// always correct.
+    fn holds_nothing(&self) -> bool {
+        false
     }
 
     /// Removes the record under `key` (no error if there is none).
@@ -158,11 +168,14 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         (**self).put(key, record)
     }
-    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
+    fn put_shared(&self, key: &TaskKey, record: &[u8]) -> io::Result<()> {
         (**self).put_shared(key, record)
     }
     fn reserve(&self, additional: usize) {
         (**self).reserve(additional)
+    }
+    fn holds_nothing(&self) -> bool {
+        (**self).holds_nothing()
     }
     fn remove(&self, key: &str) -> io::Result<()> {
         (**self).remove(key)

@@ -229,14 +229,17 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-storage_over_queue!(PostgresStore {
-    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
+impl PostgresStore {
+    /// Queues `record` under `key` (see `storage_over_queue`). The task is done: its claim
+    /// slot is free (see `with_max_claims`), without waiting.
+    fn queue_put(&self, key: TaskKey, record: Vec<u8>) -> io::Result<()> {
         self.queue.push(key.clone(), Some(record));
-        // The task is done: its claim slot is free (see `with_max_claims`), without waiting.
-        let key = key.clone();
         self.session.tell(move |session| session.task_done(&key));
         Ok(())
     }
+}
+
+storage_over_queue!(PostgresStore {
     fn coordinates(&self) -> bool {
         true
     }

@@ -211,12 +211,15 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-storage_over_queue!(RedbStore {
-    fn put_shared(&self, key: &TaskKey, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(key.clone(), Some(record));
+impl RedbStore {
+    /// Queues `record` under `key` (see `storage_over_queue`).
+    fn queue_put(&self, key: TaskKey, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(key, Some(record));
         Ok(())
     }
-});
+}
+
+storage_over_queue!(RedbStore {});
 
 impl Backend for Db {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {

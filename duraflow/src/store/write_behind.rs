@@ -378,9 +378,9 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
 }
 
 /// The `Storage` methods every store over a [`WriteBehind`] field named `queue` shares:
-/// reads that see queued writes, `put` by way of `put_shared`, removals through the queue,
-/// flush, keys. Each store adds its own `put_shared` (and whatever else it does), so the
-/// logic exists once.
+/// reads that see queued writes, `put` and `put_shared` by way of the store's own inherent
+/// `queue_put(TaskKey, Vec<u8>)`, removals through the queue, flush, keys. Each store adds
+/// `queue_put` (and whatever else it does), so the logic exists once.
 macro_rules! storage_over_queue {
     ($store:ty { $($own:item)* }) => {
         impl $crate::store::Storage for $store {
@@ -398,7 +398,10 @@ macro_rules! storage_over_queue {
                 self.queue.read_many_with(keys, read)
             }
             fn put(&self, key: &str, record: Vec<u8>) -> ::std::io::Result<()> {
-                self.put_shared(&$crate::TaskKey::from(key), record)
+                self.queue_put($crate::TaskKey::from(key), record)
+            }
+            fn put_shared(&self, key: &$crate::TaskKey, record: &[u8]) -> ::std::io::Result<()> {
+                self.queue_put(key.clone(), record.to_vec())
             }
             fn remove(&self, key: &str) -> ::std::io::Result<()> {
                 self.queue.push($crate::TaskKey::from(key), None);
