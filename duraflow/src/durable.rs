@@ -686,8 +686,8 @@ async fn persist<O: Persistable>(
 }
 
 /// [`persist`] on a store whose `put` does not block (see [`puts_in_place`]). The record is
-/// encoded into a buffer the thread keeps, so it costs no allocation of its own: a store
-/// that keeps or queues it copies it.
+/// encoded into a buffer the thread keeps: a store that copies records (`MemoryStore`)
+/// leaves it there for the next record, one that queues them takes it.
 fn persist_now<O: Persistable>(
     ctx: &Context,
     key: &TaskKey,
@@ -710,7 +710,7 @@ fn persist_now<O: Persistable>(
     .map_err(|error| serialize_error(key, error))
     .and_then(|()| {
         ctx.db
-            .put_shared(key, &buffer)
+            .put_shared(key, &mut buffer)
             .map_err(|source| persist_error(key, source))
     });
     if buffer.capacity() <= KEPT_BUFFER_MAX {

@@ -189,7 +189,8 @@ impl Storage for MemoryStore {
         Ok(())
     }
 
-    fn put_shared(&self, key: &TaskKey, record: &[u8]) -> io::Result<()> {
+    /// Copies the record, leaving the caller its buffer.
+    fn put_shared(&self, key: &TaskKey, record: &mut Vec<u8>) -> io::Result<()> {
         let hashed = Hashed::of(key);
         self.shard(hashed)
             .write()
@@ -284,7 +285,7 @@ mod tests {
                         if k % 2 == 0 {
                             store.put(&key, v.clone()).unwrap();
                         } else {
-                            store.put_shared(&TaskKey::from(key.as_str()), &v).unwrap();
+                            store.put_shared(&TaskKey::from(key.as_str()), &mut v.clone()).unwrap();
                         }
                         model.insert(key, v);
                     }

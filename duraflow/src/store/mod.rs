@@ -85,10 +85,12 @@ pub trait Storage: Send + Sync {
 
     /// [`Storage::put`] as duraflow's tasks call it: with the caller's [`TaskKey`], which a
     /// store that keeps or queues keys can hold as it is (a short key inline, a long one
-    /// shared), and the record borrowed from the buffer it was encoded in, which a store that
-    /// copies records anyway takes without an allocation of its own. Default: `put` of a copy.
-    fn put_shared(&self, key: &TaskKey, record: &[u8]) -> io::Result<()> {
-        self.put(key, record.to_vec())
+    /// shared), and the buffer the record was encoded in. A store that keeps records as
+    /// owned buffers takes it (`std::mem::take`); one that copies records anyway copies from
+    /// it and leaves it to the caller, who encodes the next record into it without
+    /// allocating. Default: `put` of the buffer taken.
+    fn put_shared(&self, key: &TaskKey, record: &mut Vec<u8>) -> io::Result<()> {
+        self.put(key, std::mem::take(record))
     }
 
     /// A hint: about `additional` records may be stored soon (`DurableDag::run` gives its
@@ -168,7 +170,7 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         (**self).put(key, record)
     }
-    fn put_shared(&self, key: &TaskKey, record: &[u8]) -> io::Result<()> {
+    fn put_shared(&self, key: &TaskKey, record: &mut Vec<u8>) -> io::Result<()> {
         (**self).put_shared(key, record)
     }
     fn reserve(&self, additional: usize) {

@@ -400,8 +400,12 @@ macro_rules! storage_over_queue {
             fn put(&self, key: &str, record: Vec<u8>) -> ::std::io::Result<()> {
                 self.queue_put($crate::TaskKey::from(key), record)
             }
-            fn put_shared(&self, key: &$crate::TaskKey, record: &[u8]) -> ::std::io::Result<()> {
-                self.queue_put(key.clone(), record.to_vec())
+            fn put_shared(
+                &self,
+                key: &$crate::TaskKey,
+                record: &mut Vec<u8>,
+            ) -> ::std::io::Result<()> {
+                self.queue_put(key.clone(), ::std::mem::take(record))
             }
             fn remove(&self, key: &str) -> ::std::io::Result<()> {
                 self.queue.push($crate::TaskKey::from(key), None);
