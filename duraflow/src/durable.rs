@@ -20,8 +20,10 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{ready, Poll};
 use std::time::{Duration, Instant};
 
 /// The progress callback of duraflow-rs: `(key, completed)` once per completed task.
@@ -261,7 +263,8 @@ where
     /// A record that can be read and decoded right away is restored without any sequence: a
     /// restored task costs no heap block and no state machine. A task that found none and
     /// has nothing to wait for but its attempt runs in [`Durable::run_now`]. Everything else
-    /// (key checks that fail, fingerprints, blocking reads and writes, claims, retries) goes
+    /// (key checks that fail, fingerprints, blocking reads and writes, claims, retries, time
+    /// limits) goes
     /// through [`Durable::sequence`], in one heap block: the wrappers around it (here, in the
     /// glue and in dagx) then move a pointer, not a kilobyte of future, at every level.
     fn start<P, F, Fut>(self, prepare: P) -> impl Future<Output = Result<T::Output, DuraflowError>>
@@ -285,8 +288,9 @@ where
             }
         };
         let ctx = &self.shared.ctx;
-        let retries = self.split.is_some() && self.options().retries > 0;
-        if retries || ctx.db.coordinates() || !puts_in_place(ctx) {
+        let options = self.options();
+        let retries = self.split.is_some() && options.retries > 0;
+        if retries || options.timeout.is_some() || ctx.db.coordinates() || !puts_in_place(ctx) {
             return Either::Right(Either::Right(Box::pin(
                 self.sequence(prepare, Some(missed)),
             )));
@@ -472,19 +476,15 @@ where
         result
     }
 
-    /// The sequence of a task that found no usable record, runs once and is stored where it
-    /// runs: no retries, no claim, no blocking write. Small enough to need no heap block.
-    fn run_now<P, F, Fut>(
-        self,
-        prepare: P,
-        miss: Miss,
-    ) -> impl Future<Output = Result<T::Output, DuraflowError>>
+    /// The sequence of a task that found no usable record, runs once, without a time limit,
+    /// and is stored where it runs: no retries, no claim, no blocking write. Small enough to
+    /// need no heap block.
+    fn run_now<P, F, Fut>(self, prepare: P, miss: Miss) -> RunNow<T, P, F, Fut>
     where
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
-        let timeout = self.options().timeout;
         let Durable {
             key,
             version,
@@ -492,30 +492,106 @@ where
             shared,
             ..
         } = self;
-        async move {
-            // The task runs: not in an inline poll (see `inline`).
-            inline::leave_inline().await;
-            let (_, mut start) = prepare.await;
-            let observers = &shared.observers;
-            observers.emit(&Event::Missed {
-                key: &key,
-                reason: &miss,
-            });
-            let started = clock(observers);
-            let attempted = attempt_once(start(task), timeout).await;
-            let result = settle(&key, attempted, 1).and_then(|(output, persists)| {
-                let output = match persists {
-                    true => persist_now(&shared.ctx, &key, version, None, output)?,
-                    false => output,
-                };
-                executed(&shared, &key, miss, persists, 1, started);
-                Ok(output)
-            });
-            if let Err(error) = &result {
-                observers.emit(&Event::Failed { key: &key, error });
-            }
-            result
+        RunNow {
+            key,
+            version,
+            shared,
+            miss: Some(miss),
+            started: None,
+            stage: Stage::Preparing {
+                prepare,
+                task: Some(task),
+            },
+            _start: std::marker::PhantomData,
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Durable::run_now`], written out: one poll function where combinators
+    /// (`map`, `Either`, `catch_unwind`) would nest five, each moving the output once more.
+    struct RunNow<T, P, F, Fut> {
+        key: TaskKey,
+        version: u32,
+        shared: Arc<Shared>,
+        // Taken when the task is done.
+        miss: Option<Miss>,
+        started: Option<Instant>,
+        #[pin]
+        stage: Stage<T, P, Fut>,
+        // Only the closure's type: it is called once, then dropped.
+        _start: std::marker::PhantomData<fn() -> F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Where a [`RunNow`] is.
+    #[project = StageNow]
+    enum Stage<T, P, Fut> {
+        /// Receiving the inputs (and leaving an inline poll first).
+        Preparing { #[pin] prepare: P, task: Option<T> },
+        /// The one attempt.
+        Running { #[pin] attempt: Fut },
+        Done,
+    }
+}
+
+impl<T, P, F, Fut> Future for RunNow<T, P, F, Fut>
+where
+    T: dagx::Task,
+    T::Output: Persistable,
+    P: Future<Output = (Option<Fingerprint>, F)>,
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = Result<T::Output, String>>,
+{
+    type Output = Result<T::Output, DuraflowError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let StageNow::Preparing { prepare, task } = this.stage.as_mut().project() {
+            // The task runs: not in an inline poll (see `inline`).
+            if inline::is_inline() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let (_, mut start) = ready!(prepare.poll(cx));
+            let task = task.take().expect("a task is started once");
+            let observers = &this.shared.observers;
+            if let Some(miss) = this.miss.as_ref() {
+                observers.emit(&Event::Missed {
+                    key: this.key,
+                    reason: miss,
+                });
+            }
+            *this.started = clock(observers);
+            let attempt = start(task);
+            this.stage.set(Stage::Running { attempt });
+        }
+        let StageNow::Running { attempt } = this.stage.as_mut().project() else {
+            panic!("`RunNow` polled after it was done");
+        };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)));
+        let attempted = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(output))) => Ok(output),
+            Ok(Poll::Ready(Err(reason))) => Err(Failure::InputUnavailable(reason)),
+            Err(payload) => Err(Failure::Panicked(panic_message(payload.as_ref()))),
+        };
+        this.stage.set(Stage::Done);
+        let (key, shared) = (&*this.key, &**this.shared);
+        let miss = this.miss.take().unwrap_or(Miss::NoRecord);
+        let result = settle(key, attempted, 1).and_then(|(output, persists)| {
+            let output = match persists {
+                true => persist_now(&shared.ctx, key, *this.version, None, output)?,
+                false => output,
+            };
+            executed(shared, key, miss, persists, 1, *this.started);
+            Ok(output)
+        });
+        if let Err(error) = &result {
+            shared.observers.emit(&Event::Failed { key, error });
+        }
+        Poll::Ready(result)
     }
 }
 
