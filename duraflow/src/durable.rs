@@ -496,7 +496,7 @@ where
             key,
             version,
             shared,
-            miss: Some(miss),
+            reason: Reason::of(miss),
             started: None,
             stage: Stage::Preparing {
                 prepare,
@@ -515,12 +515,34 @@ pin_project_lite::pin_project! {
         version: u32,
         shared: Arc<Shared>,
         // Taken when the task is done.
-        miss: Option<Miss>,
+        reason: Reason,
         started: Option<Instant>,
         #[pin]
         stage: Stage<T, P, Fut>,
         // Only the closure's type: it is called once, then dropped.
         _start: std::marker::PhantomData<fn() -> F>,
+    }
+}
+
+/// Why a task runs, kept until it is done: the usual reason, no record, costs nothing, any
+/// other a box, so that every task's future stays small.
+struct Reason(Option<Box<Miss>>);
+
+impl Reason {
+    fn of(miss: Miss) -> Self {
+        match miss {
+            Miss::NoRecord => Reason(None),
+            miss => Reason(Some(Box::new(miss))),
+        }
+    }
+
+    fn miss(&self) -> &Miss {
+        const NO_RECORD: &Miss = &Miss::NoRecord;
+        self.0.as_deref().unwrap_or(NO_RECORD)
+    }
+
+    fn into_miss(self) -> Miss {
+        self.0.map_or(Miss::NoRecord, |miss| *miss)
     }
 }
 
@@ -557,12 +579,10 @@ where
             let (_, mut start) = ready!(prepare.poll(cx));
             let task = task.take().expect("a task is started once");
             let observers = &this.shared.observers;
-            if let Some(miss) = this.miss.as_ref() {
-                observers.emit(&Event::Missed {
-                    key: this.key,
-                    reason: miss,
-                });
-            }
+            observers.emit(&Event::Missed {
+                key: this.key,
+                reason: this.reason.miss(),
+            });
             *this.started = clock(observers);
             let attempt = start(task);
             this.stage.set(Stage::Running { attempt });
@@ -579,7 +599,7 @@ where
         };
         this.stage.set(Stage::Done);
         let (key, shared) = (&*this.key, &**this.shared);
-        let miss = this.miss.take().unwrap_or(Miss::NoRecord);
+        let miss = std::mem::replace(this.reason, Reason(None)).into_miss();
         let result = settle(key, attempted, 1).and_then(|(output, persists)| {
             let output = match persists {
                 true => persist_now(&shared.ctx, key, *this.version, None, output)?,
