@@ -219,6 +219,14 @@ impl RunState {
 /// place is its prefetched record's slot.
 type Keys = IndexSet<TaskKey, FnvBuild>;
 
+/// What a `DurableDag` knows of the nodes it added.
+#[derive(Default)]
+struct Nodes {
+    keys: Keys,
+    /// How many of them are sources (see [`glue::is_source`]).
+    sources: usize,
+}
+
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
 ///
 /// ```
@@ -251,7 +259,7 @@ pub struct DurableDag<'a> {
     state: Arc<RunState>,
     /// What its tasks share: the context, the handlers and the run log.
     shared: Arc<Shared>,
-    keys: Mutex<Keys>,
+    nodes: Mutex<Nodes>,
     cache: Option<Cache>,
 }
 
@@ -268,7 +276,7 @@ impl<'a> DurableDag<'a> {
             dag,
             state,
             shared: Arc::new(shared),
-            keys: Mutex::default(),
+            nodes: Mutex::default(),
             cache: None,
         }
     }
@@ -378,10 +386,10 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
-        let durable = self
-            .wrap(key, T::VERSION, task)
-            .with_options(self.options_of::<T>());
-        self.dag.add_task(durable)
+        let options = self.options_of::<T>();
+        self.insert(key, T::VERSION, task, |durable| {
+            durable.with_options(options)
+        })
     }
 
     /// The options of a `#[durable]` task type, with the DAG-wide cache mode applied.
@@ -408,8 +416,9 @@ impl<'a> DurableDag<'a> {
         T::Output: Persistable,
     {
         let key = task.key();
-        let durable = self.wrap(&key, T::VERSION, task).with_options(options);
-        self.dag.add_task(durable)
+        self.insert(&key, T::VERSION, task, |durable| {
+            durable.with_options(options)
+        })
     }
 
     /// Adds `task` under `key` with an explicit task version.
@@ -427,28 +436,49 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
-        let durable = self.wrap(key, version, task);
-        self.dag.add_task(durable)
+        self.insert(key, version, task, |durable| durable)
     }
 
-    /// The wrapper of a task added under `key`.
+    /// Adds `task` to the dagx DAG under `key`, wrapped (and the wrapper finished by
+    /// `finish`).
     ///
     /// # Panics
     /// If `key` is already used in this `DurableDag`.
-    fn wrap<T: Task>(&self, key: &str, version: u32, task: T) -> Durable<T> {
+    fn insert<T>(
+        &self,
+        key: &str,
+        version: u32,
+        task: T,
+        finish: impl FnOnce(Durable<T>) -> Durable<T>,
+    ) -> TaskBuilder<'a, Durable<T>, Pending>
+    where
+        T: Task + 'static,
+        T::Input: Clone + 'static,
+        T::Output: Persistable,
+    {
         // A short key is copied, not allocated, for the duplicate check and the task.
         let key = TaskKey::from(key);
-        let (index, added) = self.keys.lock().insert_full(key.clone());
+        let mut nodes = self.nodes.lock();
+        let (index, added) = nodes.keys.insert_full(key.clone());
         if !added {
+            drop(nodes);
             panic!(
                 "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
                  give each task its own key"
             );
         }
         self.state.total.fetch_add(1, Ordering::Relaxed);
-        Durable::sharing(key, Arc::clone(&self.shared), task)
+        let durable = Durable::sharing(key, Arc::clone(&self.shared), task)
             .with_version(version)
-            .at(index)
+            .at(index);
+        nodes.sources += usize::from(glue::is_source::<T::Input>());
+        self.dag.add_task(finish(durable))
+    }
+
+    /// Whether the dagx DAG holds no other nodes than this `DurableDag`'s (see
+    /// [`glue::only_durable_nodes`]). Adds a probe node.
+    pub(crate) fn only_durable_nodes(&self) -> bool {
+        glue::only_durable_nodes(self.dag, self.state.total())
     }
 
     /// Runs the DAG and returns what ran and what was restored, or the first real error
@@ -468,9 +498,12 @@ impl<'a> DurableDag<'a> {
         // several would be dropped by dagx 0.3.1, so if the DAG has other nodes than durable
         // ones, the spawned futures catch it here. A DAG of durable tasks alone is polled
         // inline first: restored tasks are then never scheduled (see `inline`).
-        let foreign = !glue::only_durable_nodes(self.dag, self.state.total());
+        let foreign = !self.only_durable_nodes();
+        // The probe joined the first layer: a lone source, which dagx would have run
+        // inline, now comes first in a layer of two and is run inline here.
+        let lone_source = !foreign && self.nodes.lock().sources == 1;
         let state = Arc::clone(&self.state);
-        let inliner = Inliner::default();
+        let inliner = Inliner::new(lone_source);
         let guarded = move |task: BoxFuture<'static, ()>| {
             if !foreign {
                 match inliner.poll(task) {
@@ -524,8 +557,8 @@ impl<'a> DurableDag<'a> {
             return;
         }
         if !store.is_blocking() {
-            let keys = self.keys.lock();
-            let keys: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
+            let nodes = self.nodes.lock();
+            let keys: Vec<&str> = nodes.keys.iter().map(TaskKey::as_str).collect();
             if holds_any(&**store, &keys) {
                 if let Ok(prefetched) = Prefetched::read(&**store, &keys) {
                     self.state.set_prefetched(prefetched);
@@ -533,7 +566,7 @@ impl<'a> DurableDag<'a> {
             }
             return;
         }
-        let keys: Vec<TaskKey> = self.keys.lock().iter().cloned().collect();
+        let keys: Vec<TaskKey> = self.nodes.lock().keys.iter().cloned().collect();
         let fetched = off_runtime(store, move |store| {
             let keys: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
             Prefetched::read(store, &keys)

@@ -9,7 +9,7 @@
 
 use crate::durable::{direct, Durable, DurableTask, Persistable};
 use crate::fingerprint::Fingerprint;
-use dagx::{Pending, Task, TaskBuilder, TaskHandle};
+use dagx::{DagRunner, Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
 use futures::future::{self, BoxFuture, Either};
 use futures::FutureExt;
@@ -301,10 +301,10 @@ impl Probe {
 /// Whether `dag` holds no other nodes than the `durable` ones a `DurableDag` added (all of
 /// which catch their own panics). dagx 0.3.1 numbers nodes in order from 0 and names the id
 /// of a handle without output in `DagError::ResultNotFound`, so a probe node added now tells
-/// how many nodes came before it. The probe is a no-op task run with the first layer. Any
-/// other answer (another numbering, say) counts as foreign nodes: the caller then keeps
-/// guarding against their panics.
-pub(crate) fn only_durable_nodes(dag: &dagx::DagRunner, durable: usize) -> bool {
+/// how many nodes came before it. The probe is a no-op task run with the first layer (a
+/// source: dagx hands out handles of sources only). Any other answer (another numbering,
+/// say) counts as foreign nodes: the caller then keeps guarding against their panics.
+pub(crate) fn only_durable_nodes(dag: &DagRunner, durable: usize) -> bool {
     let probe: TaskHandle<()> = dag.add_task(Probe).into();
     matches!(
         dag.get(probe),
@@ -312,11 +312,18 @@ pub(crate) fn only_durable_nodes(dag: &dagx::DagRunner, durable: usize) -> bool 
     )
 }
 
+/// Whether a task with input `I` is a source: dagx wires no dependency to a task whose
+/// input is `()`.
+pub(crate) fn is_source<I: 'static>() -> bool {
+    std::any::TypeId::of::<I>() == std::any::TypeId::of::<()>()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::only_durable_nodes;
     use crate::{Context, DurableDag, MemoryStore};
     use dagx::{task, DagRunner, Task};
+    use futures::future::BoxFuture;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     struct Src;
@@ -327,33 +334,67 @@ mod tests {
         }
     }
 
-    fn durable_dag(dag: &DagRunner, tasks: usize) {
+    struct Inc;
+    #[task]
+    impl Inc {
+        async fn run(x: &u8) -> u8 {
+            x + 1
+        }
+    }
+
+    fn durable_dag(dag: &DagRunner, tasks: usize) -> DurableDag<'_> {
         let d = DurableDag::new(dag, Arc::new(Context::new(MemoryStore::new())));
         for i in 0..tasks {
             d.add(&format!("t{i}"), Src);
         }
+        d
     }
 
     #[test]
     fn a_dag_of_durable_tasks_only_has_no_foreign_node() {
         let dag = DagRunner::new();
-        durable_dag(&dag, 3);
-        assert!(only_durable_nodes(&dag, 3));
+        assert!(durable_dag(&dag, 3).only_durable_nodes());
     }
 
     #[test]
     fn a_plain_task_beside_durable_ones_is_foreign() {
         let dag = DagRunner::new();
-        durable_dag(&dag, 3);
+        let d = durable_dag(&dag, 3);
         dag.add_task(Src);
-        assert!(!only_durable_nodes(&dag, 3));
+        assert!(!d.only_durable_nodes());
     }
 
     #[test]
     fn a_second_probe_counts_the_first_as_foreign() {
         let dag = DagRunner::new();
-        durable_dag(&dag, 2);
-        assert!(only_durable_nodes(&dag, 2));
-        assert!(!only_durable_nodes(&dag, 2));
+        let d = durable_dag(&dag, 2);
+        assert!(d.only_durable_nodes());
+        assert!(!d.only_durable_nodes());
+    }
+
+    #[test]
+    fn an_empty_durable_dag_has_no_foreign_node() {
+        let dag = DagRunner::new();
+        assert!(durable_dag(&dag, 0).only_durable_nodes());
+    }
+
+    /// dagx runs a layer of one task inline: the probe must not join the first layer of a
+    /// chain, which would then be spawned and waited for.
+    #[tokio::test]
+    async fn a_chain_is_run_without_spawning() {
+        static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+        fn spawn(task: BoxFuture<'static, ()>) {
+            SPAWNED.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(task);
+        }
+        let dag = DagRunner::new();
+        let d = DurableDag::new(&dag, Arc::new(Context::new(MemoryStore::new())));
+        let mut last = d.add("a", Src).into();
+        for key in ["b", "c", "d"] {
+            last = d.add(key, Inc).depends_on(last);
+        }
+        let report = d.run(spawn).await.unwrap();
+        assert_eq!((report.executed, dag.get(last).unwrap()), (4, 4));
+        assert_eq!(SPAWNED.load(Ordering::SeqCst), 0);
     }
 }

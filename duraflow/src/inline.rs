@@ -6,13 +6,18 @@
 //! Only DAGs made of durable tasks alone are polled so (a plain dagx task would run its code
 //! in the poll), and a run stops trying once [`GIVE_UPS`] more tasks had to go to the spawner
 //! than were restored inline (a fresh run pays for a few polls, not one per task).
+//!
+//! One task may run in its inline poll: the first one handed over, when the DAG has a lone
+//! source. dagx runs a layer of one task inline, without the spawner; `DurableDag::run`'s
+//! probe node makes the first layer two tasks, so this gives that source back what dagx
+//! would have done.
 
 use futures::future::BoxFuture;
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 thread_local! {
@@ -72,11 +77,34 @@ pub(crate) enum Polled {
 pub(crate) struct Inliner {
     /// Tasks handed to the spawner after an inline poll, less those restored inline.
     given_up: AtomicI64,
+    /// Whether the next task handed over runs in its poll, as far as it can without waiting.
+    run_next: AtomicBool,
 }
 
 impl Inliner {
+    /// Inline polls for a run; with `lone_source`, the first task handed over runs in its
+    /// poll (see the module's documentation).
+    pub(crate) fn new(lone_source: bool) -> Self {
+        Inliner {
+            given_up: AtomicI64::new(0),
+            run_next: AtomicBool::new(lone_source),
+        }
+    }
+
     /// Polls `task` once on this thread, unless this run already stopped trying.
     pub(crate) fn poll(&self, mut task: BoxFuture<'static, ()>) -> Polled {
+        if self.run_next.swap(false, Ordering::Relaxed) {
+            // A real poll, not an inline one: a task that waits for something is woken
+            // through the waker of the spawner's next poll, which it registers then.
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+            }));
+            return match polled {
+                Ok(Poll::Ready(())) => Polled::Done,
+                Ok(Poll::Pending) => Polled::Spawn(task),
+                Err(payload) => Polled::Panicked(crate::durable::panic_message(payload.as_ref())),
+            };
+        }
         if self.given_up.load(Ordering::Relaxed) >= i64::from(GIVE_UPS) {
             return Polled::Spawn(task);
         }
@@ -164,6 +192,25 @@ mod tests {
             poll_n(&inliner, 1000, false),
             (GIVE_UPS as i64 + CREDIT) as usize
         );
+    }
+
+    #[test]
+    fn after_a_lone_source_the_first_task_runs_in_its_poll_and_no_other() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let task = |ran: Arc<AtomicBool>| -> BoxFuture<'static, ()> {
+            Box::pin(async move {
+                leave_inline().await;
+                ran.store(true, Ordering::Relaxed);
+            })
+        };
+        let inliner = Inliner::new(true);
+        assert!(matches!(inliner.poll(task(ran.clone())), Polled::Done));
+        assert!(ran.swap(false, Ordering::Relaxed));
+        assert!(matches!(inliner.poll(task(ran.clone())), Polled::Spawn(_)));
+        assert!(!ran.load(Ordering::Relaxed));
+        let inliner = Inliner::new(false);
+        assert!(matches!(inliner.poll(task(ran.clone())), Polled::Spawn(_)));
+        assert!(!ran.load(Ordering::Relaxed));
     }
 
     #[test]
