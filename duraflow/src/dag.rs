@@ -137,6 +137,11 @@ impl RunState {
         self.total.load(Ordering::Relaxed)
     }
 
+    /// Whether the store held no record at all when the run started: every task finds none.
+    pub(crate) fn found_an_empty_store(&self) -> bool {
+        self.read_before.load(Ordering::Acquire) == READ_EMPTY_STORE
+    }
+
     /// Counts a restored task; `completed` (the context's count after it) picks the shard.
     pub(crate) fn restored(&self, completed: usize) {
         self.restored[completed % COUNT_SHARDS].fetch_add(1, Ordering::Relaxed);
@@ -467,7 +472,8 @@ impl<'a> DurableDag<'a> {
                  give each task its own key"
             );
         }
-        self.state.total.fetch_add(1, Ordering::Relaxed);
+        // The count under the lock: a store, not an atomic increment.
+        self.state.total.store(nodes.keys.len(), Ordering::Relaxed);
         let durable = Durable::sharing(key, Arc::clone(&self.shared), task)
             .with_version(version)
             .at(index);

@@ -319,6 +319,8 @@ where
         let key = &self.key;
         let (miss, stale) = if state.is_some_and(|s| s.is_forced(key)) {
             (Miss::Forced, None)
+        } else if state.is_some_and(RunState::found_an_empty_store) {
+            (Miss::NoRecord, None)
         } else {
             match lookup_now::<T::Output>(ctx, state, self.index, key, expect) {
                 Ok(Some(Found::Value(value))) => {
