@@ -20,7 +20,7 @@ const WASTE_MIN: usize = 64 * 1024;
 
 /// The record size assumed when an empty shard makes room for a run's records: a small
 /// output, its type's name and its key.
-const RECORD_GUESS: usize = 128;
+const RECORD_GUESS: usize = 96;
 
 /// One shard: its records' bytes one after another in `arena`, and where each key's record
 /// is, in the order keys were first stored.
