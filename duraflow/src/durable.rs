@@ -162,11 +162,6 @@ impl<T: dagx::Task> Durable<T> {
         self
     }
 
-    /// The run log this wrapper reports to, if any.
-    pub(crate) fn run_state(&self) -> Option<Arc<RunState>> {
-        self.shared.run.clone()
-    }
-
     /// How the glue may receive this task's inputs itself.
     pub(crate) fn split(&self) -> Option<Split<T>> {
         self.split.map(|split| split())
@@ -184,6 +179,27 @@ impl<T: DurableTask> Durable<T> {
         self.options = (options != TaskOptions::DEFAULT).then(|| Box::new(options));
         self.split = Some(Split::of);
         self
+    }
+}
+
+/// How a task's future ends with an error: given to its caller (a direct call), or, in a
+/// DAG, kept in the run's log while dagx gets its message. Applied where the task ends, so
+/// no wrapper future maps the result and holds the run state for it.
+pub(crate) trait Report {
+    /// The error the task's future gives.
+    type Error;
+    /// `result` as the task's future gives it.
+    fn report<O>(result: Result<O, DuraflowError>, shared: &Shared) -> Result<O, Self::Error>;
+}
+
+/// The error goes to the caller as it is.
+pub(crate) struct ToCaller;
+
+impl Report for ToCaller {
+    type Error = DuraflowError;
+
+    fn report<O>(result: Result<O, DuraflowError>, _: &Shared) -> Result<O, DuraflowError> {
+        result
     }
 }
 
@@ -206,7 +222,7 @@ where
         T::Input: Clone + 'static,
     {
         let store = Arc::clone(&self.shared.ctx.db);
-        let output = self.execute(direct(input)).await?;
+        let output = self.execute::<ToCaller, _, _, _>(direct(input)).await?;
         off_runtime(&store, |s| s.flush())
             .await
             .map_err(|failed| DuraflowError::Persist {
@@ -223,11 +239,12 @@ where
     /// itself) and `start`, which starts one attempt and fails with a message only when the
     /// inputs could not be received. Built without `async fn` so that the arguments are
     /// held once, by the inner future: every task's future stays small.
-    pub(crate) fn execute<P, F, Fut>(
+    pub(crate) fn execute<R, P, F, Fut>(
         self,
         prepare: P,
-    ) -> impl Future<Output = Result<T::Output, DuraflowError>>
+    ) -> impl Future<Output = Result<T::Output, R::Error>>
     where
+        R: Report,
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
@@ -244,7 +261,7 @@ where
         let task = {
             #[cfg(feature = "tracing")]
             let _entered = span.enter();
-            self.start(prepare)
+            self.start::<R, P, F, Fut>(prepare)
         };
         #[cfg(feature = "tracing")]
         let task = {
@@ -267,8 +284,9 @@ where
     /// limits) goes
     /// through [`Durable::sequence`], in one heap block: the wrappers around it (here, in the
     /// glue and in dagx) then move a pointer, not a kilobyte of future, at every level.
-    fn start<P, F, Fut>(self, prepare: P) -> impl Future<Output = Result<T::Output, DuraflowError>>
+    fn start<R, P, F, Fut>(self, prepare: P) -> impl Future<Output = Result<T::Output, R::Error>>
     where
+        R: Report,
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
@@ -280,11 +298,13 @@ where
                     key: &self.key,
                     error: &error,
                 });
-                return Either::Left(future::ready(Err(error)));
+                return Either::Left(future::ready(R::report(Err(error), &self.shared)));
             }
             Now::Missed(missed) => missed,
             Now::Later => {
-                return Either::Right(Either::Right(Box::pin(self.sequence(prepare, None))))
+                return Either::Right(Either::Right(Box::pin(
+                    self.sequence::<R, P, F, Fut>(prepare, None),
+                )))
             }
         };
         let ctx = &self.shared.ctx;
@@ -292,11 +312,13 @@ where
         let retries = self.split.is_some() && options.retries > 0;
         if retries || options.timeout.is_some() || ctx.db.coordinates() || !puts_in_place(ctx) {
             return Either::Right(Either::Right(Box::pin(
-                self.sequence(prepare, Some(missed)),
+                self.sequence::<R, P, F, Fut>(prepare, Some(missed)),
             )));
         }
         // A record that was unusable is kept only for a claim: not here.
-        Either::Right(Either::Left(self.run_now(prepare, missed.miss)))
+        Either::Right(Either::Left(
+            self.run_now::<R, P, F, Fut>(prepare, missed.miss),
+        ))
     }
 
     /// The start of the sequence, when it needs no waiting: the key is checked, `Started`
@@ -344,12 +366,13 @@ where
 
     /// The sequence after `look_up_now`: `looked_up` holds what it found when it found no
     /// usable record, or is `None` when the lookup (and the key check) is left to this.
-    async fn sequence<P, F, Fut>(
+    async fn sequence<R, P, F, Fut>(
         self,
         prepare: P,
         looked_up: Option<Missed>,
-    ) -> Result<T::Output, DuraflowError>
+    ) -> Result<T::Output, R::Error>
     where
+        R: Report,
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
@@ -475,14 +498,15 @@ where
         if let Err(error) = &result {
             observers.emit(&Event::Failed { key, error });
         }
-        result
+        R::report(result, shared)
     }
 
     /// The sequence of a task that found no usable record, runs once, without a time limit,
     /// and is stored where it runs: no retries, no claim, no blocking write. Small enough to
     /// need no heap block.
-    fn run_now<P, F, Fut>(self, prepare: P, miss: Miss) -> RunNow<T, P, F, Fut>
+    fn run_now<R, P, F, Fut>(self, prepare: P, miss: Miss) -> RunNow<T, P, F, Fut, R>
     where
+        R: Report,
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
@@ -504,7 +528,7 @@ where
                 prepare,
                 task: Some(task),
             },
-            _start: std::marker::PhantomData,
+            _types: std::marker::PhantomData,
         }
     }
 }
@@ -512,7 +536,7 @@ where
 pin_project_lite::pin_project! {
     /// The future of [`Durable::run_now`], written out: one poll function where combinators
     /// (`map`, `Either`, `catch_unwind`) would nest five, each moving the output once more.
-    struct RunNow<T, P, F, Fut> {
+    struct RunNow<T, P, F, Fut, R> {
         key: TaskKey,
         version: u32,
         shared: Arc<Shared>,
@@ -521,8 +545,8 @@ pin_project_lite::pin_project! {
         started: Option<Instant>,
         #[pin]
         stage: Stage<T, P, Fut>,
-        // Only the closure's type: it is called once, then dropped.
-        _start: std::marker::PhantomData<fn() -> F>,
+        // Only the closure's type (it is called once, then dropped) and how to report.
+        _types: std::marker::PhantomData<fn() -> (F, R)>,
     }
 }
 
@@ -560,15 +584,16 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<T, P, F, Fut> Future for RunNow<T, P, F, Fut>
+impl<T, P, F, Fut, R> Future for RunNow<T, P, F, Fut, R>
 where
     T: dagx::Task,
     T::Output: Persistable,
+    R: Report,
     P: Future<Output = (Option<Fingerprint>, F)>,
     F: FnMut(T) -> Fut,
     Fut: Future<Output = Result<T::Output, String>>,
 {
-    type Output = Result<T::Output, DuraflowError>;
+    type Output = Result<T::Output, R::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -613,7 +638,7 @@ where
         if let Err(error) = &result {
             shared.observers.emit(&Event::Failed { key, error });
         }
-        Poll::Ready(result)
+        Poll::Ready(R::report(result, shared))
     }
 }
 

@@ -7,12 +7,12 @@
 //! `DagError::InvalidDependency`. Durable tasks therefore keep their real error in the run
 //! log of their `DurableDag` and give dagx only a message.
 
-use crate::durable::{direct, Durable, DurableTask, Persistable};
+use crate::durable::{direct, Durable, DurableTask, Persistable, Report, Shared, ToCaller};
 use crate::fingerprint::Fingerprint;
+use crate::DuraflowError;
 use dagx::{DagRunner, Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
 use futures::future::{self, BoxFuture, Either};
-use futures::FutureExt;
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ where
     /// Runs durably. A failure (panic, persist error) panics with the error's message, as
     /// `Task::run` has no error channel; use [`Durable::run_result`] to get the error.
     async fn run(self, input: Self::Input) -> Self::Output {
-        match self.execute(direct(input)).await {
+        match self.execute::<ToCaller, _, _, _>(direct(input)).await {
             Ok(output) => output,
             Err(error) => panic!("{error}"),
         }
@@ -43,10 +43,9 @@ where
         self,
         receivers: Receivers,
     ) -> impl Future<Output = Result<Self::Output, String>> + Send {
-        let state = self.run_state();
-        let run = match self.split() {
+        match self.split() {
             // duraflow receives the inputs itself: it can fingerprint them and retry.
-            Some(split) => Either::Left(self.execute(async move {
+            Some(split) => Either::Left(self.execute::<ToRun, _, _, _>(async move {
                 let (input, fingerprint) = match (split.receive)(receivers).await {
                     Ok((input, fingerprint)) => (Ok(input), fingerprint),
                     Err(reason) => (Err(reason), None),
@@ -71,17 +70,25 @@ where
                         }
                     }
                 };
-                Either::Right(self.execute(future::ready((None, attempt))))
+                Either::Right(self.execute::<ToRun, _, _, _>(future::ready((None, attempt))))
             }
-        };
-        run.map(move |result| {
-            result.map_err(|error| {
-                let message = error.to_string();
-                if let Some(state) = state {
-                    state.fail(error);
-                }
-                message
-            })
+        }
+    }
+}
+
+/// A durable node's error stays in its run's log; dagx gets its message.
+struct ToRun;
+
+impl Report for ToRun {
+    type Error = String;
+
+    fn report<O>(result: Result<O, DuraflowError>, shared: &Shared) -> Result<O, String> {
+        result.map_err(|error| {
+            let message = error.to_string();
+            if let Some(state) = &shared.run {
+                state.fail(error);
+            }
+            message
         })
     }
 }
