@@ -617,12 +617,10 @@ where
         let StageNow::Running { attempt } = this.stage.as_mut().project() else {
             panic!("`RunNow` polled after it was done");
         };
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)));
-        let attempted = match polled {
+        let attempted = match std::panic::catch_unwind(AssertUnwindSafe(|| attempt.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(Ok(output))) => Ok(output),
-            Ok(Poll::Ready(Err(reason))) => Err(Failure::InputUnavailable(reason)),
-            Err(payload) => Err(Failure::Panicked(panic_message(payload.as_ref()))),
+            Ok(Poll::Ready(ended)) => failure_of(Ok(ended)),
+            Err(payload) => failure_of(Err(payload)),
         };
         this.stage.set(Stage::Done);
         let (key, shared) = (&*this.key, &**this.shared);
@@ -764,11 +762,18 @@ fn attempt_once<O>(
                 .map(move |outcome| outcome.map_err(|_| Failure::TimedOut(limit))),
         ),
     };
-    caught.map(|caught| match caught? {
+    caught.map(|caught| failure_of(caught?))
+}
+
+/// What an attempt that ended (`Ok`) or panicked (`Err`, the payload) produced.
+fn failure_of<O>(
+    ended: Result<Result<O, String>, Box<dyn std::any::Any + Send>>,
+) -> Result<O, Failure> {
+    match ended {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(reason)) => Err(Failure::InputUnavailable(reason)),
         Err(payload) => Err(Failure::Panicked(panic_message(payload.as_ref()))),
-    })
+    }
 }
 
 /// The error for the last failed attempt, with the attempt count when there were several.

@@ -92,51 +92,54 @@ impl Inliner {
     }
 
     /// Polls `task` once on this thread, unless this run already stopped trying.
-    pub(crate) fn poll(&self, mut task: BoxFuture<'static, ()>) -> Polled {
+    pub(crate) fn poll(&self, task: BoxFuture<'static, ()>) -> Polled {
         if self.run_next.swap(false, Ordering::Relaxed) {
             // A real poll, not an inline one: a task that waits for something is woken
             // through the waker of the spawner's next poll, which it registers then.
-            let polled = catch_unwind(AssertUnwindSafe(|| {
-                task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-            }));
-            return match polled {
-                Ok(Poll::Ready(())) => Polled::Done,
-                Ok(Poll::Pending) => Polled::Spawn(task),
-                Err(payload) => Polled::Panicked(crate::durable::panic_message(payload.as_ref())),
-            };
+            return poll_once(task, false);
         }
         if self.given_up.load(Ordering::Relaxed) >= i64::from(GIVE_UPS) {
             return Polled::Spawn(task);
         }
-        struct Reset;
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                INLINE.with(|inline| inline.set(false));
-            }
-        }
-        INLINE.with(|inline| inline.set(true));
-        let reset = Reset;
-        let polled = catch_unwind(AssertUnwindSafe(|| {
-            task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-        }));
-        drop(reset);
+        let polled = poll_once(task, true);
         match polled {
-            Ok(Poll::Ready(())) => {
-                // Credit is capped, so a long run of restores is not followed by as long a
-                // run of polls for tasks that then go to the spawner anyway.
+            // Credit is capped, so a long run of restores is not followed by as long a run
+            // of polls for tasks that then go to the spawner anyway.
+            Polled::Done => {
                 let _ =
                     self.given_up
                         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |given_up| {
                             (given_up > -CREDIT).then_some(given_up - 1)
                         });
-                Polled::Done
             }
-            Ok(Poll::Pending) => {
+            Polled::Spawn(_) => {
                 self.given_up.fetch_add(1, Ordering::Relaxed);
-                Polled::Spawn(task)
             }
-            Err(payload) => Polled::Panicked(crate::durable::panic_message(payload.as_ref())),
+            Polled::Panicked(_) => {}
         }
+        polled
+    }
+}
+
+/// Polls `task` once on this thread with a waker that does nothing, as an inline poll or
+/// not, catching a panic.
+fn poll_once(mut task: BoxFuture<'static, ()>, inline: bool) -> Polled {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            INLINE.with(|inline| inline.set(false));
+        }
+    }
+    INLINE.with(|flag| flag.set(inline));
+    let reset = Reset;
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }));
+    drop(reset);
+    match polled {
+        Ok(Poll::Ready(())) => Polled::Done,
+        Ok(Poll::Pending) => Polled::Spawn(task),
+        Err(payload) => Polled::Panicked(crate::durable::panic_message(payload.as_ref())),
     }
 }
 
