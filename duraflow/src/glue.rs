@@ -385,8 +385,8 @@ mod tests {
         assert!(durable_dag(&dag, 0).only_durable_nodes());
     }
 
-    /// dagx runs a layer of one task inline: the probe must not join the first layer of a
-    /// chain, which would then be spawned and waited for.
+    /// dagx runs a layer of one task inline. The probe makes a chain's first layer two
+    /// tasks; its source must still not be spawned and waited for.
     #[tokio::test]
     async fn a_chain_is_run_without_spawning() {
         static SPAWNED: AtomicUsize = AtomicUsize::new(0);

@@ -102,8 +102,9 @@ pub trait Storage: Send + Sync {
 
     /// A hint: whether the store surely holds no record at all. A run that starts on such a
     /// store looks up no task's record (each one runs, as it would after a miss), so only
-    /// answer `true` when a lookup could not have found anything. Default `false`, which is
-    /// always correct.
+    /// answer `true` when a lookup could not have found anything. Called on the async
+    /// runtime's thread, whatever [`Storage::is_blocking`] says: answer without I/O.
+    /// Default `false`, which is always correct.
     fn holds_nothing(&self) -> bool {
         false
     }
