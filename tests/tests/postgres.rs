@@ -483,9 +483,11 @@ fn three_workers_run_every_task_exactly_once() {
     let ns = namespace("three");
     let reference = reference();
     let dir = tempfile::tempdir().expect("temp dir");
-    // A claim limit shares the work by speed (see `with_max_claims`).
+    // A claim limit shares the work by speed (see `with_max_claims`). At 3 ms a task and two
+    // claims at a time, one worker alone needs 450 ms for the DAG, so a worker that the
+    // scheduler starts a little late still gets a share.
     let env = [
-        ("DURAFLOW_PG_BUSY_US", "500"),
+        ("DURAFLOW_PG_BUSY_US", "3000"),
         ("DURAFLOW_PG_MAX_CLAIMS", "2"),
     ];
     let (mut workers, go) = start_workers(&url, &ns, dir.path(), 3, &env);
@@ -523,28 +525,52 @@ fn a_killed_worker_s_claimed_tasks_are_taken_over() {
     let reference = reference();
     let sql = Sql::connect(&url);
     let dir = tempfile::tempdir().expect("temp dir");
+    // The victim is released alone, so that it holds claims however late the scheduler lets
+    // it start (released together, the other two could run all 300 tasks before it claims
+    // one), and its tasks are slow, so that a kill lands inside one.
+    let victim_go = dir.path().join("go-victim");
+    let mut victim = Worker::start(
+        &url,
+        &ns,
+        dir.path().join("victim.log"),
+        &victim_go,
+        &[
+            ("DURAFLOW_PG_BUSY_US", "50000"),
+            ("DURAFLOW_PG_LEASE_MS", "1000"),
+        ],
+    );
     let env = [
         ("DURAFLOW_PG_BUSY_US", "3000"),
         ("DURAFLOW_PG_LEASE_MS", "1000"),
     ];
-    let (mut workers, go) = start_workers(&url, &ns, dir.path(), 3, &env);
-    let victim_owner = workers[0].owner();
-    for worker in &mut workers[1..] {
+    let (mut workers, go) = start_workers(&url, &ns, dir.path(), 2, &env);
+    let victim_owner = victim.owner();
+    for worker in &mut workers {
         worker.owner();
     }
-    std::fs::write(&go, b"").expect("go");
 
-    // Kill the victim while it holds a claim on a task that has no record yet.
+    // A claim of the victim on a task that has no record yet.
     let orphans_sql = format!(
         "SELECT c.key FROM {ns}_claims c WHERE c.owner = '{victim_owner}' \
          AND NOT EXISTS (SELECT 1 FROM {ns}_records r WHERE r.key = c.key)"
     );
-    let deadline = Instant::now() + WORKERS_LIMIT;
-    while sql.column(&orphans_sql).is_empty() {
-        assert!(Instant::now() < deadline, "the victim never held a claim");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let mut victim = workers.remove(0);
+    let wait_for_orphans = |victim: &mut Worker| {
+        let deadline = Instant::now() + WORKERS_LIMIT;
+        while sql.column(&orphans_sql).is_empty() {
+            if let Some(status) = victim.child.try_wait().expect("wait for the victim") {
+                panic!("the victim exited ({status}) before it held a claim");
+            }
+            assert!(Instant::now() < deadline, "the victim never held a claim");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    std::fs::write(&victim_go, b"").expect("go");
+    wait_for_orphans(&mut victim);
+    // The others start, find the victim's live claims and wait on them; the victim is then
+    // killed while it holds one.
+    std::fs::write(&go, b"").expect("go");
+    std::thread::sleep(Duration::from_millis(200));
+    wait_for_orphans(&mut victim);
     victim.child.kill().expect("SIGKILL");
     let victim_log = victim.log.clone();
     let killed = victim.finish(WORKERS_LIMIT);
