@@ -12,7 +12,7 @@ use crate::fingerprint::Fingerprint;
 use crate::DuraflowError;
 use dagx::{DagRunner, Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
-use futures::future::{self, BoxFuture, Either};
+use futures::future::{self, BoxFuture, Either, FutureExt};
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
@@ -50,25 +50,22 @@ where
                     Ok((input, fingerprint)) => (Ok(input), fingerprint),
                     Err(reason) => (Err(reason), None),
                 };
-                let attempt = move |task: T| {
-                    let input = input.clone();
-                    async move { Ok(task.run(input?).await) }
+                // Futures, not `async` blocks: a block would hold `task` and the input twice,
+                // once captured and once inside `run`'s future.
+                let attempt = move |task: T| match input.clone() {
+                    Ok(input) => Either::Left(task.run(input).map(Ok)),
+                    Err(reason) => Either::Right(future::ready(Err(reason))),
                 };
                 (fingerprint, attempt)
             })),
             // A plain dagx task receives its own inputs, once.
             None => {
                 let mut receivers = Some(receivers);
-                let attempt = move |task: T| {
-                    let receivers = receivers.take();
-                    async move {
-                        match receivers {
-                            Some(receivers) => task.extract_and_run(receivers).await,
-                            None => {
-                                Err("the inputs were already taken by an earlier attempt".into())
-                            }
-                        }
-                    }
+                let attempt = move |task: T| match receivers.take() {
+                    Some(receivers) => Either::Left(task.extract_and_run(receivers)),
+                    None => Either::Right(future::ready(Err(
+                        "the inputs were already taken by an earlier attempt".to_owned(),
+                    ))),
                 };
                 Either::Right(self.execute::<ToRun, _, _, _>(future::ready((None, attempt))))
             }
