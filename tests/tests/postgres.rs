@@ -392,7 +392,8 @@ fn an_expired_lease_is_taken_over_and_a_live_one_is_renewed() -> TestResult {
     let Some(url) = server() else { return Ok(()) };
     let ns = namespace("leases");
     let sql = Sql::connect(&url);
-    let store = PostgresStore::connect_with(&url, &ns)?.with_lease(Duration::from_millis(300));
+    // A lease long enough that a loaded machine's scheduling stalls do not outlast it.
+    let store = PostgresStore::connect_with(&url, &ns)?.with_lease(Duration::from_millis(1000));
     // A worker that died holding a claim: nobody renews it.
     sql.execute(&format!(
         "INSERT INTO {ns}_claims VALUES ('orphan', 'dead-host/1/0', now() + interval '700 ms')"
@@ -408,10 +409,10 @@ fn an_expired_lease_is_taken_over_and_a_live_one_is_renewed() -> TestResult {
     ));
     assert_eq!(owner, [store.owner()]);
 
-    // The heartbeat keeps this worker's claim alive well past its 300 ms lease.
+    // The heartbeat keeps this worker's claim alive well past its 1 s lease.
     let rival = PostgresStore::connect_with(&url, &ns)?;
     let rival = std::thread::spawn(move || rival.claim("orphan", None));
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(3000));
     assert!(!rival.is_finished(), "a renewed lease is not taken over");
     store.put("orphan", b"finished".to_vec())?;
     store.flush().expect("flushed");
