@@ -144,6 +144,15 @@ struct Worker {
     log: PathBuf,
 }
 
+/// A worker left behind by a failing test (one waiting for its "go" file would wait for
+/// ever) is killed.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// What a finished worker said.
 struct Finished {
     success: bool,
