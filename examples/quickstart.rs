@@ -60,6 +60,8 @@ async fn run_once(ctx: &Arc<Context>) -> Result<(RunReport, i32), DuraflowError>
 #[tokio::main]
 async fn main() -> Result<(), DuraflowError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // A store made up for this run only is removed at the end.
+    let mut throwaway: Option<PathBuf> = None;
     let ctx = match args.as_slice() {
         [flag, dir] if flag == "--files" => {
             println!("store: FileStore in {dir}");
@@ -72,7 +74,11 @@ async fn main() -> Result<(), DuraflowError> {
         _ => {
             let path: PathBuf = std::env::temp_dir()
                 .join(format!("duraflow-quickstart-{}.redb", std::process::id()));
-            println!("store: RedbStore at {} (fresh)", path.display());
+            println!(
+                "store: RedbStore at {} (fresh, removed at the end)",
+                path.display()
+            );
+            throwaway = Some(path.clone());
             Arc::new(Context::new(RedbStore::open(path)?))
         }
     };
@@ -87,5 +93,11 @@ async fn main() -> Result<(), DuraflowError> {
         assert_eq!(sum, 15);
     }
     assert_eq!(ctx.get::<i32>("sum"), Some(15));
+    drop(ctx);
+    if let Some(path) = throwaway {
+        if let Err(e) = std::fs::remove_file(&path) {
+            eprintln!("could not remove {}: {e}", path.display());
+        }
+    }
     Ok(())
 }
