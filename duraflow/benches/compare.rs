@@ -2,10 +2,10 @@
 //!
 //! `cargo bench -p duraflow --bench compare` prints two Markdown tables:
 //! * medians of fresh and resumed runs of chain, fan-out, independent and diamond DAGs, with
-//!   their ratio to raw dagx measured in the same process (runs interleaved round-robin, so
-//!   machine noise hits every variant alike; each variant on a tokio runtime of its own; the
-//!   file-per-record stores in rounds of their own, with their own raw baseline), and a check
-//!   against the performance targets;
+//!   their ratio to raw dagx measured in the same process (runs interleaved, in a new seeded
+//!   order each round, so machine noise and the previous run's leftovers hit every variant
+//!   alike; each variant on a tokio runtime of its own; the file-per-record stores in rounds
+//!   of their own, with their own raw baseline), and a check against the performance targets;
 //! * a scaling run (1k → 100k tasks): time and peak heap per task.
 //!
 //! One measured run = a new `DagRunner`, all tasks added, the run, and a check of one sink's
@@ -494,6 +494,26 @@ fn settle() {
     unsafe { libc::sync() };
 }
 
+/// A xorshift64 generator: enough to shuffle the run order without a dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Fisher–Yates.
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
 /// A tokio runtime (2 workers) per variant: the state one variant leaves its threads in (parked
 /// long, or busy) does not change the wake-up times of another's. DAGs whose layers hold one
 /// or two tasks mostly measure wake-ups.
@@ -561,14 +581,21 @@ fn measure(
         }
         measured
     };
-    // Round 0 is the warm-up; each round starts one case later, so no case always runs
-    // first (after the previous round's clean-up).
+    // Round 0 is the warm-up, in the cases' own order (a variant's fresh run fills the store
+    // of its resumed runs). Each later round runs them in a new order (seeded, so the same on
+    // every run of the bench): a case's time depends on what ran just before it (the heap the
+    // previous run left: freed in the middle and reused, or trimmed from the top and faulted
+    // back), and a fixed order would hand every case the same predecessor each round.
     settle();
     let mut samples = vec![Vec::with_capacity(plan.iters); cases.len()];
     let mut wanted = vec![plan.iters; cases.len()];
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ plan.tasks as u64);
     for round in 0..=plan.iters {
-        for k in 0..cases.len() {
-            let i = (round + k) % cases.len();
+        if round > 0 {
+            rng.shuffle(&mut order);
+        }
+        for &i in &order {
             if samples[i].len() >= wanted[i] {
                 continue;
             }
@@ -841,7 +868,7 @@ fn main() {
         )
     } else {
         (
-            vec![plan(1_000, 21, 3), plan(10_000, 9, 3)],
+            vec![plan(1_000, 41, 3), plan(10_000, 15, 3)],
             vec![plan(1_000, 5, 3), plan(10_000, 3, 3), plan(100_000, 3, 3)],
         )
     };
