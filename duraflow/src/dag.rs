@@ -1,6 +1,6 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
-use crate::codec::{FnvBuild, Miss};
+use crate::codec::FnvBuild;
 use crate::durable::{panic_message, Durable, DurableTask, Persistable, Shared};
 use crate::events::{Event, EventHandler, Observers};
 use crate::glue;
@@ -8,6 +8,7 @@ use crate::inline::{Inliner, Polled};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
 use crate::padded::Padded;
+use crate::report::{Logged, RunReport, SharedKeys, TaskRuns};
 use crate::store::{off_runtime, Storage};
 use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
@@ -20,32 +21,6 @@ use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-/// One executed task of a run, and why it ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskRun {
-    /// The task's key.
-    pub key: TaskKey,
-    /// Why no stored record was used.
-    pub reason: Miss,
-    /// False when the output was a `Result::Err` (passed downstream, not stored).
-    pub persisted: bool,
-    /// Attempts made (more than 1 after retries).
-    pub attempts: u32,
-}
-
-/// What a [`DurableDag::run`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunReport {
-    /// Tasks that ran.
-    pub executed: usize,
-    /// Tasks whose output came from the store.
-    pub restored: usize,
-    /// Tasks that ran but whose output (`Result::Err`) was not stored.
-    pub not_persisted: usize,
-    /// Every executed task with the reason it ran, in completion order.
-    pub runs: Vec<TaskRun>,
-}
 
 #[derive(Default)]
 struct Errors {
@@ -63,7 +38,7 @@ const COUNT_SHARDS: usize = 16;
 pub(crate) struct RunState {
     /// The executed tasks in the order they were logged: the report's list as it is, without
     /// a copy or a sort at the end of the run.
-    executed: Padded<Mutex<Vec<TaskRun>>>,
+    executed: Padded<Mutex<Vec<Logged>>>,
     /// Restored tasks, counted in shards.
     restored: [Padded<AtomicUsize>; COUNT_SHARDS],
     errors: Mutex<Errors>,
@@ -153,7 +128,7 @@ impl RunState {
     }
 
     /// Logs an executed task.
-    pub(crate) fn executed(&self, run: TaskRun) {
+    pub(crate) fn executed(&self, run: Logged) {
         let mut log = self.executed.lock();
         if log.capacity() == 0 {
             // A run that executes anything makes room for the whole DAG at once.
@@ -177,7 +152,7 @@ impl RunState {
     /// it, when nothing was prefetched for that task.
     pub(crate) fn with_prefetched<R>(
         &self,
-        index: usize,
+        index: u32,
         read: impl FnOnce(Option<&[u8]>) -> R,
     ) -> Option<R> {
         match self.read_before.load(Ordering::Acquire) {
@@ -187,7 +162,7 @@ impl RunState {
         }
         let prefetched = self.prefetched.read();
         let prefetched = prefetched.as_ref()?;
-        let slot = prefetched.slots.get(index)?;
+        let slot = prefetched.slots.get(index as usize)?;
         Some(read(slot.clone().map(|range| &prefetched.arena[range])))
     }
 
@@ -198,38 +173,53 @@ impl RunState {
 
     /// Starts a run with an empty log.
     fn start(&self) {
-        let _stale = self.finish();
+        let _stale = self.take();
     }
 
-    fn finish(&self) -> (RunReport, Option<DuraflowError>) {
+    /// The report of the run that ends, its keys at `keys`, and its first error.
+    fn finish(&self, keys: &SharedKeys) -> (RunReport, Option<DuraflowError>) {
+        let (logged, restored, error) = self.take();
+        let report = RunReport {
+            executed: logged.len(),
+            restored,
+            not_persisted: logged.iter().filter(|run| !run.persisted()).count(),
+            runs: TaskRuns::new(logged, Arc::clone(keys)),
+        };
+        (report, error)
+    }
+
+    /// Empties the run's log, counts and errors, and returns them.
+    fn take(&self) -> (Vec<Logged>, usize, Option<DuraflowError>) {
         self.read_before.store(READ_NONE, Ordering::Release);
         self.prefetched.write().take();
-        let runs = std::mem::take(&mut *self.executed.lock());
-        let report = RunReport {
-            executed: runs.len(),
-            restored: self
-                .restored
-                .iter()
-                .map(|shard| shard.swap(0, Ordering::Relaxed))
-                .sum(),
-            not_persisted: runs.iter().filter(|run| !run.persisted).count(),
-            runs,
-        };
+        let logged = std::mem::take(&mut *self.executed.lock());
+        let restored = self
+            .restored
+            .iter()
+            .map(|shard| shard.swap(0, Ordering::Relaxed))
+            .sum();
         let errors = std::mem::take(&mut *self.errors.lock());
-        (report, errors.first.or(errors.consequence))
+        (logged, restored, errors.first.or(errors.consequence))
     }
 }
 
 /// The keys of a `DurableDag`'s tasks, each once, in the order the tasks were added: a task's
-/// place is its prefetched record's slot.
+/// place is its prefetched record's slot, and what its run report entries point to.
 type Keys = IndexSet<TaskKey, FnvBuild>;
 
-/// What a `DurableDag` knows of the nodes it added.
+/// What a `DurableDag` knows of the nodes it added (shared with its run reports).
 #[derive(Default)]
-struct Nodes {
+pub(crate) struct Nodes {
     keys: Keys,
     /// How many of them are sources (see [`glue::is_source`]).
     sources: usize,
+}
+
+impl Nodes {
+    /// The key of the task added `index`-th.
+    pub(crate) fn key(&self, index: u32) -> Option<&TaskKey> {
+        self.keys.get_index(index as usize)
+    }
 }
 
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
@@ -264,7 +254,7 @@ pub struct DurableDag<'a> {
     state: Arc<RunState>,
     /// What its tasks share: the context, the handlers and the run log.
     shared: Arc<Shared>,
-    nodes: Mutex<Nodes>,
+    nodes: SharedKeys,
     cache: Option<Cache>,
 }
 
@@ -281,7 +271,7 @@ impl<'a> DurableDag<'a> {
             dag,
             state,
             shared: Arc::new(shared),
-            nodes: Mutex::default(),
+            nodes: SharedKeys::default(),
             cache: None,
         }
     }
@@ -465,6 +455,7 @@ impl<'a> DurableDag<'a> {
         let key = TaskKey::from(key);
         let mut nodes = self.nodes.lock();
         let (index, added) = nodes.keys.insert_full(key.clone());
+        let index = u32::try_from(index).expect("a DurableDag holds fewer than 2^32 tasks");
         if !added {
             drop(nodes);
             panic!(
@@ -532,7 +523,7 @@ impl<'a> DurableDag<'a> {
         };
         let dag_result = self.dag.run(guarded).await;
         let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
-        let (report, task_error) = self.state.finish();
+        let (report, task_error) = self.state.finish(&self.nodes);
         self.shared
             .observers
             .emit(&Event::RunFinished { report: &report });

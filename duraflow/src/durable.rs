@@ -5,13 +5,14 @@
 //! both call [`Durable::execute`].
 
 use crate::codec::{self, Expect, Miss};
-use crate::dag::{RunState, TaskRun};
+use crate::dag::RunState;
 use crate::events::{Event, Observers};
 use crate::fingerprint::Fingerprint;
 use crate::glue::{InputTuple, Split};
 use crate::inline::{self, RECORD_MAX};
 use crate::key::{check_key, TaskKey};
 use crate::options::{Cache, TaskOptions};
+use crate::report::Logged;
 use crate::store::{off_runtime, Claim};
 use crate::{outcome, Context, DuraflowError};
 use futures::future::{self, Either, Ready};
@@ -104,8 +105,9 @@ pub struct Durable<T: dagx::Task> {
     split: Option<fn() -> Split<T>>,
     /// The context, handlers and run log, shared with the other tasks of the `DurableDag`.
     shared: Arc<Shared>,
-    /// Where this task was added in its `DurableDag` (its prefetched record's slot).
-    index: usize,
+    /// Where this task was added in its `DurableDag`: its prefetched record's slot, and its
+    /// key's place for the run report. Next to `version`, it takes no room of its own.
+    index: u32,
 }
 
 /// What the tasks of one `DurableDag` share (one reference each, so a task that ends touches
@@ -157,7 +159,7 @@ impl<T: dagx::Task> Durable<T> {
     }
 
     /// Notes that this task was added `index`-th to its `DurableDag`.
-    pub(crate) fn at(mut self, index: usize) -> Self {
+    pub(crate) fn at(mut self, index: u32) -> Self {
         self.index = index;
         self
     }
@@ -491,7 +493,7 @@ where
                 let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
             }
             let (output, persisted) = outcome?;
-            executed(shared, key, miss, persisted, attempt, started);
+            executed(shared, index, key, miss, persisted, attempt, started);
             Ok(output)
         }
         .await;
@@ -516,11 +518,13 @@ where
             version,
             task,
             shared,
+            index,
             ..
         } = self;
         RunNow {
             key,
             version,
+            index,
             shared,
             reason: Reason::of(miss),
             started: None,
@@ -539,6 +543,7 @@ pin_project_lite::pin_project! {
     struct RunNow<T, P, F, Fut, R> {
         key: TaskKey,
         version: u32,
+        index: u32,
         shared: Arc<Shared>,
         // Taken when the task is done.
         reason: Reason,
@@ -630,7 +635,7 @@ where
                 true => persist_now(&shared.ctx, key, *this.version, None, output)?,
                 false => output,
             };
-            executed(shared, key, miss, persists, 1, *this.started);
+            executed(shared, *this.index, key, miss, persists, 1, *this.started);
             Ok(output)
         });
         if let Err(error) = &result {
@@ -664,6 +669,7 @@ fn settle<O: Persistable>(
 /// Counts, reports and logs a task that ran.
 fn executed(
     shared: &Shared,
+    index: u32,
     key: &TaskKey,
     miss: Miss,
     persisted: bool,
@@ -696,13 +702,7 @@ fn executed(
         observers.emit(&Event::Persisted { key });
     }
     if let Some(state) = state {
-        let run = TaskRun {
-            key: key.clone(),
-            reason: miss,
-            persisted,
-            attempts,
-        };
-        state.executed(run);
+        state.executed(Logged::new(index, miss, persisted, attempts));
     }
 }
 
@@ -936,7 +936,7 @@ struct Missed {
 async fn lookup<O: DeserializeOwned>(
     ctx: &Context,
     state: Option<&RunState>,
-    index: usize,
+    index: u32,
     key: &TaskKey,
     expect: Expect,
 ) -> Result<Found<O>, DuraflowError> {
@@ -955,7 +955,7 @@ async fn lookup<O: DeserializeOwned>(
 fn lookup_now<O: DeserializeOwned>(
     ctx: &Context,
     state: Option<&RunState>,
-    index: usize,
+    index: u32,
     key: &TaskKey,
     expect: Expect,
 ) -> Result<Option<Found<O>>, DuraflowError> {

@@ -46,6 +46,7 @@ mod key;
 mod options;
 mod outcome;
 mod padded;
+mod report;
 pub mod store;
 
 #[doc(hidden)]
@@ -54,7 +55,7 @@ pub mod __private;
 
 pub use codec::Miss;
 pub use context::Context;
-pub use dag::{DurableDag, RunReport, TaskRun};
+pub use dag::DurableDag;
 pub use durable::{Durable, DurableTask, Persistable, Progress};
 pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
@@ -62,6 +63,7 @@ pub use events::{Event, EventHandler};
 pub use fingerprint::Fingerprint;
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
 pub use options::{parse_duration, Cache, TaskOptions};
+pub use report::{RunReport, TaskRun, TaskRuns};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redb")]

@@ -131,3 +131,83 @@ async fn counts_on_a_redb_store_on_a_current_thread_runtime() {
     };
     counts_on(open).await;
 }
+
+/// The executed tasks of a report are built from a compact log when first looked at: they
+/// must name the right keys and reasons however late that is, and whatever the DAG did since.
+#[tokio::test]
+async fn a_report_read_late_names_its_own_tasks() {
+    let ctx = Arc::new(Context::new(MemoryStore::new()));
+    let long = "a-key-longer-than-thirty-bytes-is-not-held-inline".to_owned();
+    let runs = Runs::new();
+    let counted = |value| Counted {
+        value,
+        runs: runs.clone(),
+    };
+    ctx.save("corrupt-me", &1i32).unwrap();
+    ctx.db.put("corrupt-me", b"not a record".to_vec()).unwrap();
+
+    let dag = DagRunner::new();
+    let d = DurableDag::new(&dag, ctx.clone());
+    let first = d.add("first", counted(1));
+    d.add(
+        &long,
+        CountedAdd {
+            add: 1,
+            runs: runs.clone(),
+        },
+    )
+    .depends_on(&first);
+    d.add("corrupt-me", counted(3));
+    let report = d.run(spawn).await.unwrap();
+
+    // Tasks added after the run, and a second run that executes only them, leave the first
+    // report as it was.
+    d.add("later", counted(4));
+    let second = d.run(spawn).await.unwrap();
+    assert_eq!(keys_in_order(&second), ["later"]);
+    drop(d);
+    drop(dag);
+
+    let mut keys = keys_in_order(&report);
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "a-key-longer-than-thirty-bytes-is-not-held-inline",
+            "corrupt-me",
+            "first"
+        ]
+    );
+    let in_order = keys_in_order(&report);
+    let first_at = in_order.iter().position(|k| k == "first");
+    let long_at = in_order.iter().position(|k| *k == long);
+    assert!(
+        first_at < long_at,
+        "completion order: a task before its dependent"
+    );
+    for run in &report.runs {
+        let expected_corrupt = run.key == "corrupt-me";
+        assert_eq!(
+            matches!(run.reason, duraflow::Miss::Corrupt(_)),
+            expected_corrupt,
+            "{run:?}"
+        );
+        if !expected_corrupt {
+            assert_eq!(run.reason, duraflow::Miss::NoRecord, "{run:?}");
+        }
+        assert!(run.persisted && run.attempts == 1, "{run:?}");
+    }
+
+    // Every way of reading the runs agrees.
+    let copy = report.clone();
+    assert_eq!(copy, report);
+    assert_eq!(copy.runs, report.runs.to_vec());
+    let owned: Vec<duraflow::TaskRun> = copy.runs.into_iter().collect();
+    assert_eq!(report.runs, owned);
+    assert_eq!(report.runs.len(), 3);
+    assert_eq!(duraflow::RunReport::default().runs.len(), 0);
+}
+
+fn keys_in_order(report: &duraflow::RunReport) -> Vec<String> {
+    report.runs.iter().map(|run| run.key.to_string()).collect()
+}
