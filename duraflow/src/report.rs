@@ -98,7 +98,8 @@ impl Logged {
 /// iterate it, take its `len()`), and turns into a `Vec<TaskRun>`.
 ///
 /// A run logs 24 bytes a task and builds the [`TaskRun`]s (88 bytes each) on first use, so
-/// a run whose report is only counted does not pay for them.
+/// a run whose report is only counted does not pay for them. Until then it keeps the keys of
+/// its `DurableDag` alive (shared, not copied), even after the DAG is dropped.
 ///
 /// ```
 /// # #[tokio::main] async fn main() -> Result<(), duraflow::DuraflowError> {
