@@ -8,7 +8,7 @@ use crate::inline::{Inliner, Polled};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
 use crate::padded::Padded;
-use crate::report::{Logged, RunReport, SharedKeys, TaskRuns};
+use crate::report::{Logged, RunReport, SharedNodes, TaskRuns};
 use crate::store::{off_runtime, Storage};
 use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
@@ -176,14 +176,14 @@ impl RunState {
         let _stale = self.take();
     }
 
-    /// The report of the run that ends, its keys at `keys`, and its first error.
-    fn finish(&self, keys: &SharedKeys) -> (RunReport, Option<DuraflowError>) {
+    /// The report of the run that ends (its keys in `nodes`), and its first error.
+    fn finish(&self, nodes: &SharedNodes) -> (RunReport, Option<DuraflowError>) {
         let (logged, restored, error) = self.take();
         let report = RunReport {
             executed: logged.len(),
             restored,
             not_persisted: logged.iter().filter(|run| !run.persisted()).count(),
-            runs: TaskRuns::new(logged, Arc::clone(keys)),
+            runs: TaskRuns::new(logged, Arc::clone(nodes)),
         };
         (report, error)
     }
@@ -254,7 +254,7 @@ pub struct DurableDag<'a> {
     state: Arc<RunState>,
     /// What its tasks share: the context, the handlers and the run log.
     shared: Arc<Shared>,
-    nodes: SharedKeys,
+    nodes: SharedNodes,
     cache: Option<Cache>,
 }
 
@@ -271,7 +271,7 @@ impl<'a> DurableDag<'a> {
             dag,
             state,
             shared: Arc::new(shared),
-            nodes: SharedKeys::default(),
+            nodes: SharedNodes::default(),
             cache: None,
         }
     }

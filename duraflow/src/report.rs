@@ -34,13 +34,13 @@ pub struct RunReport {
     pub runs: TaskRuns,
 }
 
-/// The keys of a `DurableDag`'s tasks in the order they were added, shared with the reports
-/// of its runs: a task's place in it is the `index` of its [`Logged`] entries. Tasks are only
-/// ever added, so a place never changes.
-pub(crate) type SharedKeys = Arc<Mutex<crate::dag::Nodes>>;
+/// What a `DurableDag` knows of its tasks, shared with the reports of its runs: the keys in
+/// the order the tasks were added, a task's place among them being the `index` of its
+/// [`Logged`] entries. Tasks are only ever added, so a place never changes.
+pub(crate) type SharedNodes = Arc<Mutex<crate::dag::Nodes>>;
 
 /// An executed task as a run logs it: 24 bytes, where a [`TaskRun`] takes 88. The key is the
-/// task's place in the DAG's [`SharedKeys`]; a reason with a payload (rare) is boxed.
+/// task's place in the DAG's [`SharedNodes`]; a reason with a payload (rare) is boxed.
 #[derive(Debug, Clone)]
 pub(crate) struct Logged {
     index: u32,
@@ -125,29 +125,29 @@ impl Logged {
 #[derive(Default, Clone)]
 pub struct TaskRuns {
     logged: Vec<Logged>,
-    keys: Option<SharedKeys>,
+    nodes: Option<SharedNodes>,
     runs: OnceLock<Vec<TaskRun>>,
 }
 
 impl TaskRuns {
     /// The runs logged, with the keys their indices point into.
-    pub(crate) fn new(logged: Vec<Logged>, keys: SharedKeys) -> Self {
+    pub(crate) fn new(logged: Vec<Logged>, nodes: SharedNodes) -> Self {
         TaskRuns {
             logged,
-            keys: Some(keys),
+            nodes: Some(nodes),
             runs: OnceLock::new(),
         }
     }
 
     fn build(&self) -> Vec<TaskRun> {
-        let Some(keys) = &self.keys else {
+        let Some(nodes) = &self.nodes else {
             return Vec::new();
         };
-        let keys = keys.lock();
+        let nodes = nodes.lock();
         self.logged
             .iter()
             .map(|logged| {
-                let key = keys
+                let key = nodes
                     .key(logged.index)
                     .expect("a logged task's key is in its DAG's key set (keys are only added)");
                 logged.to_run(key.clone())
