@@ -162,6 +162,13 @@ impl MemoryStore {
         let key = Hashed::of(key);
         read(self.shard(key).read().record(key))
     }
+
+    /// Stores a copy of `record` under `key`; `owned` makes the key the index keeps, called
+    /// only when the key is new.
+    fn store(&self, key: &str, owned: impl FnOnce() -> TaskKey, record: &[u8]) {
+        let hashed = Hashed::of(key);
+        self.shard(hashed).write().put(hashed, owned, record);
+    }
 }
 
 impl Storage for MemoryStore {
@@ -182,19 +189,13 @@ impl Storage for MemoryStore {
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        let hashed = Hashed::of(key);
-        self.shard(hashed)
-            .write()
-            .put(hashed, || TaskKey::from(key), &record);
+        self.store(key, || TaskKey::from(key), &record);
         Ok(())
     }
 
     /// Copies the record, leaving the caller its buffer.
     fn put_shared(&self, key: &TaskKey, record: &mut Vec<u8>) -> io::Result<()> {
-        let hashed = Hashed::of(key);
-        self.shard(hashed)
-            .write()
-            .put(hashed, || key.clone(), record);
+        self.store(key, || key.clone(), record);
         Ok(())
     }
 
