@@ -1,11 +1,11 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
-use crate::codec::FnvBuild;
 use crate::durable::{panic_message, Durable, DurableTask, Persistable, Shared};
 use crate::events::{Event, EventHandler, Observers};
 use crate::glue;
 use crate::inline::{Inliner, Polled};
 use crate::key::TaskKey;
+use crate::key_set::KeySet;
 use crate::options::{Cache, TaskOptions};
 use crate::padded::Padded;
 use crate::report::{Logged, RunReport, SharedNodes, TaskRuns};
@@ -14,7 +14,6 @@ use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use indexmap::IndexSet;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashSet;
 use std::ops::Range;
@@ -203,22 +202,18 @@ impl RunState {
     }
 }
 
-/// The keys of a `DurableDag`'s tasks, each once, in the order the tasks were added: a task's
-/// place is its prefetched record's slot, and what its run report entries point to.
-type Keys = IndexSet<TaskKey, FnvBuild>;
-
 /// What a `DurableDag` knows of the nodes it added (shared with its run reports).
 #[derive(Default)]
 pub(crate) struct Nodes {
-    keys: Keys,
+    keys: KeySet,
     /// How many of them are sources (see [`glue::is_source`]).
     sources: usize,
 }
 
 impl Nodes {
     /// The key of the task added `index`-th.
-    pub(crate) fn key(&self, index: u32) -> Option<&TaskKey> {
-        self.keys.get_index(index as usize)
+    pub(crate) fn key(&self, index: u32) -> Option<&str> {
+        self.keys.list().get(index)
     }
 }
 
@@ -451,20 +446,20 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
-        // A short key is copied, not allocated, for the duplicate check and the task.
-        let key = TaskKey::from(key);
         let mut nodes = self.nodes.lock();
-        let (index, added) = nodes.keys.insert_full(key.clone());
-        let index = u32::try_from(index).expect("a DurableDag holds fewer than 2^32 tasks");
-        if !added {
+        let Some(index) = nodes.keys.insert(key) else {
             drop(nodes);
             panic!(
                 "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
                  give each task its own key"
             );
-        }
+        };
         // The count under the lock: a store, not an atomic increment.
-        self.state.total.store(nodes.keys.len(), Ordering::Relaxed);
+        self.state
+            .total
+            .store(nodes.keys.list().len(), Ordering::Relaxed);
+        // A short key is copied, not allocated.
+        let key = TaskKey::from(key);
         let durable = Durable::sharing(key, Arc::clone(&self.shared), task)
             .with_version(version)
             .at(index);
@@ -555,7 +550,7 @@ impl<'a> DurableDag<'a> {
         }
         if !store.is_blocking() {
             let nodes = self.nodes.lock();
-            let keys: Vec<&str> = nodes.keys.iter().map(TaskKey::as_str).collect();
+            let keys: Vec<&str> = nodes.keys.list().iter().collect();
             if holds_any(&**store, &keys) {
                 if let Ok(prefetched) = Prefetched::read(&**store, &keys) {
                     self.state.set_prefetched(prefetched);
@@ -563,9 +558,9 @@ impl<'a> DurableDag<'a> {
             }
             return;
         }
-        let keys: Vec<TaskKey> = self.nodes.lock().keys.iter().cloned().collect();
+        let keys = self.nodes.lock().keys.list().clone();
         let fetched = off_runtime(store, move |store| {
-            let keys: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
+            let keys: Vec<&str> = keys.iter().collect();
             Prefetched::read(store, &keys)
         })
         .await;

@@ -43,6 +43,7 @@ mod fingerprint;
 mod glue;
 mod inline;
 mod key;
+mod key_set;
 mod options;
 mod outcome;
 mod padded;

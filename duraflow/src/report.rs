@@ -150,7 +150,7 @@ impl TaskRuns {
                 let key = nodes
                     .key(logged.index)
                     .expect("a logged task's key is in its DAG's key set (keys are only added)");
-                logged.to_run(key.clone())
+                logged.to_run(TaskKey::from(key))
             })
             .collect()
     }

@@ -1,14 +1,12 @@
 //! `MemoryStore`: records in memory, for tests and for runs that need no durability.
 
 use super::{FailedWrite, RecordVisitor, Storage};
-use crate::codec::{fnv1a64, FnvBuild};
+use crate::codec::fnv1a64;
 use crate::padded::Padded;
 use crate::TaskKey;
-use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-use indexmap::IndexMap;
+use hashbrown::hash_table::{Entry, HashTable};
 use parking_lot::RwLock;
 use std::io;
-use std::ops::Range;
 
 /// Shards of the store: tasks finishing at once on different threads rarely wait for each
 /// other's writes.
@@ -18,27 +16,74 @@ const SHARDS: usize = 16;
 /// many as it holds live).
 const WASTE_MIN: usize = 64 * 1024;
 
-/// The record size assumed when an empty shard makes room for a run's records: a small
-/// output, its type's name and its key.
+/// The bytes assumed for a record and its key when an empty shard makes room for a run's
+/// records: a small output, its type's name and its key (twice: in the record too).
 const RECORD_GUESS: usize = 96;
 
-/// One shard: its records' bytes one after another in `arena`, and where each key's record
-/// is, in the order keys were first stored.
+/// One shard: each record's key and bytes one after another in `arena`, and a hash table of
+/// where they are.
 ///
 /// Records are copied in, so the caller's buffer is freed at once (and the next record
 /// reuses it from the allocator's cache) and a DAG's records, stored and read back in about
-/// the order of its tasks, sit next to each other. The hash table holds only indices and
-/// keys of up to 30 bytes inline: it stays small and needs no pointer followed to compare.
+/// the order of its tasks, sit next to each other. The table holds 16-byte [`Slot`]s and
+/// nothing else: keys live in the arena, next to their records, so a record costs its bytes,
+/// its key's and one slot (with an ordered map of owned keys it cost 72 bytes more).
 ///
-/// A key is hashed once, by [`Hashed::of`], for both its shard and its place in the index:
-/// the index is only ever used with that hash (indexmap keeps each entry's hash and never
-/// hashes keys itself when it grows), so its own hasher is never called.
+/// A key is hashed once, by [`Hashed::of`], for both its shard and its slot; keys are hashed
+/// again from the arena only when the table grows.
 #[derive(Debug, Default)]
 struct Shard {
-    places: IndexMap<TaskKey, Range<usize>, FnvBuild>,
+    slots: HashTable<Slot>,
     arena: Vec<u8>,
     /// Bytes in `arena` no record uses any more.
     waste: usize,
+}
+
+/// Where a key and its record are in a shard's arena: from `start`, the key's length (LEB128),
+/// the key, then the record, `size` bytes in all.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: usize,
+    size: usize,
+}
+
+impl Slot {
+    /// Appends `key` and `record` to `arena`.
+    fn append(arena: &mut Vec<u8>, key: &str, record: &[u8]) -> Slot {
+        let start = arena.len();
+        let mut len = key.len();
+        while len >= 0x80 {
+            arena.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        arena.push(len as u8);
+        arena.extend_from_slice(key.as_bytes());
+        arena.extend_from_slice(record);
+        Slot {
+            start,
+            size: arena.len() - start,
+        }
+    }
+
+    /// The key and the record.
+    fn read(self, arena: &[u8]) -> (&[u8], &[u8]) {
+        let bytes = &arena[self.start..self.start + self.size];
+        let (mut len, mut shift, mut at) = (0usize, 0, 0);
+        loop {
+            let byte = bytes[at];
+            len |= usize::from(byte & 0x7f) << shift;
+            at += 1;
+            if byte < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        bytes[at..].split_at(len)
+    }
+
+    fn key(self, arena: &[u8]) -> &[u8] {
+        self.read(arena).0
+    }
 }
 
 /// A key with its hash.
@@ -57,8 +102,8 @@ impl<'k> Hashed<'k> {
     }
 
     /// The shard: the top bits of the hash multiplied by 2⁶⁴/φ, which depend on all of its
-    /// bits. The index's table takes the hash's own low bits for a slot and its top seven
-    /// for a tag, so the keys of one shard still spread over it.
+    /// bits. The table takes the hash's own low bits for a slot and its top seven for a tag,
+    /// so the keys of one shard still spread over it.
     fn shard(self) -> usize {
         const BITS: u32 = SHARDS.trailing_zeros();
         const _: () = assert!(SHARDS.is_power_of_two());
@@ -68,56 +113,65 @@ impl<'k> Hashed<'k> {
 
 impl Shard {
     fn record(&self, key: Hashed<'_>) -> Option<&[u8]> {
-        self.places
-            .raw_entry_v1()
-            .from_key_hashed_nocheck(key.hash, key.key)
-            .map(|(_, place)| &self.arena[place.clone()])
+        self.slots
+            .find(key.hash, |&slot| {
+                slot.key(&self.arena) == key.key.as_bytes()
+            })
+            .map(|&slot| slot.read(&self.arena).1)
     }
 
-    fn put(&mut self, key: Hashed<'_>, owned: impl FnOnce() -> TaskKey, record: &[u8]) {
-        let start = self.arena.len();
-        self.arena.extend_from_slice(record);
-        let place = start..self.arena.len();
-        match self
-            .places
-            .raw_entry_mut_v1()
-            .from_key_hashed_nocheck(key.hash, key.key)
-        {
-            RawEntryMut::Vacant(entry) => {
-                entry.insert_hashed_nocheck(key.hash, owned(), place);
+    /// Stores a copy of `record` under `key`.
+    fn put(&mut self, key: Hashed<'_>, record: &[u8]) {
+        let slot = Slot::append(&mut self.arena, key.key, record);
+        let Shard { slots, arena, .. } = self;
+        let entry = slots.entry(
+            key.hash,
+            |&old| old.key(arena) == key.key.as_bytes(),
+            |&old| fnv1a64(old.key(arena)),
+        );
+        match entry {
+            Entry::Vacant(entry) => {
+                entry.insert(slot);
             }
-            RawEntryMut::Occupied(mut entry) => {
-                self.waste += entry.insert(place).len();
+            Entry::Occupied(mut entry) => {
+                self.waste += std::mem::replace(entry.get_mut(), slot).size;
                 self.compact_if_wasteful();
             }
         }
     }
 
     fn remove(&mut self, key: Hashed<'_>) {
-        let entry = self
-            .places
-            .raw_entry_mut_v1()
-            .from_key_hashed_nocheck(key.hash, key.key);
-        if let RawEntryMut::Occupied(entry) = entry {
-            self.waste += entry.swap_remove().len();
+        let Shard { slots, arena, .. } = self;
+        let found = slots.find_entry(key.hash, |&slot| slot.key(arena) == key.key.as_bytes());
+        if let Ok(entry) = found {
+            self.waste += entry.remove().0.size;
             self.compact_if_wasteful();
         }
     }
 
-    /// Copies the live records into a new arena once replaced ones outweigh them.
+    /// Copies the live keys and records into a new arena, in their order in the old one,
+    /// once replaced ones outweigh them.
     fn compact_if_wasteful(&mut self) {
         let live = self.arena.len() - self.waste;
         if self.waste < WASTE_MIN || self.waste < live {
             return;
         }
         let mut arena = Vec::with_capacity(live);
-        for place in self.places.values_mut() {
+        let mut slots: Vec<&mut Slot> = self.slots.iter_mut().collect();
+        slots.sort_unstable_by_key(|slot| slot.start);
+        for slot in slots {
             let start = arena.len();
-            arena.extend_from_slice(&self.arena[place.clone()]);
-            *place = start..arena.len();
+            arena.extend_from_slice(&self.arena[slot.start..slot.start + slot.size]);
+            slot.start = start;
         }
         self.arena = arena;
         self.waste = 0;
+    }
+
+    fn keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.slots
+            .iter()
+            .map(|&slot| String::from_utf8_lossy(slot.key(&self.arena)).into_owned())
     }
 }
 
@@ -144,7 +198,7 @@ impl MemoryStore {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.read().places.len())
+            .map(|shard| shard.read().slots.len())
             .sum()
     }
 
@@ -163,11 +217,10 @@ impl MemoryStore {
         read(self.shard(key).read().record(key))
     }
 
-    /// Stores a copy of `record` under `key`; `owned` makes the key the index keeps, called
-    /// only when the key is new.
-    fn store(&self, key: &str, owned: impl FnOnce() -> TaskKey, record: &[u8]) {
+    /// Stores a copy of `record` under `key`.
+    fn store(&self, key: &str, record: &[u8]) {
         let hashed = Hashed::of(key);
-        self.shard(hashed).write().put(hashed, owned, record);
+        self.shard(hashed).write().put(hashed, record);
     }
 }
 
@@ -189,13 +242,13 @@ impl Storage for MemoryStore {
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
-        self.store(key, || TaskKey::from(key), &record);
+        self.store(key, &record);
         Ok(())
     }
 
     /// Copies the record, leaving the caller its buffer.
     fn put_shared(&self, key: &TaskKey, record: &mut Vec<u8>) -> io::Result<()> {
-        self.store(key, || key.clone(), record);
+        self.store(key, record);
         Ok(())
     }
 
@@ -205,10 +258,10 @@ impl Storage for MemoryStore {
     fn reserve(&self, additional: usize) {
         let share = additional / SHARDS + additional / (4 * SHARDS) + 8;
         for shard in &self.shards {
-            let mut shard = shard.write();
-            shard.places.reserve(share);
-            if shard.arena.is_empty() {
-                shard.arena.reserve(share * RECORD_GUESS);
+            let Shard { slots, arena, .. } = &mut *shard.write();
+            slots.reserve(share, |&slot| fnv1a64(slot.key(arena)));
+            if arena.is_empty() {
+                arena.reserve(share * RECORD_GUESS);
             }
         }
     }
@@ -216,7 +269,7 @@ impl Storage for MemoryStore {
     fn holds_nothing(&self) -> bool {
         self.shards
             .iter()
-            .all(|shard| shard.read().places.is_empty())
+            .all(|shard| shard.read().slots.is_empty())
     }
 
     fn remove(&self, key: &str) -> io::Result<()> {
@@ -233,14 +286,7 @@ impl Storage for MemoryStore {
         Ok(self
             .shards
             .iter()
-            .flat_map(|shard| {
-                shard
-                    .read()
-                    .places
-                    .keys()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|shard| shard.read().keys().collect::<Vec<_>>())
             .collect())
     }
 
@@ -259,6 +305,12 @@ mod tests {
     enum Op {
         Put(u8, Vec<u8>),
         Remove(u8),
+    }
+
+    /// Key `k`: short, or long enough that its length takes two or three bytes in the arena.
+    fn key(k: u8) -> String {
+        let tail = usize::from(k % 4) * 300 * usize::from(k);
+        format!("key-{k}-{}", "x".repeat(tail))
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -281,7 +333,7 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Put(k, v) => {
-                        let key = format!("key-{k}");
+                        let key = key(k);
                         // Both ways in: an owned record, and one lent with the task's key.
                         if k % 2 == 0 {
                             store.put(&key, v.clone()).unwrap();
@@ -291,13 +343,13 @@ mod tests {
                         model.insert(key, v);
                     }
                     Op::Remove(k) => {
-                        store.remove(&format!("key-{k}")).unwrap();
-                        model.remove(&format!("key-{k}"));
+                        store.remove(&key(k)).unwrap();
+                        model.remove(&key(k));
                     }
                 }
             }
             for k in 0u8..24 {
-                let key = format!("key-{k}");
+                let key = key(k);
                 prop_assert_eq!(store.get(&key).unwrap(), model.get(&key).cloned());
                 let mut lent = None;
                 store.read_with(&key, &mut |bytes| lent = bytes.map(<[u8]>::to_vec)).unwrap();
@@ -333,9 +385,9 @@ mod tests {
         for shard in &store.shards {
             let shard = shard.read();
             assert!(
-                shard.places.capacity() >= 1_000,
+                shard.slots.capacity() >= 1_000,
                 "{}",
-                shard.places.capacity()
+                shard.slots.capacity()
             );
             assert!(shard.arena.capacity() >= 1_000 * RECORD_GUESS);
         }
@@ -378,5 +430,25 @@ mod tests {
         let shard = store.shard(one).read();
         assert!(shard.arena.len() < 2 * WASTE_MIN, "{}", shard.arena.len());
         assert_eq!(shard.record(one), Some(&[63u8; 10_000][..]));
+    }
+
+    #[test]
+    fn compaction_keeps_records_in_the_order_they_were_stored() {
+        let mut shard = Shard::default();
+        let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        for key in &keys {
+            shard.put(Hashed::of(key), b"small");
+        }
+        for round in 0..20u8 {
+            shard.put(Hashed::of("big"), &[round; 10_000]);
+        }
+        assert!(shard.waste < WASTE_MIN, "compacted: {}", shard.waste);
+        let mut slots: Vec<Slot> = shard.slots.iter().copied().collect();
+        slots.sort_unstable_by_key(|slot| slot.start);
+        let in_arena: Vec<&[u8]> = slots.iter().map(|slot| slot.key(&shard.arena)).collect();
+        let mut expected: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
+        expected.push(b"big");
+        assert_eq!(in_arena, expected);
+        assert_eq!(shard.record(Hashed::of("k42")), Some(&b"small"[..]));
     }
 }
