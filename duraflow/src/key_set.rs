@@ -20,9 +20,13 @@ impl KeyList {
     /// The key at `index`.
     pub(crate) fn get(&self, index: u32) -> Option<&str> {
         let index = index as usize;
-        let end = *self.ends.get(index)?;
+        (index < self.len()).then(|| self.key(index))
+    }
+
+    /// The key at `index`, which must be less than `len()`.
+    fn key(&self, index: usize) -> &str {
         let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
-        Some(&self.bytes[start..end])
+        &self.bytes[start..self.ends[index]]
     }
 
     /// Number of keys.
@@ -32,10 +36,7 @@ impl KeyList {
 
     /// The keys in order.
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        (0..self.ends.len()).map(|index| {
-            let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
-            &self.bytes[start..self.ends[index]]
-        })
+        (0..self.len()).map(|index| self.key(index))
     }
 }
 

@@ -84,6 +84,16 @@ impl Slot {
     fn key(self, arena: &[u8]) -> &[u8] {
         self.read(arena).0
     }
+
+    /// Whether it is `key`'s entry.
+    fn holds(self, arena: &[u8], key: &str) -> bool {
+        self.key(arena) == key.as_bytes()
+    }
+
+    /// Its key's hash, for the table to grow.
+    fn hash(self, arena: &[u8]) -> u64 {
+        fnv1a64(self.key(arena))
+    }
 }
 
 /// A key with its hash.
@@ -114,9 +124,7 @@ impl<'k> Hashed<'k> {
 impl Shard {
     fn record(&self, key: Hashed<'_>) -> Option<&[u8]> {
         self.slots
-            .find(key.hash, |&slot| {
-                slot.key(&self.arena) == key.key.as_bytes()
-            })
+            .find(key.hash, |&slot| slot.holds(&self.arena, key.key))
             .map(|&slot| slot.read(&self.arena).1)
     }
 
@@ -126,8 +134,8 @@ impl Shard {
         let Shard { slots, arena, .. } = self;
         let entry = slots.entry(
             key.hash,
-            |&old| old.key(arena) == key.key.as_bytes(),
-            |&old| fnv1a64(old.key(arena)),
+            |&old| old.holds(arena, key.key),
+            |&old| old.hash(arena),
         );
         match entry {
             Entry::Vacant(entry) => {
@@ -142,7 +150,7 @@ impl Shard {
 
     fn remove(&mut self, key: Hashed<'_>) {
         let Shard { slots, arena, .. } = self;
-        let found = slots.find_entry(key.hash, |&slot| slot.key(arena) == key.key.as_bytes());
+        let found = slots.find_entry(key.hash, |&slot| slot.holds(arena, key.key));
         if let Ok(entry) = found {
             self.waste += entry.remove().0.size;
             self.compact_if_wasteful();
@@ -259,7 +267,7 @@ impl Storage for MemoryStore {
         let share = additional / SHARDS + additional / (4 * SHARDS) + 8;
         for shard in &self.shards {
             let Shard { slots, arena, .. } = &mut *shard.write();
-            slots.reserve(share, |&slot| fnv1a64(slot.key(arena)));
+            slots.reserve(share, |&slot| slot.hash(arena));
             if arena.is_empty() {
                 arena.reserve(share * RECORD_GUESS);
             }
