@@ -13,7 +13,9 @@
 //!
 //! Knobs: `DURAFLOW_BENCH_QUICK=1` (1k tasks, 3 iterations, scaling up to 10k: a smoke run),
 //! `DURAFLOW_BENCH_ONLY=<substring>` (only the shapes or variants whose name contains it;
-//! raw dagx always runs, as the baseline), and `DURAFLOW_BENCH_ONE=<variant>,<shape>,<tasks>,
+//! raw dagx always runs, as the baseline), `DURAFLOW_BENCH_SHAPE=<shape>` (only that shape),
+//! `DURAFLOW_BENCH_TASKS=<n>` (only DAGs of `n` tasks, and no scaling section: a quick A/B of
+//! one size), and `DURAFLOW_BENCH_ONE=<variant>,<shape>,<tasks>,
 //! <fresh|resumed>,<runs>` (only that case, `runs` times, untimed: what
 //! `scripts/bench-instructions` counts instructions of under callgrind; variants are `raw`,
 //! `rs-memory`, `rs-file`, `memory`, `file`, `redb`).
@@ -861,7 +863,19 @@ fn main() {
         iters,
         slow_iters,
     };
-    let (sizes, scaling) = if quick {
+    let tasks: Option<usize> = std::env::var("DURAFLOW_BENCH_TASKS")
+        .ok()
+        .map(|n| n.parse().expect("DURAFLOW_BENCH_TASKS=<number of tasks>"));
+    let shape_only = std::env::var("DURAFLOW_BENCH_SHAPE").ok().map(|name| {
+        Shape::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .unwrap_or_else(|| panic!("unknown DURAFLOW_BENCH_SHAPE {name:?}"))
+    });
+    let (sizes, scaling) = if let Some(n) = tasks {
+        let iters = if n <= 1_000 { 41 } else { 15 };
+        (vec![plan(n, if quick { 3 } else { iters }, 3)], vec![])
+    } else if quick {
         (
             vec![plan(1_000, 3, 1)],
             vec![plan(1_000, 3, 1), plan(10_000, 1, 1)],
@@ -872,6 +886,10 @@ fn main() {
             vec![plan(1_000, 5, 3), plan(10_000, 3, 3), plan(100_000, 3, 3)],
         )
     };
+    let shapes: Vec<Shape> = Shape::ALL
+        .into_iter()
+        .filter(|s| shape_only.is_none_or(|only| only == *s))
+        .collect();
     let iterations = |plans: &[Plan]| {
         let each: Vec<String> = plans
             .iter()
@@ -911,7 +929,7 @@ fn main() {
     for (title, from) in rounds {
         let mut groups = Vec::new();
         for &size in &sizes {
-            for shape in Shape::ALL {
+            for &shape in &shapes {
                 let variants = selected(only.as_deref(), shape, from);
                 if !variants.is_empty() {
                     groups.push(measure(&runtimes, shape, size, &variants, false));
@@ -926,6 +944,10 @@ fn main() {
         all.extend(groups);
     }
     print_targets(&all);
+    if scaling.is_empty() {
+        println!("\nwall time: {:.1} s", started.elapsed().as_secs_f64());
+        return;
+    }
 
     println!(
         "\n## Scaling\n\nTime per task: median of {}; peak heap: one more run, bytes \
@@ -935,6 +957,9 @@ fn main() {
     let mut scaled = Vec::new();
     for &size in &scaling {
         for shape in [Shape::Independent, Shape::Chain] {
+            if !shapes.contains(&shape) {
+                continue;
+            }
             let variants = selected(only.as_deref(), shape, &[Variant::Memory, Variant::Redb]);
             if !variants.is_empty() {
                 scaled.push(measure(&runtimes, shape, size, &variants, true));
