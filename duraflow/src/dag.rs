@@ -1,5 +1,6 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
+use crate::codec::Miss;
 use crate::durable::{panic_message, Durable, DurableTask, Persistable, Shared};
 use crate::events::{Event, EventHandler, Observers};
 use crate::glue;
@@ -8,7 +9,7 @@ use crate::key::TaskKey;
 use crate::key_set::KeySet;
 use crate::options::{Cache, TaskOptions};
 use crate::padded::Padded;
-use crate::report::{Logged, RunReport, SharedNodes, TaskRuns};
+use crate::report::{RunLog, RunReport, SharedNodes, TaskRuns};
 use crate::store::{off_runtime, Storage};
 use crate::{Context, DuraflowError};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
@@ -37,7 +38,7 @@ const COUNT_SHARDS: usize = 16;
 pub(crate) struct RunState {
     /// The executed tasks in the order they were logged: the report's list as it is, without
     /// a copy or a sort at the end of the run.
-    executed: Padded<Mutex<Vec<Logged>>>,
+    executed: Padded<Mutex<RunLog>>,
     /// Restored tasks, counted in shards.
     restored: [Padded<AtomicUsize>; COUNT_SHARDS],
     errors: Mutex<Errors>,
@@ -127,13 +128,13 @@ impl RunState {
     }
 
     /// Logs an executed task.
-    pub(crate) fn executed(&self, run: Logged) {
+    pub(crate) fn executed(&self, index: u32, reason: Miss, persisted: bool, attempts: u32) {
         let mut log = self.executed.lock();
-        if log.capacity() == 0 {
+        if !log.has_room() {
             // A run that executes anything makes room for the whole DAG at once.
             log.reserve(self.total());
         }
-        log.push(run);
+        log.push(index, reason, persisted, attempts);
     }
 
     pub(crate) fn fail(&self, error: DuraflowError) {
@@ -177,18 +178,18 @@ impl RunState {
 
     /// The report of the run that ends (its keys in `nodes`), and its first error.
     fn finish(&self, nodes: &SharedNodes) -> (RunReport, Option<DuraflowError>) {
-        let (logged, restored, error) = self.take();
+        let (log, restored, error) = self.take();
         let report = RunReport {
-            executed: logged.len(),
+            executed: log.len(),
             restored,
-            not_persisted: logged.iter().filter(|run| !run.persisted()).count(),
-            runs: TaskRuns::new(logged, Arc::clone(nodes)),
+            not_persisted: log.not_persisted(),
+            runs: TaskRuns::new(log, Arc::clone(nodes)),
         };
         (report, error)
     }
 
     /// Empties the run's log, counts and errors, and returns them.
-    fn take(&self) -> (Vec<Logged>, usize, Option<DuraflowError>) {
+    fn take(&self) -> (RunLog, usize, Option<DuraflowError>) {
         self.read_before.store(READ_NONE, Ordering::Release);
         self.prefetched.write().take();
         let logged = std::mem::take(&mut *self.executed.lock());

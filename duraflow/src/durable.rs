@@ -12,7 +12,6 @@ use crate::glue::{InputTuple, Split};
 use crate::inline::{self, RECORD_MAX};
 use crate::key::{check_key, TaskKey};
 use crate::options::{Cache, TaskOptions};
-use crate::report::Logged;
 use crate::store::{off_runtime, Claim};
 use crate::{outcome, Context, DuraflowError};
 use futures::future::{self, Either, Ready};
@@ -702,7 +701,7 @@ fn executed(
         observers.emit(&Event::Persisted { key });
     }
     if let Some(state) = state {
-        state.executed(Logged::new(index, miss, persisted, attempts));
+        state.executed(index, miss, persisted, attempts);
     }
 }
 

@@ -36,60 +36,91 @@ pub struct RunReport {
 
 /// What a `DurableDag` knows of its tasks, shared with the reports of its runs: the keys in
 /// the order the tasks were added, a task's place among them being the `index` of its
-/// [`Logged`] entries. Tasks are only ever added, so a place never changes.
+/// entries in a [`RunLog`]. Tasks are only ever added, so a place never changes.
 pub(crate) type SharedNodes = Arc<Mutex<crate::dag::Nodes>>;
 
-/// An executed task as a run logs it: 24 bytes, where a [`TaskRun`] takes 88. The key is the
-/// task's place in the DAG's [`SharedNodes`]; a reason with a payload (rare) is boxed.
-#[derive(Debug, Clone)]
-pub(crate) struct Logged {
+/// The executed tasks of a run as it logs them: 16 bytes a task, where a [`TaskRun`] takes
+/// 88. A task's key is its place in the DAG's [`SharedNodes`]; a reason with a payload
+/// (rare) is kept apart, in `others`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunLog {
+    logged: Vec<Logged>,
+    others: Vec<Miss>,
+}
+
+/// An executed task as a run logs it.
+#[derive(Debug, Clone, Copy)]
+struct Logged {
     index: u32,
-    reason: Reason,
     attempts: u32,
+    /// [`NO_RECORD`], [`INPUTS_CHANGED`], [`FORCED`], or [`OTHERS`] plus the reason's place
+    /// in [`RunLog::others`].
+    reason: u32,
     persisted: bool,
 }
 
-#[derive(Debug, Clone)]
-enum Reason {
-    NoRecord,
-    InputsChanged,
-    Forced,
-    Other(Box<Miss>),
-}
+const NO_RECORD: u32 = 0;
+const INPUTS_CHANGED: u32 = 1;
+const FORCED: u32 = 2;
+const OTHERS: u32 = 3;
 
-impl Logged {
-    /// The task added `index`-th ran for `reason`.
-    pub(crate) fn new(index: u32, reason: Miss, persisted: bool, attempts: u32) -> Self {
+impl RunLog {
+    /// Logs that the task added `index`-th ran for `reason`.
+    pub(crate) fn push(&mut self, index: u32, reason: Miss, persisted: bool, attempts: u32) {
         let reason = match reason {
-            Miss::NoRecord => Reason::NoRecord,
-            Miss::InputsChanged => Reason::InputsChanged,
-            Miss::Forced => Reason::Forced,
-            other => Reason::Other(Box::new(other)),
+            Miss::NoRecord => NO_RECORD,
+            Miss::InputsChanged => INPUTS_CHANGED,
+            Miss::Forced => FORCED,
+            other => {
+                self.others.push(other);
+                // Tasks are counted in `u32` (their `index`) anyway.
+                u32::try_from(self.others.len() - 1)
+                    .ok()
+                    .and_then(|place| place.checked_add(OTHERS))
+                    .expect("fewer than 2³² - 3 tasks ran for a corrupt or changed record")
+            }
         };
-        Logged {
+        self.logged.push(Logged {
             index,
-            reason,
             attempts,
+            reason,
             persisted,
-        }
+        });
     }
 
-    pub(crate) fn persisted(&self) -> bool {
-        self.persisted
+    /// Makes room for `additional` more tasks.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.logged.reserve(additional);
     }
 
-    fn to_run(&self, key: TaskKey) -> TaskRun {
-        let reason = match &self.reason {
-            Reason::NoRecord => Miss::NoRecord,
-            Reason::InputsChanged => Miss::InputsChanged,
-            Reason::Forced => Miss::Forced,
-            Reason::Other(miss) => Miss::clone(miss),
+    /// Whether room was ever made.
+    pub(crate) fn has_room(&self) -> bool {
+        self.logged.capacity() > 0
+    }
+
+    /// Tasks logged.
+    pub(crate) fn len(&self) -> usize {
+        self.logged.len()
+    }
+
+    /// Tasks logged whose output was not stored.
+    pub(crate) fn not_persisted(&self) -> usize {
+        self.logged.iter().filter(|run| !run.persisted).count()
+    }
+
+    /// A logged task as its report shows it, under `key`.
+    fn to_run(&self, logged: &Logged, key: TaskKey) -> TaskRun {
+        let reason = match logged.reason {
+            NO_RECORD => Miss::NoRecord,
+            INPUTS_CHANGED => Miss::InputsChanged,
+            FORCED => Miss::Forced,
+            other => self.others[(other - OTHERS) as usize].clone(),
         };
         TaskRun {
             key,
             reason,
-            persisted: self.persisted,
-            attempts: self.attempts,
+            persisted: logged.persisted,
+            attempts: logged.attempts,
         }
     }
 }
@@ -97,7 +128,7 @@ impl Logged {
 /// The executed tasks of a run, in completion order: derefs to `[TaskRun]` (index it,
 /// iterate it, take its `len()`), and turns into a `Vec<TaskRun>`.
 ///
-/// A run logs 24 bytes a task and builds the [`TaskRun`]s (88 bytes each) on first use, so
+/// A run logs 16 bytes a task and builds the [`TaskRun`]s (88 bytes each) on first use, so
 /// a run whose report is only counted does not pay for them. Until then it keeps the keys of
 /// its `DurableDag` alive (shared, not copied), even after the DAG is dropped.
 ///
@@ -124,16 +155,16 @@ impl Logged {
 /// ```
 #[derive(Default, Clone)]
 pub struct TaskRuns {
-    logged: Vec<Logged>,
+    log: RunLog,
     nodes: Option<SharedNodes>,
     runs: OnceLock<Vec<TaskRun>>,
 }
 
 impl TaskRuns {
     /// The runs logged, with the keys their indices point into.
-    pub(crate) fn new(logged: Vec<Logged>, nodes: SharedNodes) -> Self {
+    pub(crate) fn new(log: RunLog, nodes: SharedNodes) -> Self {
         TaskRuns {
-            logged,
+            log,
             nodes: Some(nodes),
             runs: OnceLock::new(),
         }
@@ -144,13 +175,14 @@ impl TaskRuns {
             return Vec::new();
         };
         let nodes = nodes.lock();
-        self.logged
+        self.log
+            .logged
             .iter()
             .map(|logged| {
                 let key = nodes
                     .key(logged.index)
                     .expect("a logged task's key is in its DAG's key set (keys are only added)");
-                logged.to_run(TaskKey::from(key))
+                self.log.to_run(logged, TaskKey::from(key))
             })
             .collect()
     }
@@ -217,5 +249,44 @@ impl PartialEq<Vec<TaskRun>> for TaskRuns {
 impl<const N: usize> PartialEq<[TaskRun; N]> for TaskRuns {
     fn eq(&self, other: &[TaskRun; N]) -> bool {
         **self == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_gives_back_every_reason_in_its_order() {
+        let reasons = [
+            Miss::Corrupt("bad checksum".into()),
+            Miss::NoRecord,
+            Miss::VersionChanged {
+                stored: 1,
+                expected: 2,
+            },
+            Miss::InputsChanged,
+            Miss::TypeChanged {
+                stored: "u32".into(),
+                expected: "u64".into(),
+            },
+            Miss::Forced,
+            Miss::Corrupt("short".into()),
+        ];
+        let mut log = RunLog::default();
+        for (i, reason) in reasons.iter().enumerate() {
+            log.push(i as u32 * 3, reason.clone(), i % 2 == 0, i as u32 + 1);
+        }
+        assert_eq!(log.len(), reasons.len());
+        assert_eq!(log.not_persisted(), 3);
+        for (i, (logged, reason)) in log.logged.iter().zip(&reasons).enumerate() {
+            let run = log.to_run(logged, TaskKey::from(format!("k{i}").as_str()));
+            assert_eq!(logged.index, i as u32 * 3);
+            assert_eq!(run.key, format!("k{i}"));
+            assert_eq!(&run.reason, reason);
+            assert_eq!(run.persisted, i % 2 == 0);
+            assert_eq!(run.attempts, i as u32 + 1);
+        }
+        assert_eq!(std::mem::size_of::<Logged>(), 16);
     }
 }
