@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// * one file per key; names are a reversible, collision-free escape of the key (see the
 ///   module docs of `file_name`), so no key reaches outside the directory;
 /// * a write goes to a temp file in the same directory, is synced, renamed over the final
-///   name, and the directory is synced: a record is either wholly there or not at all;
+///   name, and the directory is synced: a record is either wholly there or not at all. On
+///   Linux the temp file of a new key has no name (`O_TMPFILE`) and is linked under its
+///   final name once synced, which saves a rename: a directory operation a record;
 /// * writes are grouped: records queued while the previous batch commits are committed
 ///   together, with one file-system sync and one directory sync per batch;
 /// * temp files left by a crashed process are ignored, and removed by the next `new`.
@@ -47,6 +49,10 @@ struct Files {
     /// the same pid (a restarted container's pid 1, say).
     nonce: u64,
     next_temp: AtomicU64,
+    /// This process's id, part of every temp file's name.
+    pid: u32,
+    /// Whether records are staged in unnamed temp files (see [`anonymous`]).
+    anonymous: bool,
 }
 
 impl FileStore {
@@ -93,15 +99,7 @@ impl FileStore {
             path: dir.clone(),
             source,
         };
-        let dir_handle = File::open(&dir).map_err(open_error)?;
-        let files = Files {
-            dir: dir.clone(),
-            dir_handle,
-            nonce: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-            next_temp: AtomicU64::new(0),
-        };
+        let files = Files::open(dir.clone()).map_err(open_error)?;
         let queue = WriteBehind::new(files, "duraflow-filestore", None).map_err(open_error)?;
         Ok(Self { dir, queue })
     }
@@ -140,30 +138,81 @@ impl FileStore {
 
 storage_over_queue!(FileStore {});
 
-/// A temp file written and not yet renamed.
+/// A temp file written and not yet under its final name.
 struct Staged<'a> {
     op: &'a Op<'a>,
-    temp: PathBuf,
+    /// Its name, or `None` for an unnamed one (see [`anonymous`]).
+    temp: Option<PathBuf>,
     file: File,
 }
 
 impl Files {
-    fn stage<'a>(&self, op: &'a Op<'a>, record: &[u8]) -> io::Result<Staged<'a>> {
+    /// The files of the store in `dir`.
+    fn open(dir: PathBuf) -> io::Result<Files> {
+        let files = Files {
+            dir_handle: File::open(&dir)?,
+            dir,
+            nonce: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+            next_temp: AtomicU64::new(0),
+            pid: std::process::id(),
+            anonymous: false,
+        };
+        Ok(Files {
+            anonymous: anonymous::works(&files),
+            ..files
+        })
+    }
+
+    /// A new temp file name: the prefix, this process's id (so a later `new` can tell the
+    /// files of dead processes), the store's nonce and a counter.
+    fn temp_name(&self) -> PathBuf {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
-        let temp = self.dir.join(format!(
-            "{TEMP_PREFIX}{}-{:x}-{n}",
-            std::process::id(),
-            self.nonce
-        ));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
+        let (pid, nonce) = (self.pid, self.nonce);
+        self.dir.join(format!("{TEMP_PREFIX}{pid}-{nonce:x}-{n}"))
+    }
+
+    /// Writes `record` to a new temp file.
+    fn stage<'a>(&self, op: &'a Op<'a>, record: &[u8]) -> io::Result<Staged<'a>> {
+        let (temp, mut file) = if self.anonymous {
+            (None, anonymous::create(&self.dir)?)
+        } else {
+            let temp = self.temp_name();
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)?;
+            (Some(temp), file)
+        };
         if let Err(e) = file.write_all(record) {
-            let _ = fs::remove_file(&temp);
+            if let Some(temp) = &temp {
+                let _ = fs::remove_file(temp);
+            }
             return Err(e);
         }
         Ok(Staged { op, temp, file })
+    }
+
+    /// Puts a synced temp file under its key's name, replacing any record there. An unnamed
+    /// one is linked; if the name is taken (a record is replaced), it is linked under a temp
+    /// name first and renamed, as a rename replaces atomically and a link does not.
+    fn publish(&self, staged: &Staged<'_>) -> io::Result<()> {
+        let target = self.dir.join(file_name::file_name(staged.op.key));
+        let temp = match &staged.temp {
+            Some(temp) => temp.clone(),
+            None => match anonymous::link(&staged.file, &target) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let temp = self.temp_name();
+                    anonymous::link(&staged.file, &temp)?;
+                    temp
+                }
+                linked => return linked,
+            },
+        };
+        fs::rename(&temp, &target).inspect_err(|_| {
+            let _ = fs::remove_file(&temp);
+        })
     }
 
     /// Makes the data of every staged file durable: one file-system sync where the platform
@@ -181,6 +230,73 @@ impl Files {
             s.file.sync_data().map_err(|source| failed(s.op, source))?;
         }
         Ok(())
+    }
+}
+
+/// Unnamed temp files: Linux's `O_TMPFILE`, linked under a name through `/proc/self/fd`
+/// (which needs no privilege, unlike `AT_EMPTY_PATH`). A crash before the link leaves
+/// nothing behind: the file system frees an unnamed file once it is closed.
+mod anonymous {
+    use super::Files;
+    use std::fs::File;
+    use std::io;
+    use std::path::Path;
+
+    /// Whether the store's directory takes unnamed temp files that can be linked: tried
+    /// once, when the store is opened, with a file linked under a temp name and removed.
+    pub(super) fn works(files: &Files) -> bool {
+        let Ok(file) = create(&files.dir) else {
+            return false;
+        };
+        let probe = files.temp_name();
+        let linked = link(&file, &probe).is_ok();
+        linked && std::fs::remove_file(&probe).is_ok()
+    }
+
+    /// A new unnamed file in `dir`, open for writing.
+    #[cfg(target_os = "linux")]
+    pub(super) fn create(dir: &Path) -> io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .mode(0o666)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+    }
+
+    /// Gives the unnamed `file` the name `to`; fails with `AlreadyExists` if it is taken.
+    #[cfg(target_os = "linux")]
+    pub(super) fn link(file: &File, to: &Path) -> io::Result<()> {
+        use std::ffi::CString;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let to = CString::new(to.as_os_str().as_bytes())?;
+        // SAFETY: both paths are NUL-terminated strings that live across the call.
+        let linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if linked == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn create(_: &Path) -> io::Result<File> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn link(_: &File, _: &Path) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
     }
 }
 
@@ -215,11 +331,7 @@ impl Backend for Files {
             }
             self.sync_staged(&staged)?;
             for s in staged.drain(..) {
-                let target = self.dir.join(file_name::file_name(s.op.key));
-                if let Err(e) = fs::rename(&s.temp, target) {
-                    let _ = fs::remove_file(&s.temp);
-                    return Err(failed(s.op, e));
-                }
+                self.publish(&s).map_err(|e| failed(s.op, e))?;
             }
             for op in batch.iter().filter(|op| op.record.is_none()) {
                 match fs::remove_file(self.dir.join(file_name::file_name(op.key))) {
@@ -229,8 +341,8 @@ impl Backend for Files {
             }
             self.dir_handle.sync_all().map_err(|e| failed(first, e))
         })();
-        for s in staged {
-            let _ = fs::remove_file(&s.temp);
+        for temp in staged.iter().filter_map(|s| s.temp.as_ref()) {
+            let _ = fs::remove_file(temp);
         }
         result
     }
@@ -256,5 +368,56 @@ impl Backend for Files {
             }
         }
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put<'a>(key: &'a TaskKey, record: &'a [u8]) -> Op<'a> {
+        Op {
+            key,
+            record: Some(record),
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// New records and replaced ones, staged in unnamed temp files (where the platform has
+    /// them) and in named ones: each lands under its key's name, and no temp file is left.
+    #[test]
+    fn records_are_written_and_replaced_with_either_kind_of_temp_file() {
+        for anonymous in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut files = Files::open(dir.path().to_path_buf()).unwrap();
+            if cfg!(target_os = "linux") {
+                assert!(files.anonymous, "O_TMPFILE works in the temp dir");
+            }
+            files.anonymous &= anonymous;
+            let (a, b) = (TaskKey::from("a"), TaskKey::from("b"));
+            files
+                .commit(&[put(&a, b"first a"), put(&b, b"first b")], true)
+                .unwrap();
+            files.commit(&[put(&a, b"second a")], true).unwrap();
+            assert_eq!(files.read("a").unwrap().as_deref(), Some(&b"second a"[..]));
+            assert_eq!(files.read("b").unwrap().as_deref(), Some(&b"first b"[..]));
+            assert_eq!(names(dir.path()), ["a", "b"], "anonymous: {anonymous}");
+        }
+    }
+
+    /// The probe at open leaves nothing behind.
+    #[test]
+    fn opening_leaves_the_directory_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let _files = Files::open(dir.path().to_path_buf()).unwrap();
+        assert!(names(dir.path()).is_empty());
     }
 }
