@@ -2,9 +2,11 @@
 
 use super::file_name::{self, TEMP_PREFIX};
 use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
-use super::{remove_temp_files, FailedWrite};
+use super::{remove_temp_files, FailedWrite, RecordVisitor};
 use crate::DuraflowError;
 use crate::TaskKey;
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -307,13 +309,60 @@ fn failed(op: &Op<'_>, source: io::Error) -> FailedWrite {
     }
 }
 
-impl Backend for Files {
-    fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(self.dir.join(file_name::file_name(key))) {
+/// Batched reads of at least this many keys list the directory first.
+const LIST_FROM: usize = 16;
+
+impl Files {
+    /// The record in the file `name`, if there is one.
+    fn read_name(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.dir.join(name)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The names in the directory, or `None` if it holds more than `limit` entries (then
+    /// opening each wanted file is cheaper than reading them all).
+    fn names(&self, limit: usize) -> io::Result<Option<HashSet<OsString>>> {
+        let mut names = HashSet::new();
+        for entry in fs::read_dir(&self.dir)? {
+            if names.len() == limit {
+                return Ok(None);
+            }
+            names.insert(entry?.file_name());
+        }
+        Ok(Some(names))
+    }
+}
+
+impl Backend for Files {
+    fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        self.read_name(&file_name::file_name(key))
+    }
+
+    /// Lists the directory once, when asked for many keys and it is not much larger, and
+    /// opens only the files that are there: a fresh run asks for keys that have no file, and
+    /// each failed open costs a path lookup. A file that appears after the listing is missed,
+    /// as it would be by an open made just before it appeared.
+    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
+        let listed = if keys.len() >= LIST_FROM {
+            self.names(4 * keys.len() + 64)?
+        } else {
+            None
+        };
+        for (i, key) in keys.iter().enumerate() {
+            let name = file_name::file_name(key);
+            let absent = listed
+                .as_ref()
+                .is_some_and(|names| !names.contains(OsStr::new(&name)));
+            if absent {
+                read(i, None);
+            } else {
+                read(i, self.read_name(&name)?.as_deref());
+            }
+        }
+        Ok(())
     }
 
     /// Every batch is durable: a file store has no cheap way to make a later sync cover
