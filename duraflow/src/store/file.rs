@@ -44,6 +44,9 @@ pub struct FileStore {
 const MARKER: &str = ".duraflow-store";
 const MARKER_TEXT: &str = "duraflow FileStore, record format 1\n";
 
+/// Batched reads of at least this many keys list the directory first.
+const LIST_FROM: usize = 16;
+
 struct Files {
     dir: PathBuf,
     dir_handle: File,
@@ -217,6 +220,28 @@ impl Files {
         })
     }
 
+    /// The record in the file `name`, if there is one.
+    fn read_name(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.dir.join(name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The names in the directory, or `None` if it holds more than `limit` entries (then
+    /// opening each wanted file is cheaper than reading them all).
+    fn names(&self, limit: usize) -> io::Result<Option<HashSet<OsString>>> {
+        let mut names = HashSet::new();
+        for entry in fs::read_dir(&self.dir)? {
+            if names.len() == limit {
+                return Ok(None);
+            }
+            names.insert(entry?.file_name());
+        }
+        Ok(Some(names))
+    }
+
     /// Makes the data of every staged file durable: one file-system sync where the platform
     /// has it and the batch has several files, else one sync per file.
     fn sync_staged(&self, staged: &[Staged<'_>]) -> Result<(), FailedWrite> {
@@ -306,33 +331,6 @@ fn failed(op: &Op<'_>, source: io::Error) -> FailedWrite {
     FailedWrite {
         key: op.key.to_string(),
         source,
-    }
-}
-
-/// Batched reads of at least this many keys list the directory first.
-const LIST_FROM: usize = 16;
-
-impl Files {
-    /// The record in the file `name`, if there is one.
-    fn read_name(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(self.dir.join(name)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The names in the directory, or `None` if it holds more than `limit` entries (then
-    /// opening each wanted file is cheaper than reading them all).
-    fn names(&self, limit: usize) -> io::Result<Option<HashSet<OsString>>> {
-        let mut names = HashSet::new();
-        for entry in fs::read_dir(&self.dir)? {
-            if names.len() == limit {
-                return Ok(None);
-            }
-            names.insert(entry?.file_name());
-        }
-        Ok(Some(names))
     }
 }
 
