@@ -489,6 +489,12 @@ struct Plan {
 
 const SLOW: Duration = Duration::from_millis(500);
 
+/// Rounds with a store on disk measure DAGs of this many tasks or more ...
+const DISK_FROM: usize = 10_000;
+/// ... this many times at most: each of their runs creates or reads thousands of files (or
+/// fsyncs), and 41 of them would double the bench's time.
+const DISK_ITERS: usize = 15;
+
 /// Writes back dirty pages after a run on disk, so one store's unsynced writes (and the
 /// removal of its directory) are not paid by the next store's `fsync`.
 fn settle() {
@@ -873,8 +879,7 @@ fn main() {
             .unwrap_or_else(|| panic!("unknown DURAFLOW_BENCH_SHAPE {name:?}"))
     });
     let (sizes, scaling) = if let Some(n) = tasks {
-        let iters = if n <= 1_000 { 41 } else { 15 };
-        (vec![plan(n, if quick { 3 } else { iters }, 3)], vec![])
+        (vec![plan(n, if quick { 3 } else { 41 }, 3)], vec![])
     } else if quick {
         (
             vec![plan(1_000, 3, 1)],
@@ -882,7 +887,7 @@ fn main() {
         )
     } else {
         (
-            vec![plan(1_000, 41, 3), plan(10_000, 15, 3)],
+            vec![plan(1_000, 41, 3), plan(10_000, 41, 3)],
             vec![plan(1_000, 5, 3), plan(10_000, 3, 3), plan(100_000, 3, 3)],
         )
     };
@@ -900,12 +905,14 @@ fn main() {
 
     println!(
         "# duraflow benchmark\n\ntokio multi-thread runtimes, one per variant, {} workers each; temp dir {}\n\n\
-         Median of {} runs after 1 warm-up (a case whose first run takes {} ms or more: that \
-         run counts, {} runs in all). Ratio = median / median of raw dagx, same shape and size, \
-         runs interleaved.\n",
+         Median of {} runs after 1 warm-up ({} at {} tasks or more with stores on disk; a case \
+         whose first run takes {} ms or more: that run counts, {} runs in all). Ratio = median / \
+         median of raw dagx, same shape and size, runs interleaved.\n",
         runtimes.of(Variant::Raw).metrics().num_workers(),
         std::env::temp_dir().display(),
         iterations(&sizes),
+        DISK_ITERS,
+        DISK_FROM,
         SLOW.as_millis(),
         sizes[0].slow_iters,
     );
@@ -928,7 +935,15 @@ fn main() {
     let mut all = Vec::new();
     for (title, from) in rounds {
         let mut groups = Vec::new();
+        let on_disk = from.iter().any(|v| v.on_disk());
         for &size in &sizes {
+            let size = match on_disk && size.tasks >= DISK_FROM {
+                true => Plan {
+                    iters: size.iters.min(DISK_ITERS),
+                    ..size
+                },
+                false => size,
+            };
             for &shape in &shapes {
                 let variants = selected(only.as_deref(), shape, from);
                 if !variants.is_empty() {
