@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///   Linux the temp file of a new key has no name (`O_TMPFILE`) and is linked under its
 ///   final name once synced, which saves a rename: a directory operation a record;
 /// * writes are grouped: records queued while the previous batch commits are committed
-///   together, with one file-system sync and one directory sync per batch;
+///   together, with one file-system sync and one directory sync per batch; a large batch is
+///   written in chunks, each synced and named on a second thread while the next is written;
 /// * temp files left by a crashed process are ignored, and removed by the next `new`.
 ///
 /// ```
@@ -46,6 +47,11 @@ const MARKER_TEXT: &str = "duraflow FileStore, record format 1\n";
 
 /// Batched reads of at least this many keys list the directory first.
 const LIST_FROM: usize = 16;
+
+/// A batch of more new records than this is committed in chunks of this many, each synced
+/// and put under its names on a second thread while the next is being written: only the
+/// last chunk's sync and links are left when the last file is written.
+const CHUNK: usize = 64;
 
 struct Files {
     dir: PathBuf,
@@ -151,6 +157,16 @@ struct Staged<'a> {
     file: File,
 }
 
+/// A named temp file that was not put under its key's name is removed (an unnamed one
+/// vanishes with its handle).
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        if let Some(temp) = &self.temp {
+            let _ = fs::remove_file(temp);
+        }
+    }
+}
+
 impl Files {
     /// The files of the store in `dir`.
     fn open(dir: PathBuf) -> io::Result<Files> {
@@ -180,7 +196,7 @@ impl Files {
 
     /// Writes `record` to a new temp file.
     fn stage<'a>(&self, op: &'a Op<'a>, record: &[u8]) -> io::Result<Staged<'a>> {
-        let (temp, mut file) = if self.anonymous {
+        let (temp, file) = if self.anonymous {
             (None, anonymous::create(&self.dir)?)
         } else {
             let temp = self.temp_name();
@@ -190,33 +206,31 @@ impl Files {
                 .open(&temp)?;
             (Some(temp), file)
         };
-        if let Err(e) = file.write_all(record) {
-            if let Some(temp) = &temp {
-                let _ = fs::remove_file(temp);
-            }
-            return Err(e);
-        }
-        Ok(Staged { op, temp, file })
+        let mut staged = Staged { op, temp, file };
+        staged.file.write_all(record)?;
+        Ok(staged)
     }
 
     /// Puts a synced temp file under its key's name, replacing any record there. An unnamed
     /// one is linked; if the name is taken (a record is replaced), it is linked under a temp
     /// name first and renamed, as a rename replaces atomically and a link does not.
-    fn publish(&self, staged: &Staged<'_>) -> io::Result<()> {
-        let target = self.dir.join(file_name::file_name(staged.op.key));
-        let temp = match &staged.temp {
-            Some(temp) => temp.clone(),
-            None => match anonymous::link(&staged.file, &target) {
+    fn publish<'a>(&self, mut staged: Staged<'a>) -> Result<(), (&'a Op<'a>, io::Error)> {
+        let op = staged.op;
+        let target = self.dir.join(file_name::file_name(op.key));
+        if staged.temp.is_none() {
+            match anonymous::link(&staged.file, &target) {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let temp = self.temp_name();
-                    anonymous::link(&staged.file, &temp)?;
-                    temp
+                    anonymous::link(&staged.file, &temp).map_err(|e| (op, e))?;
+                    staged.temp = Some(temp);
                 }
-                linked => return linked,
-            },
-        };
-        fs::rename(&temp, &target).inspect_err(|_| {
+                linked => return linked.map_err(|e| (op, e)),
+            }
+        }
+        let temp = staged.temp.take().expect("a named temp file");
+        fs::rename(&temp, &target).map_err(|e| {
             let _ = fs::remove_file(&temp);
+            (op, e)
         })
     }
 
@@ -257,6 +271,76 @@ impl Files {
             s.file.sync_data().map_err(|source| failed(s.op, source))?;
         }
         Ok(())
+    }
+
+    /// Writes each of `puts` to a temp file.
+    fn stage_all<'a>(&self, puts: &[&'a Op<'a>]) -> Result<Vec<Staged<'a>>, FailedWrite> {
+        puts.iter()
+            .map(|op| {
+                let record = op.record.unwrap_or_default();
+                self.stage(op, record).map_err(|e| failed(op, e))
+            })
+            .collect()
+    }
+
+    /// Makes `staged` durable and puts each file under its key's name. The directory is
+    /// synced by the caller.
+    fn publish_all(&self, staged: Vec<Staged<'_>>) -> Result<(), FailedWrite> {
+        self.sync_staged(&staged)?;
+        staged
+            .into_iter()
+            .try_for_each(|s| self.publish(s).map_err(|(op, e)| failed(op, e)))
+    }
+
+    /// Writes, syncs and names `puts` in one go.
+    fn put_chunk(&self, puts: &[&Op<'_>]) -> Result<(), FailedWrite> {
+        self.publish_all(self.stage_all(puts)?)
+    }
+
+    /// Writes `puts` chunk by chunk on this thread while a second one syncs and names the
+    /// chunks written before. The first error, of either thread, fails the batch; the files
+    /// of chunks not yet named are removed (or, unnamed, vanish).
+    fn put_pipelined(&self, puts: &[&Op<'_>]) -> Result<(), FailedWrite> {
+        std::thread::scope(|scope| {
+            // Two chunks may wait: the writer does not stop for a sync, and holds at most
+            // four chunks of open files.
+            let (chunks, written) = std::sync::mpsc::sync_channel::<Vec<Staged<'_>>>(2);
+            let publisher = std::thread::Builder::new()
+                .name("duraflow-filestore-sync".to_owned())
+                .spawn_scoped(scope, move || {
+                    written
+                        .into_iter()
+                        .try_for_each(|staged| self.publish_all(staged))
+                });
+            let publisher = match publisher {
+                Ok(publisher) => publisher,
+                // No second thread: one chunk after the other on this one.
+                Err(_) => return puts.chunks(CHUNK).try_for_each(|c| self.put_chunk(c)),
+            };
+            let mut staging = Ok(());
+            for chunk in puts.chunks(CHUNK) {
+                match self.stage_all(chunk) {
+                    Ok(staged) => {
+                        if chunks.send(staged).is_err() {
+                            // The publisher failed and stopped: its error is the batch's.
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        staging = Err(e);
+                        break;
+                    }
+                }
+            }
+            drop(chunks);
+            let published = publisher.join().unwrap_or_else(|_| {
+                Err(failed(
+                    puts[0],
+                    io::Error::other("the thread syncing the store's files panicked"),
+                ))
+            });
+            published.and(staging)
+        })
     }
 }
 
@@ -369,29 +453,19 @@ impl Backend for Files {
         let Some(first) = batch.first() else {
             return Ok(());
         };
-        let mut staged = Vec::with_capacity(batch.len());
-        let result = (|| {
-            for op in batch {
-                if let Some(record) = op.record {
-                    staged.push(self.stage(op, record).map_err(|e| failed(op, e))?);
-                }
-            }
-            self.sync_staged(&staged)?;
-            for s in staged.drain(..) {
-                self.publish(&s).map_err(|e| failed(s.op, e))?;
-            }
-            for op in batch.iter().filter(|op| op.record.is_none()) {
-                match fs::remove_file(self.dir.join(file_name::file_name(op.key))) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(failed(op, e)),
-                    _ => {}
-                }
-            }
-            self.dir_handle.sync_all().map_err(|e| failed(first, e))
-        })();
-        for temp in staged.iter().filter_map(|s| s.temp.as_ref()) {
-            let _ = fs::remove_file(temp);
+        let puts: Vec<&Op<'_>> = batch.iter().filter(|op| op.record.is_some()).collect();
+        if puts.len() > CHUNK {
+            self.put_pipelined(&puts)?;
+        } else {
+            self.put_chunk(&puts)?;
         }
-        result
+        for op in batch.iter().filter(|op| op.record.is_none()) {
+            match fs::remove_file(self.dir.join(file_name::file_name(op.key))) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(failed(op, e)),
+                _ => {}
+            }
+        }
+        self.dir_handle.sync_all().map_err(|e| failed(first, e))
     }
 
     fn keys(&self) -> io::Result<Vec<String>> {
@@ -429,6 +503,22 @@ mod tests {
         }
     }
 
+    /// The files of a store in a new temp dir, staging records in unnamed temp files only
+    /// with `anonymous` (and where the platform has them).
+    fn store(anonymous: bool) -> (tempfile::TempDir, Files) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Files::open(dir.path().to_path_buf()).unwrap();
+        files.anonymous &= anonymous;
+        (dir, files)
+    }
+
+    /// Keys `k000`, `k001`, ... in order.
+    fn keys(n: usize) -> Vec<TaskKey> {
+        (0..n)
+            .map(|i| TaskKey::from(format!("k{i:03}").as_str()))
+            .collect()
+    }
+
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
@@ -457,6 +547,51 @@ mod tests {
             assert_eq!(files.read("a").unwrap().as_deref(), Some(&b"second a"[..]));
             assert_eq!(files.read("b").unwrap().as_deref(), Some(&b"first b"[..]));
             assert_eq!(names(dir.path()), ["a", "b"], "anonymous: {anonymous}");
+        }
+    }
+
+    /// A batch larger than a chunk, new records and replaced ones, with either kind of temp
+    /// file: every record lands under its key's name, and no temp file is left.
+    #[test]
+    fn a_large_batch_is_committed_in_chunks() {
+        for anonymous in [true, false] {
+            let (dir, files) = store(anonymous);
+            let keys = keys(3 * CHUNK + 5);
+            let old: Vec<Op<'_>> = keys.iter().step_by(7).map(|k| put(k, b"old")).collect();
+            files.commit(&old, true).unwrap();
+            let records: Vec<Vec<u8>> = (0..keys.len()).map(|i| vec![i as u8; 40]).collect();
+            let batch: Vec<Op<'_>> = keys.iter().zip(&records).map(|(k, r)| put(k, r)).collect();
+            files.commit(&batch, true).unwrap();
+            for (key, record) in keys.iter().zip(&records) {
+                assert_eq!(files.read(key).unwrap().as_ref(), Some(record), "{key}");
+            }
+            let expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            assert_eq!(names(dir.path()), expected, "anonymous: {anonymous}");
+        }
+    }
+
+    /// A record that cannot be put under its name (a directory is in the way) in the middle
+    /// of a large batch fails it naming that key; the chunks before it are committed, and no
+    /// temp file is left.
+    #[test]
+    fn a_failure_in_a_large_batch_names_its_key_and_leaves_no_temp_file() {
+        for anonymous in [true, false] {
+            let (dir, files) = store(anonymous);
+            let keys = keys(3 * CHUNK);
+            let blocked = &keys[CHUNK + 10];
+            fs::create_dir_all(dir.path().join(blocked.to_string()).join("in-the-way")).unwrap();
+            let batch: Vec<Op<'_>> = keys.iter().map(|k| put(k, b"record")).collect();
+            let error = files.commit(&batch, true).unwrap_err();
+            assert_eq!(error.key, blocked.to_string(), "anonymous: {anonymous}");
+            assert_eq!(
+                files.read(&keys[0]).unwrap().as_deref(),
+                Some(&b"record"[..])
+            );
+            let temps: Vec<String> = names(dir.path())
+                .into_iter()
+                .filter(|name| name.starts_with(TEMP_PREFIX))
+                .collect();
+            assert!(temps.is_empty(), "anonymous: {anonymous}: {temps:?}");
         }
     }
 
