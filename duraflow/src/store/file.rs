@@ -11,6 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Records as files in one directory.
 ///
@@ -21,8 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///   Linux the temp file of a new key has no name (`O_TMPFILE`) and is linked under its
 ///   final name once synced, which saves a rename: a directory operation a record;
 /// * writes are grouped: records queued while the previous batch commits are committed
-///   together, with one file-system sync and one directory sync per batch; a large batch is
-///   written in chunks, each synced and named on a second thread while the next is written;
+///   together, with one file-system sync and one directory sync per batch; a large batch that
+///   is slow to write goes in chunks, each synced and named on a second thread while the
+///   next is written;
 /// * temp files left by a crashed process are ignored, and removed by the next `new`.
 ///
 /// ```
@@ -48,10 +50,16 @@ const MARKER_TEXT: &str = "duraflow FileStore, record format 1\n";
 /// Batched reads of at least this many keys list the directory first.
 const LIST_FROM: usize = 16;
 
-/// A batch of more new records than this is committed in chunks of this many, each synced
-/// and put under its names on a second thread while the next is being written: only the
-/// last chunk's sync and links are left when the last file is written.
+/// A batch of more new records than this is committed in chunks, each synced and put under
+/// its names on a second thread while the next is being written: only the last chunk's sync
+/// and links are left when the last file is written.
 const CHUNK: usize = 64;
+
+/// How long writing a chunk takes at least. Each chunk costs a file-system sync: where files
+/// are created fast (30 µs each), a batch of 1,000 is one chunk, as without a second thread;
+/// where creating one takes 0.7 ms (this VM after many deletions), chunks of about 30 files
+/// overlap their syncs and links with the writing of the next.
+const CHUNK_TIME: Duration = Duration::from_millis(20);
 
 struct Files {
     dir: PathBuf,
@@ -64,6 +72,8 @@ struct Files {
     pid: u32,
     /// Whether records are staged in unnamed temp files (see [`anonymous`]).
     anonymous: bool,
+    /// [`CHUNK_TIME`] (tests take less, to make many chunks).
+    chunk_time: Duration,
 }
 
 impl FileStore {
@@ -179,6 +189,7 @@ impl Files {
             next_temp: AtomicU64::new(0),
             pid: std::process::id(),
             anonymous: false,
+            chunk_time: CHUNK_TIME,
         };
         Ok(Files {
             anonymous: anonymous::works(&files),
@@ -318,19 +329,26 @@ impl Files {
                 Err(_) => return puts.chunks(CHUNK).try_for_each(|c| self.put_chunk(c)),
             };
             let mut staging = Ok(());
-            for chunk in puts.chunks(CHUNK) {
-                match self.stage_all(chunk) {
-                    Ok(staged) => {
-                        if chunks.send(staged).is_err() {
-                            // The publisher failed and stopped: its error is the batch's.
-                            break;
-                        }
-                    }
+            let mut chunk = Vec::new();
+            let mut since = Instant::now();
+            for op in puts {
+                match self.stage(op, op.record.unwrap_or_default()) {
+                    Ok(staged) => chunk.push(staged),
                     Err(e) => {
-                        staging = Err(e);
+                        staging = Err(failed(op, e));
                         break;
                     }
                 }
+                if since.elapsed() >= self.chunk_time {
+                    if chunks.send(std::mem::take(&mut chunk)).is_err() {
+                        // The publisher failed and stopped: its error is the batch's.
+                        break;
+                    }
+                    since = Instant::now();
+                }
+            }
+            if staging.is_ok() && !chunk.is_empty() {
+                let _ = chunks.send(chunk);
             }
             drop(chunks);
             let published = publisher.join().unwrap_or_else(|_| {
@@ -512,6 +530,13 @@ mod tests {
         (dir, files)
     }
 
+    /// Each kind of temp file, with batches in one chunk and in a chunk a file.
+    fn setups() -> impl Iterator<Item = (bool, Duration)> {
+        [true, false]
+            .into_iter()
+            .flat_map(|anonymous| [(anonymous, CHUNK_TIME), (anonymous, Duration::ZERO)])
+    }
+
     /// Keys `k000`, `k001`, ... in order.
     fn keys(n: usize) -> Vec<TaskKey> {
         (0..n)
@@ -554,8 +579,9 @@ mod tests {
     /// file: every record lands under its key's name, and no temp file is left.
     #[test]
     fn a_large_batch_is_committed_in_chunks() {
-        for anonymous in [true, false] {
-            let (dir, files) = store(anonymous);
+        for (anonymous, chunk_time) in setups() {
+            let (dir, mut files) = store(anonymous);
+            files.chunk_time = chunk_time;
             let keys = keys(3 * CHUNK + 5);
             let old: Vec<Op<'_>> = keys.iter().step_by(7).map(|k| put(k, b"old")).collect();
             files.commit(&old, true).unwrap();
@@ -566,7 +592,11 @@ mod tests {
                 assert_eq!(files.read(key).unwrap().as_ref(), Some(record), "{key}");
             }
             let expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-            assert_eq!(names(dir.path()), expected, "anonymous: {anonymous}");
+            assert_eq!(
+                names(dir.path()),
+                expected,
+                "anonymous: {anonymous}, chunks of {chunk_time:?}"
+            );
         }
     }
 
@@ -575,14 +605,19 @@ mod tests {
     /// temp file is left.
     #[test]
     fn a_failure_in_a_large_batch_names_its_key_and_leaves_no_temp_file() {
-        for anonymous in [true, false] {
-            let (dir, files) = store(anonymous);
+        for (anonymous, chunk_time) in setups() {
+            let (dir, mut files) = store(anonymous);
+            files.chunk_time = chunk_time;
             let keys = keys(3 * CHUNK);
             let blocked = &keys[CHUNK + 10];
             fs::create_dir_all(dir.path().join(blocked.to_string()).join("in-the-way")).unwrap();
             let batch: Vec<Op<'_>> = keys.iter().map(|k| put(k, b"record")).collect();
             let error = files.commit(&batch, true).unwrap_err();
-            assert_eq!(error.key, blocked.to_string(), "anonymous: {anonymous}");
+            assert_eq!(
+                error.key,
+                blocked.to_string(),
+                "anonymous: {anonymous}, chunks of {chunk_time:?}"
+            );
             assert_eq!(
                 files.read(&keys[0]).unwrap().as_deref(),
                 Some(&b"record"[..])
@@ -591,7 +626,10 @@ mod tests {
                 .into_iter()
                 .filter(|name| name.starts_with(TEMP_PREFIX))
                 .collect();
-            assert!(temps.is_empty(), "anonymous: {anonymous}: {temps:?}");
+            assert!(
+                temps.is_empty(),
+                "anonymous: {anonymous}, chunks of {chunk_time:?}: {temps:?}"
+            );
         }
     }
 
