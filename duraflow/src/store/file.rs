@@ -53,7 +53,7 @@ const LIST_FROM: usize = 16;
 /// A batch of more new records than this is committed in chunks, each synced and put under
 /// its names on a second thread while the next is being written: only the last chunk's sync
 /// and links are left when the last file is written.
-const CHUNK: usize = 64;
+const PIPELINE_FROM: usize = 64;
 
 /// How long writing a chunk takes at least. Each chunk costs a file-system sync: where files
 /// are created fast (30 µs each), a batch of 1,000 is one chunk, as without a second thread;
@@ -205,8 +205,13 @@ impl Files {
         self.dir.join(format!("{TEMP_PREFIX}{pid}-{nonce:x}-{n}"))
     }
 
-    /// Writes `record` to a new temp file.
-    fn stage<'a>(&self, op: &'a Op<'a>, record: &[u8]) -> io::Result<Staged<'a>> {
+    /// Writes `op`'s record to a new temp file.
+    fn stage<'a>(&self, op: &'a Op<'a>) -> Result<Staged<'a>, FailedWrite> {
+        self.try_stage(op).map_err(|e| failed(op, e))
+    }
+
+    /// [`Files::stage`], failing with the I/O error alone.
+    fn try_stage<'a>(&self, op: &'a Op<'a>) -> io::Result<Staged<'a>> {
         let (temp, file) = if self.anonymous {
             (None, anonymous::create(&self.dir)?)
         } else {
@@ -218,30 +223,30 @@ impl Files {
             (Some(temp), file)
         };
         let mut staged = Staged { op, temp, file };
-        staged.file.write_all(record)?;
+        staged.file.write_all(op.record.unwrap_or_default())?;
         Ok(staged)
     }
 
     /// Puts a synced temp file under its key's name, replacing any record there. An unnamed
     /// one is linked; if the name is taken (a record is replaced), it is linked under a temp
     /// name first and renamed, as a rename replaces atomically and a link does not.
-    fn publish<'a>(&self, mut staged: Staged<'a>) -> Result<(), (&'a Op<'a>, io::Error)> {
+    fn publish(&self, mut staged: Staged<'_>) -> Result<(), FailedWrite> {
         let op = staged.op;
         let target = self.dir.join(file_name::file_name(op.key));
         if staged.temp.is_none() {
             match anonymous::link(&staged.file, &target) {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let temp = self.temp_name();
-                    anonymous::link(&staged.file, &temp).map_err(|e| (op, e))?;
+                    anonymous::link(&staged.file, &temp).map_err(|e| failed(op, e))?;
                     staged.temp = Some(temp);
                 }
-                linked => return linked.map_err(|e| (op, e)),
+                linked => return linked.map_err(|e| failed(op, e)),
             }
         }
         let temp = staged.temp.take().expect("a named temp file");
         fs::rename(&temp, &target).map_err(|e| {
             let _ = fs::remove_file(&temp);
-            (op, e)
+            failed(op, e)
         })
     }
 
@@ -284,28 +289,17 @@ impl Files {
         Ok(())
     }
 
-    /// Writes each of `puts` to a temp file.
-    fn stage_all<'a>(&self, puts: &[&'a Op<'a>]) -> Result<Vec<Staged<'a>>, FailedWrite> {
-        puts.iter()
-            .map(|op| {
-                let record = op.record.unwrap_or_default();
-                self.stage(op, record).map_err(|e| failed(op, e))
-            })
-            .collect()
-    }
-
     /// Makes `staged` durable and puts each file under its key's name. The directory is
     /// synced by the caller.
     fn publish_all(&self, staged: Vec<Staged<'_>>) -> Result<(), FailedWrite> {
         self.sync_staged(&staged)?;
-        staged
-            .into_iter()
-            .try_for_each(|s| self.publish(s).map_err(|(op, e)| failed(op, e)))
+        staged.into_iter().try_for_each(|s| self.publish(s))
     }
 
     /// Writes, syncs and names `puts` in one go.
     fn put_chunk(&self, puts: &[&Op<'_>]) -> Result<(), FailedWrite> {
-        self.publish_all(self.stage_all(puts)?)
+        let staged: Result<Vec<_>, _> = puts.iter().map(|op| self.stage(op)).collect();
+        self.publish_all(staged?)
     }
 
     /// Writes `puts` chunk by chunk on this thread while a second one syncs and names the
@@ -325,17 +319,17 @@ impl Files {
                 });
             let publisher = match publisher {
                 Ok(publisher) => publisher,
-                // No second thread: one chunk after the other on this one.
-                Err(_) => return puts.chunks(CHUNK).try_for_each(|c| self.put_chunk(c)),
+                // No second thread: the batch in one chunk, on this one.
+                Err(_) => return self.put_chunk(puts),
             };
             let mut staging = Ok(());
             let mut chunk = Vec::new();
             let mut since = Instant::now();
             for op in puts {
-                match self.stage(op, op.record.unwrap_or_default()) {
+                match self.stage(op) {
                     Ok(staged) => chunk.push(staged),
                     Err(e) => {
-                        staging = Err(failed(op, e));
+                        staging = Err(e);
                         break;
                     }
                 }
@@ -472,7 +466,7 @@ impl Backend for Files {
             return Ok(());
         };
         let puts: Vec<&Op<'_>> = batch.iter().filter(|op| op.record.is_some()).collect();
-        if puts.len() > CHUNK {
+        if puts.len() > PIPELINE_FROM {
             self.put_pipelined(&puts)?;
         } else {
             self.put_chunk(&puts)?;
@@ -582,7 +576,7 @@ mod tests {
         for (anonymous, chunk_time) in setups() {
             let (dir, mut files) = store(anonymous);
             files.chunk_time = chunk_time;
-            let keys = keys(3 * CHUNK + 5);
+            let keys = keys(3 * PIPELINE_FROM + 5);
             let old: Vec<Op<'_>> = keys.iter().step_by(7).map(|k| put(k, b"old")).collect();
             files.commit(&old, true).unwrap();
             let records: Vec<Vec<u8>> = (0..keys.len()).map(|i| vec![i as u8; 40]).collect();
@@ -608,8 +602,8 @@ mod tests {
         for (anonymous, chunk_time) in setups() {
             let (dir, mut files) = store(anonymous);
             files.chunk_time = chunk_time;
-            let keys = keys(3 * CHUNK);
-            let blocked = &keys[CHUNK + 10];
+            let keys = keys(3 * PIPELINE_FROM);
+            let blocked = &keys[PIPELINE_FROM + 10];
             fs::create_dir_all(dir.path().join(blocked.to_string()).join("in-the-way")).unwrap();
             let batch: Vec<Op<'_>> = keys.iter().map(|k| put(k, b"record")).collect();
             let error = files.commit(&batch, true).unwrap_err();
