@@ -545,8 +545,9 @@ impl Runtimes {
 }
 
 /// Measures every (variant, mode) on `shape`: a warm-up round, then `plan.iters` rounds
-/// (`plan.slow_iters` for all when one case is slow), each running every (variant, mode) once; resumed runs use the store filled by their
-/// variant's first fresh run. With `heap`, one more run of each measures its heap use.
+/// (`plan.slow_iters` for all when one case is slow), each running every (variant, mode)
+/// once; resumed runs use the store filled by their variant's first fresh run. With `heap`,
+/// one more run of each measures its heap use.
 fn measure(
     runtimes: &Runtimes,
     shape: Shape,

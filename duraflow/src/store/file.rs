@@ -243,11 +243,11 @@ impl Files {
                 linked => return linked.map_err(|e| failed(op, e)),
             }
         }
-        let temp = staged.temp.take().expect("a named temp file");
-        fs::rename(&temp, &target).map_err(|e| {
-            let _ = fs::remove_file(&temp);
-            failed(op, e)
-        })
+        let temp = staged.temp.as_ref().expect("a named temp file");
+        // On failure the temp file is removed when `staged` drops.
+        fs::rename(temp, &target).map_err(|e| failed(op, e))?;
+        staged.temp = None;
+        Ok(())
     }
 
     /// The record in the file `name`, if there is one.
