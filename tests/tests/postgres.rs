@@ -537,7 +537,9 @@ fn a_killed_worker_s_claimed_tasks_are_taken_over() {
     let dir = tempfile::tempdir().expect("temp dir");
     // The victim is released alone, so that it holds claims however late the scheduler lets
     // it start (released together, the other two could run all 300 tasks before it claims
-    // one), and its tasks are slow, so that a kill lands inside one.
+    // one). Its tasks take 5 s, so that it is still inside the first ones when it is killed:
+    // with 50 ms tasks, the other two once ran everything else while the victim finished
+    // its few, and it completed the run (exit 0) before the kill.
     let victim_go = dir.path().join("go-victim");
     let mut victim = Worker::start(
         &url,
@@ -545,7 +547,7 @@ fn a_killed_worker_s_claimed_tasks_are_taken_over() {
         dir.path().join("victim.log"),
         &victim_go,
         &[
-            ("DURAFLOW_PG_BUSY_US", "50000"),
+            ("DURAFLOW_PG_BUSY_US", "5000000"),
             ("DURAFLOW_PG_LEASE_MS", "1000"),
         ],
     );
