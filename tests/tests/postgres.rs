@@ -403,11 +403,12 @@ fn an_expired_lease_is_taken_over_and_a_live_one_is_renewed() -> TestResult {
     let sql = Sql::connect(&url);
     // A lease long enough that a loaded machine's scheduling stalls do not outlast it.
     let store = PostgresStore::connect_with(&url, &ns)?.with_lease(Duration::from_millis(1000));
-    // A worker that died holding a claim: nobody renews it.
+    // A worker that died holding a claim: nobody renews it. The clock starts before the
+    // insert, so a stall after it cannot shorten the wait below the lease's 700 ms.
+    let started = Instant::now();
     sql.execute(&format!(
         "INSERT INTO {ns}_claims VALUES ('orphan', 'dead-host/1/0', now() + interval '700 ms')"
     ));
-    let started = Instant::now();
     assert_eq!(store.claim("orphan", None)?, Claim::Run);
     assert!(
         started.elapsed() >= Duration::from_millis(500),
