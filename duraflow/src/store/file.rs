@@ -551,13 +551,11 @@ mod tests {
     /// them) and in named ones: each lands under its key's name, and no temp file is left.
     #[test]
     fn records_are_written_and_replaced_with_either_kind_of_temp_file() {
+        if cfg!(target_os = "linux") {
+            assert!(store(true).1.anonymous, "O_TMPFILE works in the temp dir");
+        }
         for anonymous in [true, false] {
-            let dir = tempfile::tempdir().unwrap();
-            let mut files = Files::open(dir.path().to_path_buf()).unwrap();
-            if cfg!(target_os = "linux") {
-                assert!(files.anonymous, "O_TMPFILE works in the temp dir");
-            }
-            files.anonymous &= anonymous;
+            let (dir, files) = store(anonymous);
             let (a, b) = (TaskKey::from("a"), TaskKey::from("b"));
             files
                 .commit(&[put(&a, b"first a"), put(&b, b"first b")], true)
