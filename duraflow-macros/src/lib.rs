@@ -11,7 +11,6 @@
 
 mod dag;
 mod durable;
-mod duration;
 mod errors;
 mod key_rules;
 

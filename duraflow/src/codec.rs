@@ -44,33 +44,6 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// FNV-1a as a `Hasher`, for the in-process maps of keys: keys are the program's own (no
-/// hash flooding to fear), and short keys hash several times faster than with SipHash.
-#[derive(Clone, Copy)]
-pub(crate) struct FnvHasher(u64);
-
-impl Default for FnvHasher {
-    fn default() -> Self {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for FnvHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Builds [`FnvHasher`]s.
-pub(crate) type FnvBuild = std::hash::BuildHasherDefault<FnvHasher>;
-
 /// The fingerprint stored for an output type.
 pub fn type_fingerprint<T: ?Sized>() -> u64 {
     fnv1a64(std::any::type_name::<T>().as_bytes())

@@ -172,11 +172,6 @@ impl Observers {
         }));
     }
 
-    /// Whether nobody listens.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.handlers.is_empty()
-    }
-
     /// Sends `event` to every handler.
     pub(crate) fn emit(&self, event: &Event<'_>) {
         for handler in &self.handlers {

@@ -7,12 +7,10 @@
 //! `DagError::InvalidDependency`. Durable tasks therefore keep their real error in the run
 //! log of their `DurableDag` and give dagx only a message.
 
-use crate::durable::{direct, Durable, DurableTask, Persistable, Report, Shared, ToCaller};
-use crate::fingerprint::Fingerprint;
-use crate::DuraflowError;
-use dagx::{DagRunner, Pending, Task, TaskBuilder, TaskHandle};
+use crate::durable::{Durable, ErasedInputs, Persistable};
+use dagx::{Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
-use futures::future::{self, BoxFuture, Either, FutureExt};
+use futures::future::BoxFuture;
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
@@ -32,106 +30,103 @@ where
     /// Runs durably. A failure (panic, persist error) panics with the error's message, as
     /// `Task::run` has no error channel; use [`Durable::run_result`] to get the error.
     async fn run(self, input: Self::Input) -> Self::Output {
-        match self.execute::<ToCaller, _, _, _>(direct(input)).await {
+        match self.execute_direct(input).await {
             Ok(output) => output,
             Err(error) => panic!("{error}"),
         }
     }
 
-    /// Built without `async fn` (like `Durable::execute`), so that `self` is held once.
+    /// The task's real error is kept in its run's state; dagx, which turns any error into
+    /// `InvalidDependency`, gets its message.
     fn extract_and_run(
         self,
         receivers: Receivers,
     ) -> impl Future<Output = Result<Self::Output, String>> + Send {
-        match self.split() {
-            // duraflow receives the inputs itself: it can fingerprint them and retry.
-            Some(split) => Either::Left(self.execute::<ToRun, _, _, _>(async move {
-                let (input, fingerprint) = match (split.receive)(receivers).await {
-                    Ok((input, fingerprint)) => (Ok(input), fingerprint),
-                    Err(reason) => (Err(reason), None),
-                };
-                // Futures, not `async` blocks: a block would hold `task` and the input twice,
-                // once captured and once inside `run`'s future.
-                let attempt = move |task: T| match input.clone() {
-                    Ok(input) => Either::Left(task.run(input).map(Ok)),
-                    Err(reason) => Either::Right(future::ready(Err(reason))),
-                };
-                (fingerprint, attempt)
-            })),
-            // A plain dagx task receives its own inputs, once.
-            None => {
-                let mut receivers = Some(receivers);
-                let attempt = move |task: T| match receivers.take() {
-                    Some(receivers) => Either::Left(task.extract_and_run(receivers)),
-                    None => Either::Right(future::ready(Err(
-                        "the inputs were already taken by an earlier attempt".to_owned(),
-                    ))),
-                };
-                Either::Right(self.execute::<ToRun, _, _, _>(future::ready((None, attempt))))
-            }
+        async move {
+            let shared = Arc::clone(self.shared());
+            let result = match self.receive() {
+                // duraflow receives the inputs itself: it can fingerprint them and retry.
+                Some(receive) => {
+                    let prepare = async move {
+                        let (input, fingerprint) = match receive(Box::new(receivers)).await {
+                            Ok((input, fingerprint)) => (Ok(input), fingerprint),
+                            Err(reason) => (Err(reason), None),
+                        };
+                        let start = move |task: T| {
+                            let input = input.clone();
+                            async move { Ok(task.run(input?).await) }
+                        };
+                        (fingerprint, start)
+                    };
+                    self.execute(prepare).await
+                }
+                // A plain dagx task receives its own inputs, once.
+                None => {
+                    let mut receivers = Some(receivers);
+                    let start = move |task: T| {
+                        let receivers = receivers.take();
+                        async move {
+                            match receivers {
+                                Some(receivers) => task.extract_and_run(receivers).await,
+                                None => Err("the inputs were already taken by an earlier attempt"
+                                    .to_owned()),
+                            }
+                        }
+                    };
+                    self.execute(std::future::ready((None, start))).await
+                }
+            };
+            result.map_err(|error| {
+                let message = error.to_string();
+                if let Some(run) = &shared.run {
+                    run.fail(error);
+                }
+                message
+            })
         }
     }
 }
 
-/// A durable node's error stays in its run's log; dagx gets its message.
-struct ToRun;
-
-impl Report for ToRun {
-    type Error = String;
-
-    fn report<O>(result: Result<O, DuraflowError>, shared: &Shared) -> Result<O, String> {
-        result.map_err(|error| {
-            let message = error.to_string();
-            if let Some(state) = &shared.run {
-                state.fail(error);
-            }
-            message
-        })
-    }
-}
-
-/// dagx's input of a task, received by duraflow, with the inputs' fingerprint parts
-/// (`None` when one input cannot be serialized).
-type Received<T> = Result<(<T as Task>::Input, Option<Fingerprint>), String>;
-
-/// How duraflow receives a `#[durable]` task's inputs itself, fingerprints its state and
-/// clones it for retries: plain function pointers, set by `DurableDag::task`.
-pub(crate) struct Split<T: Task> {
-    /// Receives the inputs; returns dagx's input and the inputs' fingerprint parts (`None`
-    /// when one input cannot be serialized).
-    pub(crate) receive: fn(Receivers) -> BoxFuture<'static, Received<T>>,
-    /// Adds the task's fields to a fingerprint.
-    pub(crate) fingerprint_state: fn(&T, &mut Fingerprint) -> bool,
-    /// A copy of the task for another attempt.
-    pub(crate) clone: fn(&T) -> Option<T>,
-}
-
-impl<T: Task> Clone for Split<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T: Task> Copy for Split<T> {}
-
-impl<T: DurableTask> Split<T> {
-    /// The split of a `#[durable]` task type (wrappers hold this function, not the split).
-    pub(crate) fn of() -> Self {
-        Split {
-            receive: receive_split::<T>,
-            fingerprint_state: T::__fingerprint_state,
-            clone: T::__clone,
-        }
-    }
-}
-
-fn receive_split<T: DurableTask>(receivers: Receivers) -> BoxFuture<'static, Received<T>> {
+/// Receives a `#[durable]` task's inputs as a tuple from what dagx handed over (the body of
+/// the generated `DurableTask::__receive`).
+pub fn receive_erased<I: InputTuple>(inputs: ErasedInputs) -> BoxFuture<'static, Result<I, String>> {
     Box::pin(async move {
-        let inputs = receive_inputs::<T::Inputs>(receivers).await?;
-        let mut fingerprint = Fingerprint::new();
-        let complete = T::__fingerprint_inputs(&inputs, &mut fingerprint);
-        Ok((T::__input(inputs), complete.then_some(fingerprint)))
+        match inputs.downcast::<Receivers>() {
+            Ok(receivers) => receive_inputs::<I>(*receivers).await,
+            Err(_) => Err("the inputs were not handed over by dagx".to_owned()),
+        }
     })
+}
+
+/// The dagx `Task` impl of a `#[durable]` task, generated here so that dagx's hidden
+/// `extract_and_run` is spelled in this module only. The attribute passes the impl's head,
+/// the input types with the pattern and expression that turn their tuple into dagx's
+/// `Input`, and the items it writes itself (`Input`, `Output`, `run`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __dagx_task {
+    ({ $($head:tt)* } inputs: ($($input:ty),*) => |$tuple:pat_param| $into:expr; { $($items:tt)* }) => {
+        $($head)* {
+            $($items)*
+
+            fn extract_and_run(
+                self,
+                receivers: ::std::vec::Vec<
+                    ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
+                >,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<Self::Output, ::std::string::String>,
+            > + ::core::marker::Send {
+                async move {
+                    let $tuple =
+                        $crate::__private::receive_inputs::<($($input,)*)>(receivers).await?;
+                    ::core::result::Result::Ok(
+                        <Self as $crate::__private::dagx::Task>::run(self, $into).await,
+                    )
+                }
+            }
+        }
+    };
 }
 
 /// The inputs of a `#[durable]` task's `run`, as a tuple: `()`, `(A,)`, `(A, B)`, … up to 8.
@@ -292,113 +287,4 @@ where
     D: Deps<T::Input>,
 {
     deps.wire(builder)
-}
-
-/// A task that does nothing: added by [`only_durable_nodes`] to learn a node id.
-struct Probe;
-
-#[dagx::task]
-impl Probe {
-    async fn run(&self) -> () {}
-}
-
-/// Whether `dag` holds no other nodes than the `durable` ones a `DurableDag` added (all of
-/// which catch their own panics). dagx 0.3.1 numbers nodes in order from 0 and names the id
-/// of a handle without output in `DagError::ResultNotFound`, so a probe node added now tells
-/// how many nodes came before it. The probe is a no-op task run with the first layer (a
-/// source: dagx hands out handles of sources only). Any other answer (another numbering,
-/// say) counts as foreign nodes: the caller then keeps guarding against their panics.
-pub(crate) fn only_durable_nodes(dag: &DagRunner, durable: usize) -> bool {
-    let probe: TaskHandle<()> = dag.add_task(Probe).into();
-    matches!(
-        dag.get(probe),
-        Err(dagx::DagError::ResultNotFound { task_id }) if task_id == durable
-    )
-}
-
-/// Whether a task with input `I` is a source: dagx wires no dependency to a task whose
-/// input is `()`.
-pub(crate) fn is_source<I: 'static>() -> bool {
-    std::any::TypeId::of::<I>() == std::any::TypeId::of::<()>()
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::{Context, DurableDag, MemoryStore};
-    use dagx::{task, DagRunner, Task};
-    use futures::future::BoxFuture;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    struct Src;
-    #[task]
-    impl Src {
-        async fn run(&self) -> u8 {
-            1
-        }
-    }
-
-    struct Inc;
-    #[task]
-    impl Inc {
-        async fn run(x: &u8) -> u8 {
-            x + 1
-        }
-    }
-
-    fn durable_dag(dag: &DagRunner, tasks: usize) -> DurableDag<'_> {
-        let d = DurableDag::new(dag, Arc::new(Context::new(MemoryStore::new())));
-        for i in 0..tasks {
-            d.add(&format!("t{i}"), Src);
-        }
-        d
-    }
-
-    #[test]
-    fn a_dag_of_durable_tasks_only_has_no_foreign_node() {
-        let dag = DagRunner::new();
-        assert!(durable_dag(&dag, 3).only_durable_nodes());
-    }
-
-    #[test]
-    fn a_plain_task_beside_durable_ones_is_foreign() {
-        let dag = DagRunner::new();
-        let d = durable_dag(&dag, 3);
-        dag.add_task(Src);
-        assert!(!d.only_durable_nodes());
-    }
-
-    #[test]
-    fn a_second_probe_counts_the_first_as_foreign() {
-        let dag = DagRunner::new();
-        let d = durable_dag(&dag, 2);
-        assert!(d.only_durable_nodes());
-        assert!(!d.only_durable_nodes());
-    }
-
-    #[test]
-    fn an_empty_durable_dag_has_no_foreign_node() {
-        let dag = DagRunner::new();
-        assert!(durable_dag(&dag, 0).only_durable_nodes());
-    }
-
-    /// dagx runs a layer of one task inline. The probe makes a chain's first layer two
-    /// tasks; its source must still not be spawned and waited for.
-    #[tokio::test]
-    async fn a_chain_is_run_without_spawning() {
-        static SPAWNED: AtomicUsize = AtomicUsize::new(0);
-        fn spawn(task: BoxFuture<'static, ()>) {
-            SPAWNED.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(task);
-        }
-        let dag = DagRunner::new();
-        let d = DurableDag::new(&dag, Arc::new(Context::new(MemoryStore::new())));
-        let mut last = d.add("a", Src).into();
-        for key in ["b", "c", "d"] {
-            last = d.add(key, Inc).depends_on(last);
-        }
-        let report = d.run(spawn).await.unwrap();
-        assert_eq!((report.executed, dag.get(last).unwrap()), (4, 4));
-        assert_eq!(SPAWNED.load(Ordering::SeqCst), 0);
-    }
 }

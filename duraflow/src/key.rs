@@ -34,10 +34,8 @@ pub(crate) fn check_key(key: &str) -> Result<(), DuraflowError> {
     })
 }
 
-/// A task's key as duraflow holds it: keys of up to 30 bytes inline (no allocation, and no
-/// pointer to follow when a store compares keys), longer ones shared. Compared, hashed and
-/// printed as the string it is; it is the key of a [`crate::TaskRun`] and what
-/// [`crate::Storage::put_shared`] hands to stores.
+/// A task's key as duraflow holds it: a shared string, cloned without copying. Compared,
+/// hashed and printed as the string it is; it is the key of a [`crate::TaskRun`].
 ///
 /// ```
 /// use duraflow::TaskKey;
@@ -45,64 +43,34 @@ pub(crate) fn check_key(key: &str) -> Result<(), DuraflowError> {
 /// assert_eq!(key, "load-5");
 /// assert_eq!(key.as_str(), "load-5");
 /// assert_eq!(format!("{key}"), "load-5");
-/// assert_eq!(String::from(key), "load-5");
-/// let long = TaskKey::from("a key longer than thirty bytes, shared");
-/// assert_eq!(long.clone(), long);
+/// assert_eq!(String::from(key.clone()), "load-5");
+/// assert_eq!(key.clone(), key);
 /// ```
-#[derive(Clone)]
-pub struct TaskKey(Repr);
-
-/// The longest key held inline.
-const INLINE: usize = 30;
-
-#[derive(Clone)]
-enum Repr {
-    /// `bytes[..len]` is the key (valid UTF-8: it was copied from a `&str`).
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE],
-    },
-    Shared(Arc<str>),
-}
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskKey(Arc<str>);
 
 impl TaskKey {
     /// The key as a string slice.
-    #[inline]
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Inline { len, bytes } => {
-                let bytes = &bytes[..usize::from(*len)];
-                // SAFETY: `bytes` is a copy of a whole `&str` (see `From<&str>`).
-                unsafe { std::str::from_utf8_unchecked(bytes) }
-            }
-            Repr::Shared(key) => key,
-        }
+        &self.0
     }
 }
 
 impl From<&str> for TaskKey {
     fn from(key: &str) -> Self {
-        if key.len() > INLINE {
-            return TaskKey(Repr::Shared(Arc::from(key)));
-        }
-        let mut bytes = [0; INLINE];
-        bytes[..key.len()].copy_from_slice(key.as_bytes());
-        TaskKey(Repr::Inline {
-            len: key.len() as u8,
-            bytes,
-        })
+        TaskKey(Arc::from(key))
     }
 }
 
 impl From<Arc<str>> for TaskKey {
     fn from(key: Arc<str>) -> Self {
-        TaskKey(Repr::Shared(key))
+        TaskKey(key)
     }
 }
 
 impl From<String> for TaskKey {
     fn from(key: String) -> Self {
-        TaskKey::from(key.as_str())
+        TaskKey(Arc::from(key))
     }
 }
 
@@ -115,14 +83,12 @@ impl From<TaskKey> for String {
 impl std::ops::Deref for TaskKey {
     type Target = str;
 
-    #[inline]
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl AsRef<str> for TaskKey {
-    #[inline]
     fn as_ref(&self) -> &str {
         self.as_str()
     }
@@ -130,37 +96,8 @@ impl AsRef<str> for TaskKey {
 
 /// Hashed as the string, so that maps keyed by `TaskKey` are looked up with a `&str`.
 impl std::borrow::Borrow<str> for TaskKey {
-    #[inline]
     fn borrow(&self) -> &str {
         self.as_str()
-    }
-}
-
-impl std::hash::Hash for TaskKey {
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
-impl PartialEq for TaskKey {
-    #[inline]
-    fn eq(&self, other: &TaskKey) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for TaskKey {}
-
-impl PartialOrd for TaskKey {
-    fn partial_cmp(&self, other: &TaskKey) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for TaskKey {
-    fn cmp(&self, other: &TaskKey) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
     }
 }
 
@@ -200,8 +137,8 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// Inline or shared, a key is the string it was made from, and compares, orders and
-        /// hashes as that string does.
+        /// A key is the string it was made from, and compares, orders and hashes as that
+        /// string does.
         #[test]
         fn a_task_key_is_its_string(a in ".{0,40}", b in ".{0,40}") {
             let (ka, kb) = (TaskKey::from(a.as_str()), TaskKey::from(b.as_str()));
@@ -218,18 +155,5 @@ mod tests {
             prop_assert_eq!(hash(&|h| ka.hash(h)), hash(&|h| a.as_str().hash(h)));
             prop_assert_eq!(TaskKey::from(Arc::<str>::from(a.as_str())), ka);
         }
-    }
-
-    #[test]
-    fn keys_up_to_thirty_bytes_are_inline() {
-        assert!(matches!(
-            TaskKey::from("é".repeat(15).as_str()).0,
-            Repr::Inline { len: 30, .. }
-        ));
-        assert!(matches!(
-            TaskKey::from("x".repeat(31).as_str()).0,
-            Repr::Shared(_)
-        ));
-        assert_eq!(std::mem::size_of::<TaskKey>(), 32);
     }
 }

@@ -41,13 +41,11 @@ mod error;
 mod events;
 mod fingerprint;
 mod glue;
-mod inline;
 mod key;
-mod key_set;
 mod options;
 mod outcome;
-mod padded;
 mod report;
+mod run_state;
 pub mod store;
 
 #[doc(hidden)]
@@ -64,7 +62,7 @@ pub use events::{Event, EventHandler};
 pub use fingerprint::Fingerprint;
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
 pub use options::{parse_duration, Cache, TaskOptions};
-pub use report::{RunReport, TaskRun, TaskRuns};
+pub use report::{RunReport, TaskRun};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redb")]

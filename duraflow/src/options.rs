@@ -96,25 +96,17 @@ impl Default for TaskOptions {
     }
 }
 
-/// Parses `"250ms"`, `"30s"`, `"2m"`, `"1h"` (used by `#[durable]`, which checks the value
-/// at compile time).
+/// Parses a duration such as `"250ms"`, `"30s"`, `"2m"`, `"1h"` or `"7d"` with
+/// [`humantime`], the grammar `#[durable]` checks at compile time.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(duraflow::parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert!(duraflow::parse_duration("30").is_err());
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit: write e.g. \"100ms\", \"30s\", \"2m\""))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
-        other => Err(format!(
-            "unknown unit {other:?} in {text:?}: use ms, s, m or h"
-        )),
-    }
+    humantime::parse_duration(text)
+        .map_err(|reason| format!("invalid duration {text:?}: {reason}: write e.g. \"30s\""))
 }
 
 #[cfg(test)]
@@ -126,9 +118,10 @@ mod tests {
         assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("ms").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The options of `#[durable(...)]`.
 
 use super::template::KeyTemplate;
-use crate::duration;
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use std::collections::BTreeSet;
@@ -234,15 +233,19 @@ fn duration_value(meta: &Meta, name: &str, example: &str) -> syn::Result<Duratio
         return Err(syn::Error::new_spanned(
             number,
             format!(
-                "a duration is a string with its unit (ms, s, m or h): write \
+                "a duration is a string with its unit (ms, s, m, h, d): write \
                  {name} = \"{n}s\" for seconds, {name} = \"{n}ms\" for milliseconds",
                 n = number.base10_digits()
             ),
         ));
     }
     let lit: &LitStr = string_value(meta, example)?;
-    duration::parse(&lit.value())
-        .map_err(|reason| syn::Error::new_spanned(lit, format!("invalid `{name}`: {reason}")))
+    humantime::parse_duration(&lit.value()).map_err(|reason| {
+        syn::Error::new_spanned(
+            lit,
+            format!("invalid `{name}`: {reason}: write e.g. {example}"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -404,14 +407,14 @@ mod tests {
     fn durations_are_checked_at_compile_time() {
         assert_eq!(
             parse_err(quote!(key = "k", timeout = "30")),
-            ["invalid `timeout`: \"30\" has no unit: write e.g. \"100ms\", \"30s\", \"2m\""]
+            ["invalid `timeout`: time unit needed, for example 30sec or 30ms: write e.g. timeout = \"30s\""]
         );
-        assert!(parse_err(quote!(key = "k", retries = 1, backoff = "5d"))[0]
-            .starts_with("invalid `backoff`: unknown unit \"d\""));
+        assert!(parse_err(quote!(key = "k", retries = 1, backoff = "5 parsecs"))[0]
+            .starts_with("invalid `backoff`: unknown time unit \"parsecs\""));
         assert_eq!(
             parse_err(quote!(key = "k", timeout = 30)),
             [
-                "a duration is a string with its unit (ms, s, m or h): write timeout = \"30s\" \
+                "a duration is a string with its unit (ms, s, m, h, d): write timeout = \"30s\" \
               for seconds, timeout = \"30ms\" for milliseconds"
             ]
         );

@@ -52,12 +52,14 @@ pub(crate) fn stubs(task: &TaskImpl) -> TokenStream {
     }
 }
 
-/// The bodies of `Task::run` and `Task::extract_and_run`.
+/// The body of `Task::run` and how the dagx glue turns received inputs into dagx's input.
 struct TaskBodies {
     /// `mut` on `self` when `run` borrows it mutably.
     self_mutability: Option<syn::Token![mut]>,
     run: TokenStream,
-    extract_and_run: TokenStream,
+    /// The types of the received inputs, the tuple pattern they are bound to, and the
+    /// `Input` made of them.
+    inputs: (TokenStream, TokenStream, TokenStream),
 }
 
 impl TaskBodies {
@@ -66,8 +68,8 @@ impl TaskBodies {
         let names: Vec<Ident> = (0..run.inputs.len())
             .map(|i| format_ident!("input{}", i))
             .collect();
-        let types = run.input_types();
         let input = dagx_input(&names);
+        let types = run.input_types();
 
         let ident = &run.method.sig.ident;
         let span = ident.span();
@@ -90,15 +92,7 @@ impl TaskBodies {
                     #call
                 }
             },
-            extract_and_run: quote! {
-                async move {
-                    let (#(#names,)*) =
-                        ::duraflow::__private::receive_inputs::<(#(#types,)*)>(receivers).await?;
-                    ::core::result::Result::Ok(
-                        <Self as ::duraflow::__private::dagx::Task>::run(self, #input).await,
-                    )
-                }
-            },
+            inputs: (quote!(#(#types),*), quote!((#(#names,)*)), input),
         }
     }
 
@@ -106,7 +100,7 @@ impl TaskBodies {
         TaskBodies {
             self_mutability: None,
             run: quote!(::core::future::pending()),
-            extract_and_run: quote!(::core::future::pending()),
+            inputs: (TokenStream::new(), quote!(()), quote!(::core::unreachable!())),
         }
     }
 }
@@ -119,6 +113,8 @@ fn dagx_input<T: ToTokens>(items: &[T]) -> TokenStream {
     }
 }
 
+/// The dagx `Task` impl, written by the runtime's glue macro so that dagx's hidden
+/// `extract_and_run` is spelled there only.
 fn task_trait(task: &TaskImpl, bodies: &TaskBodies) -> TokenStream {
     let (impl_generics, _, where_clause) = task.item.generics.split_for_impl();
     let self_ty = &task.item.self_ty;
@@ -130,30 +126,23 @@ fn task_trait(task: &TaskImpl, bodies: &TaskBodies) -> TokenStream {
     let TaskBodies {
         self_mutability,
         run,
-        extract_and_run,
+        inputs: (types, pattern, into),
     } = bodies;
     // Spanned on the user's `run`: a future that is not `Send` is reported there.
     let run_future = quote_spanned! {task.run.method.sig.ident.span()=>
         impl ::core::future::Future<Output = Self::Output> + ::core::marker::Send
     };
     quote! {
-        impl #impl_generics ::duraflow::__private::dagx::Task for #self_ty #where_clause {
-            type Input = #input;
-            type Output = #output;
+        ::duraflow::__private::dagx_task! {
+            { impl #impl_generics ::duraflow::__private::dagx::Task for #self_ty #where_clause }
+            inputs: (#types) => |#pattern| #into;
+            {
+                type Input = #input;
+                type Output = #output;
 
-            fn run(#self_mutability self, input: Self::Input) -> #run_future {
-                #run
-            }
-
-            fn extract_and_run(
-                self,
-                receivers: ::std::vec::Vec<
-                    ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
-                >,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<Self::Output, ::std::string::String>,
-            > + ::core::marker::Send {
-                #extract_and_run
+                fn run(#self_mutability self, input: Self::Input) -> #run_future {
+                    #run
+                }
             }
         }
     }
@@ -259,6 +248,15 @@ fn durable_trait(task: &TaskImpl, items: &DurableItems) -> TokenStream {
             }
 
             type Inputs = #inputs;
+
+            fn __receive(
+                inputs: ::duraflow::__private::ErasedInputs,
+            ) -> ::duraflow::__private::BoxFuture<
+                'static,
+                ::core::result::Result<Self::Inputs, ::std::string::String>,
+            > {
+                ::duraflow::__private::receive_erased::<Self::Inputs>(inputs)
+            }
 
             #[allow(unused_variables)]
             fn __input(inputs: Self::Inputs) -> Self::Input {

@@ -76,7 +76,10 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("type Input = i32 ;"), "{out}");
-        assert!(out.contains("receive_inputs :: < (i32 ,) >"), "{out}");
+        assert!(
+            out.contains("inputs : (i32) => | (input0 ,) | input0 ;"),
+            "{out}"
+        );
         assert!(
             out.contains("< Self > :: run (& self , & input0) . await"),
             "{out}"

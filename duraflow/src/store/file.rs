@@ -1,30 +1,22 @@
 //! `FileStore`: one file per key in a directory, written atomically and durably.
 
 use super::file_name::{self, TEMP_PREFIX};
-use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
-use super::{remove_temp_files, FailedWrite, RecordVisitor};
+use super::write_behind::{Backend, Op, WriteBehind};
+use super::{remove_temp_files, FailedWrite, Storage};
 use crate::DuraflowError;
-use crate::TaskKey;
-use std::collections::HashSet;
-use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 /// Records as files in one directory.
 ///
 /// * one file per key; names are a reversible, collision-free escape of the key (see the
 ///   module docs of `file_name`), so no key reaches outside the directory;
 /// * a write goes to a temp file in the same directory, is synced, renamed over the final
-///   name, and the directory is synced: a record is either wholly there or not at all. On
-///   Linux the temp file of a new key has no name (`O_TMPFILE`) and is linked under its
-///   final name once synced, which saves a rename: a directory operation a record;
-/// * writes are grouped: records queued while the previous batch commits are committed
-///   together, with one file-system sync and one directory sync per batch; a large batch that
-///   is slow to write goes in chunks, each synced and named on a second thread while the
-///   next is written;
+///   name, and the directory is synced: a record is either wholly there or not at all;
+/// * writes are grouped: records stored while the previous batch commits are committed
+///   together, with one sync of their files and one directory sync per batch;
 /// * temp files left by a crashed process are ignored, and removed by the next `new`.
 ///
 /// ```
@@ -47,33 +39,15 @@ pub struct FileStore {
 const MARKER: &str = ".duraflow-store";
 const MARKER_TEXT: &str = "duraflow FileStore, record format 1\n";
 
-/// Batched reads of at least this many keys list the directory first.
-const LIST_FROM: usize = 16;
-
-/// A batch of more new records than this is committed in chunks, each synced and put under
-/// its names on a second thread while the next is being written: only the last chunk's sync
-/// and links are left when the last file is written.
-const PIPELINE_FROM: usize = 64;
-
-/// How long writing a chunk takes at least. Each chunk costs a file-system sync: where files
-/// are created fast (30 µs each), a batch of 1,000 is one chunk, as without a second thread;
-/// where creating one takes 0.7 ms (this VM after many deletions), chunks of about 30 files
-/// overlap their syncs and links with the writing of the next.
-const CHUNK_TIME: Duration = Duration::from_millis(20);
-
+/// The committed side of the queue: the files themselves.
 struct Files {
     dir: PathBuf,
     dir_handle: File,
-    /// Distinguishes this handle's temp files from those of an earlier process that had
-    /// the same pid (a restarted container's pid 1, say).
-    nonce: u64,
+    /// Starts every temp file's name: [`TEMP_PREFIX`], this process's id (so a later `new`
+    /// can tell the files of dead processes) and a nonce that tells this handle's files from
+    /// those of an earlier process that had the same pid (a restarted container's pid 1).
+    temp_prefix: String,
     next_temp: AtomicU64,
-    /// This process's id, part of every temp file's name.
-    pid: u32,
-    /// Whether records are staged in unnamed temp files (see [`anonymous`]).
-    anonymous: bool,
-    /// [`CHUNK_TIME`] (tests take less, to make many chunks).
-    chunk_time: Duration,
 }
 
 impl FileStore {
@@ -149,26 +123,43 @@ impl std::fmt::Debug for FileStore {
     }
 }
 
-impl FileStore {
-    /// Queues `record` under `key` (see `storage_over_queue`).
-    fn queue_put(&self, key: TaskKey, record: Vec<u8>) -> io::Result<()> {
+/// Reads see the records still queued; `put` and `remove` only queue, for the store's
+/// writer thread, and `flush` waits for it.
+impl Storage for FileStore {
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        self.queue.get(key)
+    }
+
+    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        self.queue.get_many(keys)
+    }
+
+    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         self.queue.push(key, Some(record));
         Ok(())
     }
+
+    fn remove(&self, key: &str) -> io::Result<()> {
+        self.queue.push(key, None);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), FailedWrite> {
+        self.queue.flush()
+    }
+
+    fn keys(&self) -> io::Result<Vec<String>> {
+        self.queue.keys()
+    }
 }
 
-storage_over_queue!(FileStore {});
-
-/// A temp file written and not yet under its final name.
+/// A temp file holding a record, not yet under its key's name; removed if it never gets
+/// there.
 struct Staged<'a> {
-    op: &'a Op<'a>,
-    /// Its name, or `None` for an unnamed one (see [`anonymous`]).
+    key: &'a str,
     temp: Option<PathBuf>,
-    file: File,
 }
 
-/// A named temp file that was not put under its key's name is removed (an unnamed one
-/// vanishes with its handle).
 impl Drop for Staged<'_> {
     fn drop(&mut self) {
         if let Some(temp) = &self.temp {
@@ -178,306 +169,127 @@ impl Drop for Staged<'_> {
 }
 
 impl Files {
-    /// The files of the store in `dir`.
     fn open(dir: PathBuf) -> io::Result<Files> {
-        let files = Files {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Ok(Files {
             dir_handle: File::open(&dir)?,
             dir,
-            nonce: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
+            temp_prefix: format!("{TEMP_PREFIX}{}-{nonce:x}-", std::process::id()),
             next_temp: AtomicU64::new(0),
-            pid: std::process::id(),
-            anonymous: false,
-            chunk_time: CHUNK_TIME,
-        };
-        Ok(Files {
-            anonymous: anonymous::works(&files),
-            ..files
         })
     }
 
-    /// A new temp file name: the prefix, this process's id (so a later `new` can tell the
-    /// files of dead processes), the store's nonce and a counter.
-    fn temp_name(&self) -> PathBuf {
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(file_name::file_name(key))
+    }
+
+    /// Writes `record` to a new temp file, synced at once with `sync`.
+    fn stage<'a>(&self, key: &'a str, record: &[u8], sync: bool) -> io::Result<Staged<'a>> {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
-        let (pid, nonce) = (self.pid, self.nonce);
-        self.dir.join(format!("{TEMP_PREFIX}{pid}-{nonce:x}-{n}"))
-    }
-
-    /// Writes `op`'s record to a new temp file.
-    fn stage<'a>(&self, op: &'a Op<'a>) -> Result<Staged<'a>, FailedWrite> {
-        self.try_stage(op).map_err(|e| failed(op, e))
-    }
-
-    /// [`Files::stage`], failing with the I/O error alone.
-    fn try_stage<'a>(&self, op: &'a Op<'a>) -> io::Result<Staged<'a>> {
-        let (temp, file) = if self.anonymous {
-            (None, anonymous::create(&self.dir)?)
-        } else {
-            let temp = self.temp_name();
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)?;
-            (Some(temp), file)
+        let temp = self.dir.join(format!("{}{n}", self.temp_prefix));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        let staged = Staged {
+            key,
+            temp: Some(temp),
         };
-        let mut staged = Staged { op, temp, file };
-        staged.file.write_all(op.record.unwrap_or_default())?;
+        file.write_all(record)?;
+        if sync {
+            file.sync_data()?;
+        }
         Ok(staged)
     }
 
-    /// Puts a synced temp file under its key's name, replacing any record there. An unnamed
-    /// one is linked; if the name is taken (a record is replaced), it is linked under a temp
-    /// name first and renamed, as a rename replaces atomically and a link does not.
-    fn publish(&self, mut staged: Staged<'_>) -> Result<(), FailedWrite> {
-        let op = staged.op;
-        let target = self.dir.join(file_name::file_name(op.key));
-        if staged.temp.is_none() {
-            match anonymous::link(&staged.file, &target) {
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let temp = self.temp_name();
-                    anonymous::link(&staged.file, &temp).map_err(|e| failed(op, e))?;
-                    staged.temp = Some(temp);
-                }
-                linked => return linked.map_err(|e| failed(op, e)),
-            }
-        }
-        let temp = staged.temp.as_ref().expect("a named temp file");
-        // On failure the temp file is removed when `staged` drops.
-        fs::rename(temp, &target).map_err(|e| failed(op, e))?;
+    /// Renames a synced temp file over its key's name, replacing any record there.
+    fn publish(&self, mut staged: Staged<'_>) -> io::Result<()> {
+        let temp = staged.temp.as_ref().expect("a staged file has a temp file");
+        fs::rename(temp, self.path(staged.key))?;
         staged.temp = None;
         Ok(())
     }
 
-    /// The record in the file `name`, if there is one.
-    fn read_name(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(self.dir.join(name)) {
+    /// The record in the file of `key`, if there is one.
+    fn read_file(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.path(key)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
+}
 
-    /// The names in the directory, or `None` if it holds more than `limit` entries (then
-    /// opening each wanted file is cheaper than reading them all).
-    fn names(&self, limit: usize) -> io::Result<Option<HashSet<OsString>>> {
-        let mut names = HashSet::new();
-        for entry in fs::read_dir(&self.dir)? {
-            if names.len() == limit {
-                return Ok(None);
-            }
-            names.insert(entry?.file_name());
-        }
-        Ok(Some(names))
-    }
-
-    /// Makes the data of every staged file durable: one file-system sync where the platform
-    /// has it and the batch has several files, else one sync per file.
-    fn sync_staged(&self, staged: &[Staged<'_>]) -> Result<(), FailedWrite> {
-        #[cfg(target_os = "linux")]
-        if staged.len() > 1 {
-            use std::os::fd::AsRawFd;
-            // SAFETY: syncfs only reads the descriptor, which `dir_handle` keeps open.
-            if unsafe { libc::syncfs(self.dir_handle.as_raw_fd()) } == 0 {
-                return Ok(());
-            }
-        }
-        for s in staged {
-            s.file.sync_data().map_err(|source| failed(s.op, source))?;
-        }
+/// Makes the data of every file written in `dir`'s file system durable: one system call
+/// for a whole batch, where syncing each file would cost a disk flush a file. Linux only;
+/// elsewhere each file is synced as it is written.
+#[cfg(target_os = "linux")]
+fn sync_file_system(dir: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open across the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
         Ok(())
-    }
-
-    /// Makes `staged` durable and puts each file under its key's name. The directory is
-    /// synced by the caller.
-    fn publish_all(&self, staged: Vec<Staged<'_>>) -> Result<(), FailedWrite> {
-        self.sync_staged(&staged)?;
-        staged.into_iter().try_for_each(|s| self.publish(s))
-    }
-
-    /// Writes, syncs and names `puts` in one go.
-    fn put_chunk(&self, puts: &[&Op<'_>]) -> Result<(), FailedWrite> {
-        let staged: Result<Vec<_>, _> = puts.iter().map(|op| self.stage(op)).collect();
-        self.publish_all(staged?)
-    }
-
-    /// Writes `puts` chunk by chunk on this thread while a second one syncs and names the
-    /// chunks written before. The first error, of either thread, fails the batch; the files
-    /// of chunks not yet named are removed (or, unnamed, vanish).
-    fn put_pipelined(&self, puts: &[&Op<'_>]) -> Result<(), FailedWrite> {
-        std::thread::scope(|scope| {
-            // Two chunks may wait: the writer does not stop for a sync, and holds at most
-            // four chunks of open files.
-            let (chunks, written) = std::sync::mpsc::sync_channel::<Vec<Staged<'_>>>(2);
-            let publisher = std::thread::Builder::new()
-                .name("duraflow-filestore-sync".to_owned())
-                .spawn_scoped(scope, move || {
-                    written
-                        .into_iter()
-                        .try_for_each(|staged| self.publish_all(staged))
-                });
-            let publisher = match publisher {
-                Ok(publisher) => publisher,
-                // No second thread: the batch in one chunk, on this one.
-                Err(_) => return self.put_chunk(puts),
-            };
-            let mut staging = Ok(());
-            let mut chunk = Vec::new();
-            let mut since = Instant::now();
-            for op in puts {
-                match self.stage(op) {
-                    Ok(staged) => chunk.push(staged),
-                    Err(e) => {
-                        staging = Err(e);
-                        break;
-                    }
-                }
-                if since.elapsed() >= self.chunk_time {
-                    if chunks.send(std::mem::take(&mut chunk)).is_err() {
-                        // The publisher failed and stopped: its error is the batch's.
-                        break;
-                    }
-                    since = Instant::now();
-                }
-            }
-            if staging.is_ok() && !chunk.is_empty() {
-                let _ = chunks.send(chunk);
-            }
-            drop(chunks);
-            let published = publisher.join().unwrap_or_else(|_| {
-                Err(failed(
-                    puts[0],
-                    io::Error::other("the thread syncing the store's files panicked"),
-                ))
-            });
-            published.and(staging)
-        })
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
-/// Unnamed temp files: Linux's `O_TMPFILE`, linked under a name through `/proc/self/fd`
-/// (which needs no privilege, unlike `AT_EMPTY_PATH`). A crash before the link leaves
-/// nothing behind: the file system frees an unnamed file once it is closed.
-mod anonymous {
-    use super::Files;
-    use std::fs::File;
-    use std::io;
-    use std::path::Path;
+/// Whether [`sync_file_system`] exists here.
+const SYNCS_FILE_SYSTEM: bool = cfg!(target_os = "linux");
 
-    /// Whether the store's directory takes unnamed temp files that can be linked: tried
-    /// once, when the store is opened, with a file linked under a temp name and removed.
-    pub(super) fn works(files: &Files) -> bool {
-        let Ok(file) = create(&files.dir) else {
-            return false;
-        };
-        let probe = files.temp_name();
-        let linked = link(&file, &probe).is_ok();
-        linked && std::fs::remove_file(&probe).is_ok()
-    }
-
-    /// A new unnamed file in `dir`, open for writing.
-    #[cfg(target_os = "linux")]
-    pub(super) fn create(dir: &Path) -> io::Result<File> {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .mode(0o666)
-            .custom_flags(libc::O_TMPFILE)
-            .open(dir)
-    }
-
-    /// Gives the unnamed `file` the name `to`; fails with `AlreadyExists` if it is taken.
-    #[cfg(target_os = "linux")]
-    pub(super) fn link(file: &File, to: &Path) -> io::Result<()> {
-        use std::ffi::CString;
-        use std::os::fd::AsRawFd;
-        use std::os::unix::ffi::OsStrExt;
-        let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
-        let to = CString::new(to.as_os_str().as_bytes())?;
-        // SAFETY: both paths are NUL-terminated strings that live across the call.
-        let linked = unsafe {
-            libc::linkat(
-                libc::AT_FDCWD,
-                from.as_ptr(),
-                libc::AT_FDCWD,
-                to.as_ptr(),
-                libc::AT_SYMLINK_FOLLOW,
-            )
-        };
-        if linked == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub(super) fn create(_: &Path) -> io::Result<File> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub(super) fn link(_: &File, _: &Path) -> io::Result<()> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
+#[cfg(not(target_os = "linux"))]
+fn sync_file_system(_: &File) -> io::Result<()> {
+    Ok(())
 }
 
-fn failed(op: &Op<'_>, source: io::Error) -> FailedWrite {
+fn failed(key: &str, source: io::Error) -> FailedWrite {
     FailedWrite {
-        key: op.key.to_string(),
+        key: key.to_owned(),
         source,
     }
 }
 
 impl Backend for Files {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        self.read_name(&file_name::file_name(key))
+        self.read_file(key)
     }
 
-    /// Lists the directory once, when asked for many keys and it is not much larger, and
-    /// opens only the files that are there: a fresh run asks for keys that have no file, and
-    /// each failed open costs a path lookup. A file that appears after the listing is missed,
-    /// as it would be by an open made just before it appeared.
-    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
-        let listed = if keys.len() >= LIST_FROM {
-            self.names(4 * keys.len() + 64)?
-        } else {
-            None
-        };
-        for (i, key) in keys.iter().enumerate() {
-            let name = file_name::file_name(key);
-            let absent = listed
-                .as_ref()
-                .is_some_and(|names| !names.contains(OsStr::new(&name)));
-            if absent {
-                read(i, None);
-            } else {
-                read(i, self.read_name(&name)?.as_deref());
-            }
-        }
-        Ok(())
-    }
-
-    /// Every batch is durable: a file store has no cheap way to make a later sync cover
-    /// earlier renames on every platform, so it keeps no durability window.
+    /// Writes every record of the batch to its temp file, syncs them all, renames each over
+    /// its name, applies the removals, and syncs the directory once. Every batch is durable:
+    /// a file store has no cheap way to make a later sync cover earlier renames on every
+    /// platform, so it keeps no durability window.
     fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
         let Some(first) = batch.first() else {
             return Ok(());
         };
-        let puts: Vec<&Op<'_>> = batch.iter().filter(|op| op.record.is_some()).collect();
-        if puts.len() > PIPELINE_FROM {
-            self.put_pipelined(&puts)?;
-        } else {
-            self.put_chunk(&puts)?;
+        let puts: Vec<(&str, &[u8])> = batch
+            .iter()
+            .filter_map(|op| Some((op.key, op.record?)))
+            .collect();
+        // One file is synced by itself: a file-system sync also flushes whatever else is
+        // waiting to be written there.
+        let sync_each = !SYNCS_FILE_SYSTEM || puts.len() == 1;
+        let mut staged = Vec::with_capacity(puts.len());
+        for (key, record) in puts {
+            staged.push(self.stage(key, record, sync_each).map_err(|e| failed(key, e))?);
+        }
+        if let (false, Some(s)) = (sync_each, staged.first()) {
+            sync_file_system(&self.dir_handle).map_err(|e| failed(s.key, e))?;
+        }
+        for s in staged {
+            let key = s.key;
+            // On failure the temp files not yet renamed are removed as `Staged` drops.
+            self.publish(s).map_err(|e| failed(key, e))?;
         }
         for op in batch.iter().filter(|op| op.record.is_none()) {
-            match fs::remove_file(self.dir.join(file_name::file_name(op.key))) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(failed(op, e)),
+            match fs::remove_file(self.path(op.key)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(failed(op.key, e)),
                 _ => {}
             }
         }
-        self.dir_handle.sync_all().map_err(|e| failed(first, e))
+        self.dir_handle.sync_all().map_err(|e| failed(first.key, e))
     }
 
     fn keys(&self) -> io::Result<Vec<String>> {
@@ -508,34 +320,22 @@ impl Backend for Files {
 mod tests {
     use super::*;
 
-    fn put<'a>(key: &'a TaskKey, record: &'a [u8]) -> Op<'a> {
+    fn put<'a>(key: &'a str, record: &'a [u8]) -> Op<'a> {
         Op {
             key,
             record: Some(record),
         }
     }
 
-    /// The files of a store in a new temp dir, staging records in unnamed temp files only
-    /// with `anonymous` (and where the platform has them).
-    fn store(anonymous: bool) -> (tempfile::TempDir, Files) {
+    fn store() -> (tempfile::TempDir, Files) {
         let dir = tempfile::tempdir().unwrap();
-        let mut files = Files::open(dir.path().to_path_buf()).unwrap();
-        files.anonymous &= anonymous;
+        let files = Files::open(dir.path().to_path_buf()).unwrap();
         (dir, files)
     }
 
-    /// Each kind of temp file, with batches in one chunk and in a chunk a file.
-    fn setups() -> impl Iterator<Item = (bool, Duration)> {
-        [true, false]
-            .into_iter()
-            .flat_map(|anonymous| [(anonymous, CHUNK_TIME), (anonymous, Duration::ZERO)])
-    }
-
     /// Keys `k000`, `k001`, ... in order.
-    fn keys(n: usize) -> Vec<TaskKey> {
-        (0..n)
-            .map(|i| TaskKey::from(format!("k{i:03}").as_str()))
-            .collect()
+    fn keys(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("k{i:03}")).collect()
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -547,89 +347,64 @@ mod tests {
         names
     }
 
-    /// New records and replaced ones, staged in unnamed temp files (where the platform has
-    /// them) and in named ones: each lands under its key's name, and no temp file is left.
+    /// Batches of one record (synced by itself) and of several (one file-system sync), new
+    /// records, replaced ones and removals: each lands under its key's name, and no temp
+    /// file is left.
     #[test]
-    fn records_are_written_and_replaced_with_either_kind_of_temp_file() {
-        if cfg!(target_os = "linux") {
-            assert!(store(true).1.anonymous, "O_TMPFILE works in the temp dir");
-        }
-        for anonymous in [true, false] {
-            let (dir, files) = store(anonymous);
-            let (a, b) = (TaskKey::from("a"), TaskKey::from("b"));
-            files
-                .commit(&[put(&a, b"first a"), put(&b, b"first b")], true)
-                .unwrap();
-            files.commit(&[put(&a, b"second a")], true).unwrap();
-            assert_eq!(files.read("a").unwrap().as_deref(), Some(&b"second a"[..]));
-            assert_eq!(files.read("b").unwrap().as_deref(), Some(&b"first b"[..]));
-            assert_eq!(names(dir.path()), ["a", "b"], "anonymous: {anonymous}");
-        }
+    fn records_are_written_replaced_and_removed() {
+        let (dir, files) = store();
+        files
+            .commit(&[put("a", b"first a"), put("b", b"first b")], true)
+            .unwrap();
+        files.commit(&[put("a", b"second a")], true).unwrap();
+        assert_eq!(files.read("a").unwrap().as_deref(), Some(&b"second a"[..]));
+        assert_eq!(files.read("b").unwrap().as_deref(), Some(&b"first b"[..]));
+        let removal = Op {
+            key: "b",
+            record: None,
+        };
+        files.commit(&[removal, put("c", b"c")], true).unwrap();
+        assert_eq!(files.read("b").unwrap(), None);
+        assert_eq!(names(dir.path()), ["a", "c"]);
     }
 
-    /// A batch larger than a chunk, new records and replaced ones, with either kind of temp
-    /// file: every record lands under its key's name, and no temp file is left.
+    /// A large batch, new records and replaced ones: every record lands under its key's
+    /// name, and no temp file is left.
     #[test]
-    fn a_large_batch_is_committed_in_chunks() {
-        for (anonymous, chunk_time) in setups() {
-            let (dir, mut files) = store(anonymous);
-            files.chunk_time = chunk_time;
-            let keys = keys(3 * PIPELINE_FROM + 5);
-            let old: Vec<Op<'_>> = keys.iter().step_by(7).map(|k| put(k, b"old")).collect();
-            files.commit(&old, true).unwrap();
-            let records: Vec<Vec<u8>> = (0..keys.len()).map(|i| vec![i as u8; 40]).collect();
-            let batch: Vec<Op<'_>> = keys.iter().zip(&records).map(|(k, r)| put(k, r)).collect();
-            files.commit(&batch, true).unwrap();
-            for (key, record) in keys.iter().zip(&records) {
-                assert_eq!(files.read(key).unwrap().as_ref(), Some(record), "{key}");
-            }
-            let expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-            assert_eq!(
-                names(dir.path()),
-                expected,
-                "anonymous: {anonymous}, chunks of {chunk_time:?}"
-            );
+    fn a_large_batch_lands_whole() {
+        let (dir, files) = store();
+        let keys = keys(300);
+        let old: Vec<Op<'_>> = keys.iter().step_by(7).map(|k| put(k, b"old")).collect();
+        files.commit(&old, true).unwrap();
+        let records: Vec<Vec<u8>> = (0..keys.len()).map(|i| vec![i as u8; 40]).collect();
+        let batch: Vec<Op<'_>> = keys.iter().zip(&records).map(|(k, r)| put(k, r)).collect();
+        files.commit(&batch, true).unwrap();
+        for (key, record) in keys.iter().zip(&records) {
+            assert_eq!(files.read(key).unwrap().as_ref(), Some(record), "{key}");
         }
+        assert_eq!(names(dir.path()), keys);
     }
 
     /// A record that cannot be put under its name (a directory is in the way) in the middle
-    /// of a large batch fails it naming that key; the chunks before it are committed, and no
+    /// of a batch fails it naming that key; the records renamed before it are there, and no
     /// temp file is left.
     #[test]
-    fn a_failure_in_a_large_batch_names_its_key_and_leaves_no_temp_file() {
-        for (anonymous, chunk_time) in setups() {
-            let (dir, mut files) = store(anonymous);
-            files.chunk_time = chunk_time;
-            let keys = keys(3 * PIPELINE_FROM);
-            let blocked = &keys[PIPELINE_FROM + 10];
-            fs::create_dir_all(dir.path().join(blocked.to_string()).join("in-the-way")).unwrap();
-            let batch: Vec<Op<'_>> = keys.iter().map(|k| put(k, b"record")).collect();
-            let error = files.commit(&batch, true).unwrap_err();
-            assert_eq!(
-                error.key,
-                blocked.to_string(),
-                "anonymous: {anonymous}, chunks of {chunk_time:?}"
-            );
-            assert_eq!(
-                files.read(&keys[0]).unwrap().as_deref(),
-                Some(&b"record"[..])
-            );
-            let temps: Vec<String> = names(dir.path())
-                .into_iter()
-                .filter(|name| name.starts_with(TEMP_PREFIX))
-                .collect();
-            assert!(
-                temps.is_empty(),
-                "anonymous: {anonymous}, chunks of {chunk_time:?}: {temps:?}"
-            );
-        }
-    }
-
-    /// The probe at open leaves nothing behind.
-    #[test]
-    fn opening_leaves_the_directory_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let _files = Files::open(dir.path().to_path_buf()).unwrap();
-        assert!(names(dir.path()).is_empty());
+    fn a_failure_in_a_batch_names_its_key_and_leaves_no_temp_file() {
+        let (dir, files) = store();
+        let keys = keys(100);
+        let blocked = &keys[60];
+        fs::create_dir_all(dir.path().join(blocked).join("in-the-way")).unwrap();
+        let batch: Vec<Op<'_>> = keys.iter().map(|k| put(k, b"record")).collect();
+        let error = files.commit(&batch, true).unwrap_err();
+        assert_eq!(&error.key, blocked);
+        assert_eq!(
+            files.read(&keys[0]).unwrap().as_deref(),
+            Some(&b"record"[..])
+        );
+        let temps: Vec<String> = names(dir.path())
+            .into_iter()
+            .filter(|name| name.starts_with(TEMP_PREFIX))
+            .collect();
+        assert!(temps.is_empty(), "{temps:?}");
     }
 }

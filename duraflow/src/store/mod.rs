@@ -20,7 +20,6 @@ pub use self::redb::{RedbStore, DEFAULT_SYNC_WINDOW};
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
-use crate::TaskKey;
 use std::io;
 use std::sync::Arc;
 
@@ -32,10 +31,6 @@ pub struct FailedWrite {
     /// Why.
     pub source: io::Error,
 }
-
-/// What [`Storage::read_many_with`] calls with each record: the key's index, and its record
-/// (`None` if there is none).
-pub type RecordVisitor<'a> = dyn FnMut(usize, Option<&[u8]>) + 'a;
 
 /// What a coordinating store answers to [`Storage::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,58 +51,18 @@ pub trait Storage: Send + Sync {
     /// The record stored under `key`, if any.
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
 
-    /// Calls `read` with the record under `key` (`None` if there is none), borrowed from the
-    /// store where it can be: an in-memory store spares a copy per lookup.
-    fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
-        let record = self.get(key)?;
-        read(record.as_deref());
-        Ok(())
-    }
-
-    /// The records of several keys at once (one transaction where the backend has them).
+    /// The records of several keys at once, in the order of `keys` (one transaction where
+    /// the backend has them). Default: [`Storage::get`] for each key.
     fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         keys.iter().map(|key| self.get(key)).collect()
     }
 
-    /// Calls `read(i, record)` with the record of each `keys[i]` (`None` if there is none),
-    /// in one transaction and borrowed from the store where the backend can: a prefetch of a
-    /// whole DAG then copies each record once, into one buffer. Default: [`Storage::get_many`].
-    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
-        for (i, record) in self.get_many(keys)?.iter().enumerate() {
-            read(i, record.as_deref());
-        }
-        Ok(())
-    }
-
-    /// Stores `record` under `key`. May return before the record is durable; a failure that
-    /// happens later is returned by the next [`Storage::flush`].
+    /// Stores `record` under `key`. Called where the task ran, on the async runtime's
+    /// thread: a store that writes to disk or network must not do that I/O here but queue
+    /// the record (the crate's durable stores use one write-behind queue for it) and make it
+    /// durable in [`Storage::flush`]. A failure that happens later is returned by the next
+    /// `flush`.
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()>;
-
-    /// [`Storage::put`] as duraflow's tasks call it: with the caller's [`TaskKey`], which a
-    /// store that keeps or queues keys can hold as it is (a short key inline, a long one
-    /// shared), and the buffer the record was encoded in. A store that keeps records as
-    /// owned buffers takes it (`std::mem::take`); one that copies records anyway copies from
-    /// it and leaves it to the caller, who encodes the next record into it without
-    /// allocating. Default: `put` of the buffer taken.
-    fn put_shared(&self, key: &TaskKey, record: &mut Vec<u8>) -> io::Result<()> {
-        self.put(key, std::mem::take(record))
-    }
-
-    /// A hint: about `additional` records may be stored soon (`DurableDag::run` gives its
-    /// number of tasks), so a store can make room once instead of growing step by step.
-    /// Default: nothing.
-    fn reserve(&self, additional: usize) {
-        let _ = additional;
-    }
-
-    /// A hint: whether the store surely holds no record at all. A run that starts on such a
-    /// store looks up no task's record (each one runs, as it would after a miss), so only
-    /// answer `true` when a lookup could not have found anything. Called on the async
-    /// runtime's thread, whatever [`Storage::is_blocking`] says: answer without I/O.
-    /// Default `false`, which is always correct.
-    fn holds_nothing(&self) -> bool {
-        false
-    }
 
     /// Removes the record under `key` (no error if there is none).
     fn remove(&self, key: &str) -> io::Result<()>;
@@ -118,8 +73,8 @@ pub trait Storage: Send + Sync {
     /// Every key with a record.
     fn keys(&self) -> io::Result<Vec<String>>;
 
-    /// Whether calls may block on I/O. duraflow then calls them off the async runtime's
-    /// worker threads. Default `true`.
+    /// Whether reads, `flush`, `claim` and `release` may block on I/O: duraflow then calls
+    /// them off the async runtime's worker threads. Default `true`.
     fn is_blocking(&self) -> bool {
         true
     }
@@ -146,13 +101,6 @@ pub trait Storage: Send + Sync {
         let _ = key;
         Ok(())
     }
-
-    /// Whether `put` only queues the record (and so never blocks), leaving the I/O to a
-    /// writer of the store's own and to [`Storage::flush`]. Default `false`: on a blocking
-    /// store, duraflow then calls `put` off the runtime's worker threads too.
-    fn queues_writes(&self) -> bool {
-        false
-    }
 }
 
 impl<S: Storage + ?Sized> Storage for Arc<S> {
@@ -162,23 +110,8 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         (**self).get_many(keys)
     }
-    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
-        (**self).read_many_with(keys, read)
-    }
-    fn read_with(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>)) -> io::Result<()> {
-        (**self).read_with(key, read)
-    }
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         (**self).put(key, record)
-    }
-    fn put_shared(&self, key: &TaskKey, record: &mut Vec<u8>) -> io::Result<()> {
-        (**self).put_shared(key, record)
-    }
-    fn reserve(&self, additional: usize) {
-        (**self).reserve(additional)
-    }
-    fn holds_nothing(&self) -> bool {
-        (**self).holds_nothing()
     }
     fn remove(&self, key: &str) -> io::Result<()> {
         (**self).remove(key)
@@ -191,9 +124,6 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn is_blocking(&self) -> bool {
         (**self).is_blocking()
-    }
-    fn queues_writes(&self) -> bool {
-        (**self).queues_writes()
     }
     fn coordinates(&self) -> bool {
         (**self).coordinates()

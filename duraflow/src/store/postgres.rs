@@ -10,10 +10,9 @@ mod sql;
 mod waiting;
 
 use self::session::{describe, SessionThread, Settings, Write};
-use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
-use super::{Claim, FailedWrite, RecordVisitor};
+use super::write_behind::{Backend, Op, WriteBehind};
+use super::{Claim, FailedWrite, Storage};
 use crate::DuraflowError;
-use crate::TaskKey;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -229,52 +228,67 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-impl PostgresStore {
-    /// Queues `record` under `key` (see `storage_over_queue`). The task is done: its claim
-    /// slot is free (see `with_max_claims`), without waiting.
-    fn queue_put(&self, key: TaskKey, record: Vec<u8>) -> io::Result<()> {
-        self.queue.push(key.clone(), Some(record));
+/// Reads see the records still queued; `put` and `remove` only queue, for the store's
+/// writer thread, and `flush` waits for it. Claims are requests to the session thread.
+impl Storage for PostgresStore {
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        self.queue.get(key)
+    }
+
+    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        self.queue.get_many(keys)
+    }
+
+    /// The task is done: its claim slot is free (see `with_max_claims`), though the claim
+    /// lasts until the record is committed.
+    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
+        self.queue.push(key, Some(record));
+        let key = key.to_owned();
         self.session.tell(move |session| session.task_done(&key));
         Ok(())
     }
-}
 
-storage_over_queue!(PostgresStore {
+    fn remove(&self, key: &str) -> io::Result<()> {
+        self.queue.push(key, None);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), FailedWrite> {
+        self.queue.flush()
+    }
+
+    fn keys(&self) -> io::Result<Vec<String>> {
+        self.queue.keys()
+    }
+
     fn coordinates(&self) -> bool {
         true
     }
+
     fn claim(&self, key: &str, stale: Option<&[u8]>) -> io::Result<Claim> {
         let key = key.to_owned();
         let stale = stale.map(<[u8]>::to_vec);
         self.session.call(|session| session.claim(key, stale))?
     }
+
     fn release(&self, key: &str) -> io::Result<()> {
         let key = key.to_owned();
         self.session.call(|session| session.release(key))?
     }
-});
+}
 
 impl Backend for Records {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        let keys = vec![key.to_owned()];
-        Ok(self
-            .session
-            .call(|session| session.read(keys))??
-            .pop()
-            .flatten())
+        Ok(self.read_many(&[key])?.pop().flatten())
     }
 
     /// One query for all keys.
-    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
+    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         if keys.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
-        let records = self.session.call(|session| session.read(keys))??;
-        for (i, record) in records.iter().enumerate() {
-            read(i, record.as_deref());
-        }
-        Ok(())
+        self.session.call(|session| session.read(keys))?
     }
 
     /// Every batch is a transaction the server makes durable (no durability window).
@@ -284,9 +298,9 @@ impl Backend for Records {
         }
         let writes: Vec<Write> = batch
             .iter()
-            .map(|op| (op.key.clone(), op.record.map(Arc::from)))
+            .map(|op| (op.key.to_owned(), op.record.map(<[u8]>::to_vec)))
             .collect();
-        let first = batch.first().map(|op| op.key.to_string());
+        let first = batch.first().map(|op| op.key.to_owned());
         self.session
             .call(|session| session.commit(writes))
             .unwrap_or_else(|source| {
@@ -370,22 +384,21 @@ fn worker_id() -> String {
     )
 }
 
-#[cfg(unix)]
+/// The machine's name, so that claims and connections show where their worker runs. Read
+/// from the files that hold it rather than asked of the C library, which would take an
+/// `unsafe` call for a name that only labels the worker.
 fn host_name() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
-    // truncates, and the terminator is searched for below.
-    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if rc != 0 {
-        return "unknown-host".to_owned();
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    String::from_utf8_lossy(&buffer[..end]).into_owned()
-}
-
-#[cfg(not(unix))]
-fn host_name() -> String {
-    std::env::var("COMPUTERNAME").unwrap_or_else(|_| "unknown-host".to_owned())
+    let from_file = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| {
+            let name = std::fs::read_to_string(path).ok()?;
+            let name = name.trim();
+            (!name.is_empty()).then(|| name.to_owned())
+        });
+    from_file
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
 #[cfg(test)]

@@ -1,44 +1,17 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
-use super::write_behind::{storage_over_queue, Backend, Op, WriteBehind};
-use super::{remove_temp_files, FailedWrite, RecordVisitor};
-use crate::codec::FnvBuild;
+use super::write_behind::{Backend, Op, WriteBehind};
+use super::{remove_temp_files, FailedWrite, Storage};
 use crate::DuraflowError;
-use crate::TaskKey;
 use redb::{
-    Database, DatabaseError, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, TableError,
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
+    TableError,
 };
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
-
-/// From this many keys on, a read of most of the table walks it once instead of looking up
-/// each key from the root.
-const SCAN_FROM: usize = 64;
-
-/// Calls `read(i, record)` for each key `wanted` maps to `i`, walking the whole table once.
-fn scan(
-    table: &ReadOnlyTable<&'static str, &'static [u8]>,
-    wanted: &HashMap<&str, usize, FnvBuild>,
-    read: &mut RecordVisitor<'_>,
-) -> io::Result<()> {
-    let mut found = vec![false; wanted.len()];
-    for entry in table.iter().map_err(io::Error::other)? {
-        let (key, value) = entry.map_err(io::Error::other)?;
-        if let Some(&i) = wanted.get(key.value()) {
-            found[i] = true;
-            read(i, Some(value.value()));
-        }
-    }
-    for (i, _) in found.iter().enumerate().filter(|(_, found)| !**found) {
-        read(i, None);
-    }
-    Ok(())
-}
 
 /// How long a record may stay not durable by default (see [`RedbStore::sync_window`]).
 pub const DEFAULT_SYNC_WINDOW: Duration = Duration::from_millis(100);
@@ -211,51 +184,55 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-impl RedbStore {
-    /// Queues `record` under `key` (see `storage_over_queue`).
-    fn queue_put(&self, key: TaskKey, record: Vec<u8>) -> io::Result<()> {
+/// Reads see the records still queued; `put` and `remove` only queue, for the store's
+/// writer thread, and `flush` waits for it.
+impl Storage for RedbStore {
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        self.queue.get(key)
+    }
+
+    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        self.queue.get_many(keys)
+    }
+
+    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         self.queue.push(key, Some(record));
         Ok(())
     }
-}
 
-storage_over_queue!(RedbStore {});
+    fn remove(&self, key: &str) -> io::Result<()> {
+        self.queue.push(key, None);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), FailedWrite> {
+        self.queue.flush()
+    }
+
+    fn keys(&self) -> io::Result<Vec<String>> {
+        self.queue.keys()
+    }
+}
 
 impl Backend for Db {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        let mut found = None;
-        self.read_many_with(&[key], &mut |_, record| {
-            found = record.map(<[u8]>::to_vec);
-        })?;
-        Ok(found)
+        Ok(self.read_many(&[key])?.pop().flatten())
     }
 
-    /// One read transaction; each record is lent straight from redb's pages.
-    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
+    /// One read transaction for all keys.
+    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         let txn = self.db.begin_read().map_err(io::Error::other)?;
         let table = match txn.open_table(RECORDS) {
             Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => {
-                (0..keys.len()).for_each(|i| read(i, None));
-                return Ok(());
-            }
+            Err(TableError::TableDoesNotExist(_)) => return Ok(vec![None; keys.len()]),
             Err(e) => return Err(io::Error::other(e)),
         };
-        let stored = table.len().map_err(io::Error::other)?;
-        if keys.len() >= SCAN_FROM && stored <= 2 * keys.len() as u64 {
-            let wanted: HashMap<&str, usize, FnvBuild> =
-                keys.iter().enumerate().map(|(i, key)| (*key, i)).collect();
-            if wanted.len() == keys.len() {
-                return scan(&table, &wanted, read);
-            }
-        }
-        for (i, key) in keys.iter().enumerate() {
-            match table.get(*key).map_err(io::Error::other)? {
-                Some(value) => read(i, Some(value.value())),
-                None => read(i, None),
-            }
-        }
-        Ok(())
+        keys.iter()
+            .map(|key| {
+                let value = table.get(*key).map_err(io::Error::other)?;
+                Ok(value.map(|value| value.value().to_vec()))
+            })
+            .collect()
     }
 
     /// One write transaction per batch; `durable` commits with `Durability::Immediate`
@@ -264,7 +241,7 @@ impl Backend for Db {
         let fail = |e: &dyn std::fmt::Display| FailedWrite {
             key: batch
                 .first()
-                .map(|op| op.key.to_string())
+                .map(|op| op.key.to_owned())
                 .unwrap_or_default(),
             source: io::Error::other(e.to_string()),
         };
@@ -282,11 +259,11 @@ impl Backend for Db {
             in_order.sort_unstable_by(|a, b| a.key.cmp(b.key));
             for op in in_order {
                 let result = match op.record {
-                    Some(record) => table.insert(&**op.key, record).map(drop),
-                    None => table.remove(&**op.key).map(drop),
+                    Some(record) => table.insert(op.key, record).map(drop),
+                    None => table.remove(op.key).map(drop),
                 };
                 result.map_err(|e| FailedWrite {
-                    key: op.key.to_string(),
+                    key: op.key.to_owned(),
                     source: io::Error::other(e.to_string()),
                 })?;
             }

@@ -8,11 +8,9 @@
 //! queued, or at once when `flush` asks for it. A crash loses at most the window's ops, never
 //! their consistency, and `flush` still returns only once everything before it is durable.
 
-use super::{FailedWrite, RecordVisitor};
-use crate::codec::FnvBuild;
-use crate::TaskKey;
+use super::FailedWrite;
 use parking_lot::{Condvar, Mutex};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// One write of a batch, borrowed from the queue: a record, or `None` for a removal.
 pub(crate) struct Op<'a> {
-    pub key: &'a TaskKey,
+    pub key: &'a str,
     pub record: Option<&'a [u8]>,
 }
 
@@ -30,13 +28,10 @@ pub(crate) struct Op<'a> {
 pub(crate) trait Backend: Send + Sync + 'static {
     /// Reads one committed record.
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
-    /// Calls `read(i, record)` with the committed record of each `keys[i]`, borrowed where
-    /// the backend can lend it.
-    fn read_many_with(&self, keys: &[&str], read: &mut RecordVisitor<'_>) -> io::Result<()> {
-        for (i, key) in keys.iter().enumerate() {
-            read(i, self.read(key)?.as_deref());
-        }
-        Ok(())
+    /// The committed records of several keys, in the order of `keys` (one transaction where
+    /// the backend has them).
+    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|key| self.read(key)).collect()
     }
     /// Applies a batch (possibly empty) atomically; with `durable`, also makes it and every
     /// earlier batch durable. On failure names the first key that did not make it.
@@ -46,16 +41,15 @@ pub(crate) trait Backend: Send + Sync + 'static {
 }
 
 /// The newest queued op per key: a record, or `None` for a removal.
-type Ops = HashMap<TaskKey, Option<Vec<u8>>, FnvBuild>;
+type Ops = HashMap<String, Option<Vec<u8>>>;
 
+#[derive(Default)]
 struct Queue {
     /// Ops queued since the writer took its last batch. A key written again before that is
     /// written once, with its newest record.
     pending: Ops,
     /// The batch the writer is committing: still read, as it is not yet in the backend.
     committing: Option<Arc<Ops>>,
-    /// A cleared map kept for the next `pending`, so batches reuse their memory.
-    spare: Ops,
     /// When the oldest op in `pending` was queued.
     first_pending_at: Option<Instant>,
     /// When the oldest batch committed without a sync was committed.
@@ -69,7 +63,7 @@ struct Queue {
     /// The highest op a `flush` waits to see durable.
     flush_target: u64,
     /// First key committed without a sync since the last sync: named if the sync fails.
-    unsynced_key: Option<TaskKey>,
+    unsynced_key: Option<String>,
     failure: Option<FailedWrite>,
     stop: bool,
     writer_alive: bool,
@@ -110,19 +104,8 @@ impl<B: Backend> WriteBehind<B> {
             backend,
             window_ns: AtomicU64::new(window_ns(window)),
             queue: Mutex::new(Queue {
-                pending: Ops::default(),
-                committing: None,
-                spare: Ops::default(),
-                first_pending_at: None,
-                unsynced_since: None,
-                last_seq: 0,
-                done_seq: 0,
-                durable_seq: 0,
-                flush_target: 0,
-                unsynced_key: None,
-                failure: None,
-                stop: false,
                 writer_alive: true,
+                ..Queue::default()
             }),
             wake_writer: Condvar::new(),
             committed: Condvar::new(),
@@ -146,14 +129,14 @@ impl<B: Backend> WriteBehind<B> {
     }
 
     /// Queues a write or removal.
-    pub(crate) fn push(&self, key: TaskKey, record: Option<Vec<u8>>) {
+    pub(crate) fn push(&self, key: &str, record: Option<Vec<u8>>) {
         let mut queue = self.shared.queue.lock();
         queue.last_seq += 1;
         let first = queue.pending.is_empty();
         if first {
             queue.first_pending_at = Some(Instant::now());
         }
-        queue.pending.insert(key, record);
+        queue.pending.insert(key.to_owned(), record);
         let full = queue.pending.len() == BATCH;
         drop(queue);
         // Without a window every op is committed at once; with one, the writer only needs to
@@ -171,60 +154,49 @@ impl<B: Backend> WriteBehind<B> {
         self.shared.backend.read(key)
     }
 
-    /// Calls `read(i, record)` with the record of each `keys[i]`, queued or committed.
-    pub(crate) fn read_many_with(
-        &self,
-        keys: &[&str],
-        read: &mut RecordVisitor<'_>,
-    ) -> io::Result<()> {
-        // Queued records are copied out, so `read` runs without the queue's lock.
-        let mut queued = Vec::new();
-        let mut missing = Vec::new();
-        let mut missing_at = Vec::new();
+    /// The records of `keys`, in order, queued or committed.
+    pub(crate) fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        let mut records = Vec::with_capacity(keys.len());
+        let mut committed = Vec::new();
         {
             let queue = self.shared.queue.lock();
             for (i, key) in keys.iter().enumerate() {
-                match queue.op(key) {
-                    Some(record) => queued.push((i, record.map(<[u8]>::to_vec))),
-                    None => {
-                        missing.push(*key);
-                        missing_at.push(i);
-                    }
+                let queued = queue.op(key);
+                if queued.is_none() {
+                    committed.push(i);
                 }
+                records.push(queued.flatten().map(<[u8]>::to_vec));
             }
         }
-        for (i, record) in queued {
-            read(i, record.as_deref());
+        if !committed.is_empty() {
+            let wanted: Vec<&str> = committed.iter().map(|&i| keys[i]).collect();
+            let found = self.shared.backend.read_many(&wanted)?;
+            for (i, record) in committed.into_iter().zip(found) {
+                records[i] = record;
+            }
         }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        self.shared
-            .backend
-            .read_many_with(&missing, &mut |j, record| read(missing_at[j], record))
-    }
-
-    /// Several records, queued or committed.
-    pub(crate) fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        let mut records = vec![None; keys.len()];
-        self.read_many_with(keys, &mut |i, record| {
-            records[i] = record.map(<[u8]>::to_vec);
-        })?;
         Ok(records)
     }
 
     /// Committed keys plus queued writes, less queued removals.
     pub(crate) fn keys(&self) -> io::Result<Vec<String>> {
-        let mut keys: std::collections::BTreeSet<String> =
-            self.shared.backend.keys()?.into_iter().collect();
-        let queue = self.shared.queue.lock();
-        // The batch being committed first, then the newer pending ops.
-        let committing = queue.committing.as_deref().into_iter().flatten();
-        for (key, record) in committing.chain(&queue.pending) {
-            if record.is_some() {
-                keys.insert(key.to_string());
+        // The queue is looked at first: a batch that finishes committing before the backend
+        // is listed is then in the listing, where the other order would miss it.
+        let queued: Vec<(String, bool)> = {
+            let queue = self.shared.queue.lock();
+            // The batch being committed first, then the newer pending ops.
+            let committing = queue.committing.as_deref().into_iter().flatten();
+            committing
+                .chain(&queue.pending)
+                .map(|(key, record)| (key.clone(), record.is_some()))
+                .collect()
+        };
+        let mut keys: BTreeSet<String> = self.shared.backend.keys()?.into_iter().collect();
+        for (key, stored) in queued {
+            if stored {
+                keys.insert(key);
             } else {
-                keys.remove(&**key);
+                keys.remove(&key);
             }
         }
         Ok(keys.into_iter().collect())
@@ -246,7 +218,7 @@ impl<B: Backend> WriteBehind<B> {
                         .pending
                         .keys()
                         .next()
-                        .map(|k| k.to_string())
+                        .cloned()
                         .unwrap_or_default(),
                     source: io::Error::other("the store's writer thread has stopped"),
                 });
@@ -326,8 +298,7 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
             }
             // The whole pending map becomes the batch; reads find it as `committing` until
             // it is in the backend.
-            let spare = std::mem::take(&mut queue.spare);
-            let batch = Arc::new(std::mem::replace(&mut queue.pending, spare));
+            let batch = Arc::new(std::mem::take(&mut queue.pending));
             queue.first_pending_at = None;
             queue.committing = Some(Arc::clone(&batch));
             (batch, queue.last_seq, durable)
@@ -350,17 +321,13 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
         drop(ops);
         let mut queue = shared.queue.lock();
         queue.committing = None;
-        if let Ok(mut emptied) = Arc::try_unwrap(batch) {
-            emptied.clear();
-            queue.spare = emptied;
-        }
         if queue.unsynced_key.is_none() {
             queue.unsynced_key = first_key;
         }
         if let Err(mut failure) = result {
             if failure.key.is_empty() {
                 // A failed sync loses what was committed since the last one.
-                failure.key = queue.unsynced_key.as_deref().unwrap_or_default().to_owned();
+                failure.key = queue.unsynced_key.clone().unwrap_or_default();
             }
             queue.failure.get_or_insert(failure);
         }
@@ -376,56 +343,6 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
         shared.committed.notify_all();
     }
 }
-
-/// The `Storage` methods every store over a [`WriteBehind`] field named `queue` shares:
-/// reads that see queued writes, `put` and `put_shared` by way of the store's own inherent
-/// `queue_put(TaskKey, Vec<u8>)`, removals through the queue, flush, keys. Each store adds
-/// `queue_put` (and whatever else it does), so the logic exists once.
-macro_rules! storage_over_queue {
-    ($store:ty { $($own:item)* }) => {
-        impl $crate::store::Storage for $store {
-            fn get(&self, key: &str) -> ::std::io::Result<Option<Vec<u8>>> {
-                self.queue.get(key)
-            }
-            fn get_many(&self, keys: &[&str]) -> ::std::io::Result<Vec<Option<Vec<u8>>>> {
-                self.queue.get_many(keys)
-            }
-            fn read_many_with(
-                &self,
-                keys: &[&str],
-                read: &mut $crate::store::RecordVisitor<'_>,
-            ) -> ::std::io::Result<()> {
-                self.queue.read_many_with(keys, read)
-            }
-            fn put(&self, key: &str, record: Vec<u8>) -> ::std::io::Result<()> {
-                self.queue_put($crate::TaskKey::from(key), record)
-            }
-            fn put_shared(
-                &self,
-                key: &$crate::TaskKey,
-                record: &mut Vec<u8>,
-            ) -> ::std::io::Result<()> {
-                self.queue_put(key.clone(), ::std::mem::take(record))
-            }
-            fn remove(&self, key: &str) -> ::std::io::Result<()> {
-                self.queue.push($crate::TaskKey::from(key), None);
-                Ok(())
-            }
-            fn flush(&self) -> Result<(), $crate::store::FailedWrite> {
-                self.queue.flush()
-            }
-            fn keys(&self) -> ::std::io::Result<Vec<String>> {
-                self.queue.keys()
-            }
-            fn queues_writes(&self) -> bool {
-                true
-            }
-            $($own)*
-        }
-    };
-}
-
-pub(crate) use storage_over_queue;
 
 #[cfg(test)]
 mod tests {
@@ -450,17 +367,17 @@ mod tests {
             }
             self.entered.lock().send(()).unwrap();
             self.go.lock().recv().unwrap();
-            if let Some(op) = batch.iter().find(|op| Some(&**op.key) == self.fail_key) {
+            if let Some(op) = batch.iter().find(|op| Some(op.key) == self.fail_key) {
                 return Err(FailedWrite {
-                    key: op.key.to_string(),
+                    key: op.key.to_owned(),
                     source: io::Error::other("refused"),
                 });
             }
             let mut committed = self.committed.lock();
             for op in batch {
                 match op.record {
-                    Some(record) => committed.insert(op.key.to_string(), record.to_vec()),
-                    None => committed.remove(&**op.key),
+                    Some(record) => committed.insert(op.key.to_owned(), record.to_vec()),
+                    None => committed.remove(op.key),
                 };
             }
             Ok(())
@@ -489,26 +406,18 @@ mod tests {
         )
     }
 
-    fn read_all(queue: &WriteBehind<Gated>, keys: &[&str]) -> Vec<Option<Vec<u8>>> {
-        let mut out = vec![None; keys.len()];
-        queue
-            .read_many_with(keys, &mut |i, record| out[i] = record.map(<[u8]>::to_vec))
-            .unwrap();
-        out
-    }
-
     #[test]
     fn a_batch_being_committed_is_read_and_newer_writes_win() {
         let (queue, entered, go) = gated(None);
-        queue.push(TaskKey::from("a"), Some(b"a1".to_vec()));
-        queue.push(TaskKey::from("gone"), None);
+        queue.push("a", Some(b"a1".to_vec()));
+        queue.push("gone", None);
         entered.recv().unwrap(); // the writer holds the batch, not yet in the backend
         assert_eq!(queue.get("a").unwrap(), Some(b"a1".to_vec()));
-        queue.push(TaskKey::from("a"), Some(b"a2".to_vec()));
-        queue.push(TaskKey::from("b"), Some(b"b1".to_vec()));
+        queue.push("a", Some(b"a2".to_vec()));
+        queue.push("b", Some(b"b1".to_vec()));
         assert_eq!(queue.get("a").unwrap(), Some(b"a2".to_vec()));
         assert_eq!(
-            read_all(&queue, &["b", "a", "gone", "none"]),
+            queue.get_many(&["b", "a", "gone", "none"]).unwrap(),
             [Some(b"b1".to_vec()), Some(b"a2".to_vec()), None, None]
         );
         assert_eq!(queue.keys().unwrap(), ["a", "b"]);
@@ -520,6 +429,11 @@ mod tests {
         assert_eq!(committed.get("a"), Some(&b"a2".to_vec()));
         assert_eq!(committed.get("b"), Some(&b"b1".to_vec()));
         assert!(queue.shared.queue.lock().committing.is_none());
+        // Now from the backend alone.
+        assert_eq!(
+            queue.get_many(&["b", "a", "gone"]).unwrap(),
+            [Some(b"b1".to_vec()), Some(b"a2".to_vec()), None]
+        );
     }
 
     /// A backend that logs each commit: how many ops, and whether durable.
@@ -554,7 +468,7 @@ mod tests {
 
     fn push_n(queue: &WriteBehind<Logged>, from: usize, n: usize) {
         for i in from..from + n {
-            queue.push(TaskKey::from(format!("k{i}").as_str()), Some(vec![1]));
+            queue.push(&format!("k{i}"), Some(vec![1]));
         }
     }
 
@@ -590,7 +504,7 @@ mod tests {
     #[test]
     fn a_failed_batch_is_reported_by_flush_with_its_key() {
         let (queue, entered, go) = gated(Some("bad"));
-        queue.push(TaskKey::from("bad"), Some(b"x".to_vec()));
+        queue.push("bad", Some(b"x".to_vec()));
         entered.recv().unwrap();
         go.send(()).unwrap();
         let failure = queue.flush().expect_err("the commit failed");

@@ -176,7 +176,7 @@ struct Writer {
 }
 
 /// One queued write of a batch: a record, or `None` for a removal.
-pub(super) type Write = (crate::TaskKey, Option<Arc<[u8]>>);
+pub(super) type Write = (String, Option<Vec<u8>>);
 
 /// The state of the session thread.
 pub(super) struct Session {
@@ -372,43 +372,31 @@ impl Session {
     pub(super) async fn commit(self: Rc<Self>, batch: Vec<Write>) -> Result<(), FailedWrite> {
         let result = self.try_commit(&batch).await;
         // Stored (or failed: the run fails and the lease may lapse): no longer renewed.
-        let keys = batch.iter().map(|(key, _)| &**key);
+        let keys = batch.iter().map(|(key, _)| key.as_str());
         self.held.borrow_mut().end(keys, self.max_claims());
         result.map_err(|e| FailedWrite {
             key: batch
                 .first()
-                .map(|(key, _)| key.to_string())
+                .map(|(key, _)| key.clone())
                 .unwrap_or_default(),
             source: self.error(&e),
         })
     }
 
     async fn try_commit(&self, batch: &[Write]) -> PgResult<()> {
-        let mut put_keys: Vec<&str> = Vec::new();
-        let mut records: Vec<&[u8]> = Vec::new();
-        let mut removed: Vec<&str> = Vec::new();
-        for (key, record) in batch {
-            match record {
-                Some(record) => {
-                    put_keys.push(key);
-                    records.push(record);
-                }
-                None => removed.push(key),
-            }
-        }
+        let (put_keys, records): (Vec<&str>, Vec<&[u8]>) = batch
+            .iter()
+            .filter_map(|(key, record)| Some((key.as_str(), record.as_deref()?)))
+            .unzip();
+        let removed: Vec<&str> = batch
+            .iter()
+            .filter(|(_, record)| record.is_none())
+            .map(|(key, _)| key.as_str())
+            .collect();
         let payload = wake_payload(&put_keys);
         let mut slot = self.writer().await?;
-        let Some(Writer {
-            client,
-            upsert,
-            remove,
-            unclaim,
-            notify,
-        }) = slot.as_mut()
-        else {
-            unreachable!("writer() leaves a connection in the slot");
-        };
-        let transaction = client.transaction().await?;
+        let writer = slot.as_mut().expect("writer() leaves a connection in the slot");
+        let transaction = writer.client.transaction().await?;
         let upsert_params: &[&(dyn ToSql + Sync)] = &[&put_keys, &records];
         let unclaim_params: &[&(dyn ToSql + Sync)] = &[&put_keys];
         let notify_params: &[&(dyn ToSql + Sync)] = &[&self.sql.channel, &payload];
@@ -418,9 +406,9 @@ impl Session {
             }
             // Pipelined: one round trip for the three statements.
             futures::try_join!(
-                transaction.execute(&*upsert, upsert_params),
-                transaction.execute(&*unclaim, unclaim_params),
-                transaction.execute(&*notify, notify_params),
+                transaction.execute(&writer.upsert, upsert_params),
+                transaction.execute(&writer.unclaim, unclaim_params),
+                transaction.execute(&writer.notify, notify_params),
             )
             .map(drop)
         };
@@ -428,7 +416,10 @@ impl Session {
             if removed.is_empty() {
                 return Ok(());
             }
-            transaction.execute(&*remove, &[&removed]).await.map(drop)
+            transaction
+                .execute(&writer.remove, &[&removed])
+                .await
+                .map(drop)
         };
         futures::try_join!(puts, removals)?;
         Ok(transaction.commit().await?)

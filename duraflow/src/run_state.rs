@@ -1,0 +1,110 @@
+//! What the tasks of one `DurableDag` run share: the records read before the run, the keys
+//! to run again, and what each task reports back for the run's [`RunReport`].
+
+use crate::report::{RunReport, TaskRun};
+use crate::{DuraflowError, TaskKey};
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Which tasks run again whatever their records hold.
+#[derive(Debug, Default)]
+pub(crate) enum Refresh {
+    /// None: records are used as usual.
+    #[default]
+    None,
+    /// Every task.
+    All,
+    /// The tasks under these keys.
+    Keys(HashSet<String>),
+}
+
+/// The state of the run in progress, reset by [`RunState::start`].
+#[derive(Default)]
+pub(crate) struct RunState {
+    /// The records of the DAG's keys read before the run (`None` inside: no record), or
+    /// `None` when nothing was read: each task then reads its own record.
+    prefetched: Mutex<Option<HashMap<TaskKey, Option<Vec<u8>>>>>,
+    refresh: Mutex<Refresh>,
+    /// The executed tasks, in completion order.
+    executed: Mutex<Vec<TaskRun>>,
+    restored: AtomicUsize,
+    /// Every task error of the run, in the order they happened.
+    errors: Mutex<Vec<DuraflowError>>,
+    total: AtomicUsize,
+}
+
+impl RunState {
+    /// Starts a run of `total` tasks with an empty log.
+    pub(crate) fn start(&self, total: usize) {
+        self.total.store(total, Ordering::Relaxed);
+        self.executed.lock().clear();
+        self.errors.lock().clear();
+        self.restored.store(0, Ordering::Relaxed);
+    }
+
+    /// Tasks of the run.
+    pub(crate) fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Sets which tasks the next runs execute whatever their records hold.
+    pub(crate) fn set_refresh(&self, refresh: Refresh) {
+        *self.refresh.lock() = refresh;
+    }
+
+    /// Whether the task under `key` must run again without looking at its record.
+    pub(crate) fn is_forced(&self, key: &str) -> bool {
+        match &*self.refresh.lock() {
+            Refresh::None => false,
+            Refresh::All => true,
+            Refresh::Keys(keys) => keys.contains(key),
+        }
+    }
+
+    /// Keeps the records read before the run, for the tasks to take.
+    pub(crate) fn set_prefetched(&self, records: HashMap<TaskKey, Option<Vec<u8>>>) {
+        *self.prefetched.lock() = Some(records);
+    }
+
+    /// The record read before the run for `key` (`Some(None)`: there is none), taken out so
+    /// its buffer goes once the task decoded it; `None` when it was not read before.
+    pub(crate) fn take_prefetched(&self, key: &str) -> Option<Option<Vec<u8>>> {
+        self.prefetched.lock().as_mut()?.remove(key)
+    }
+
+    /// Logs a task that ran.
+    pub(crate) fn executed(&self, run: TaskRun) {
+        self.executed.lock().push(run);
+    }
+
+    /// Counts a task whose output came from the store.
+    pub(crate) fn restored(&self) {
+        self.restored.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keeps a task's error for the run's result.
+    pub(crate) fn fail(&self, error: DuraflowError) {
+        self.errors.lock().push(error);
+    }
+
+    /// The report of the run that ends, and its first real error: an `InputUnavailable` is
+    /// only the consequence of another failure, so it is returned when nothing else failed.
+    pub(crate) fn finish(&self) -> (RunReport, Option<DuraflowError>) {
+        self.prefetched.lock().take();
+        let runs = std::mem::take(&mut *self.executed.lock());
+        let mut errors = std::mem::take(&mut *self.errors.lock());
+        let first = errors
+            .iter()
+            .position(|error| !matches!(error, DuraflowError::InputUnavailable { .. }))
+            .or((!errors.is_empty()).then_some(0))
+            .map(|at| errors.swap_remove(at));
+        let report = RunReport {
+            executed: runs.len(),
+            restored: self.restored.swap(0, Ordering::Relaxed),
+            not_persisted: runs.iter().filter(|run| !run.persisted).count(),
+            runs,
+        };
+        (report, first)
+    }
+}
