@@ -1,9 +1,10 @@
 //! `PostgresStore` against a real PostgreSQL server: the storage contract, claims, and
 //! several worker processes (`pg_worker`) sharing one run.
 //!
-//! The server comes from `DURAFLOW_PG_URL`; start a throwaway one with
-//! `eval "$(scripts/pg-cluster start /tmp/duraflow-pg)"`. Without it these tests fail, unless
-//! `DURAFLOW_SKIP_PG=1` says to skip them. Every test uses namespaces of its own, so tests
+//! The server comes from `DURAFLOW_PG_URL`, which `scripts/test` sets to a throwaway cluster
+//! of Debian's `pg_virtualenv`. Without it these tests fail, unless `DURAFLOW_SKIP_PG=1` says
+//! to skip them. The test that stops its server under a worker starts a `pg_virtualenv` of
+//! its own, whatever `DURAFLOW_PG_URL` says. Every test uses namespaces of its own, so tests
 //! are independent of each other and of earlier runs against the same database.
 
 use duraflow::{Claim, Context, DuraflowError, MemoryStore, PostgresStore, Storage};
@@ -31,10 +32,9 @@ fn server() -> Option<String> {
         return None;
     }
     panic!(
-        "DURAFLOW_PG_URL is not set: start a throwaway PostgreSQL server with \
-         `eval \"$(scripts/pg-cluster start /tmp/duraflow-pg)\"` (stop it with \
-         `scripts/pg-cluster stop /tmp/duraflow-pg`), or set DURAFLOW_SKIP_PG=1 to skip \
-         the PostgreSQL tests"
+        "DURAFLOW_PG_URL is not set: run the tests with `scripts/test` (a throwaway \
+         PostgreSQL server for the run), set it to a server of yours, or set \
+         DURAFLOW_SKIP_PG=1 to skip the PostgreSQL tests"
     );
 }
 
@@ -616,47 +616,116 @@ fn a_killed_worker_s_claimed_tasks_are_taken_over() {
     assert_records_right(&url, &ns, &reference);
 }
 
-/// A cluster of the test's own, which it can stop under a running worker.
+/// A server of the test's own, which it can stop under a running worker: Debian's
+/// `pg_virtualenv` keeps a throwaway cluster until its command, `cat`, sees its standard
+/// input close (when this is dropped, or this process dies), and `pg_ctlcluster` stops and
+/// starts that cluster in between.
 struct PrivateCluster {
-    dir: tempfile::TempDir,
+    env: Child,
+    /// pg_virtualenv's output, in a file rather than a pipe: after this process died, its
+    /// cleanup would write to a broken pipe, and its own signal trap would keep it from ever
+    /// dropping the cluster.
+    output: std::fs::File,
+    /// `pg_ctlcluster` finds the cluster by version and name under this folder.
+    conf_root: String,
+    version: String,
+    url: String,
 }
 
 impl PrivateCluster {
-    fn script() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-cluster")
+    /// The line of the command's output carrying the cluster's details.
+    const TAG: &'static str = "private-cluster:";
+
+    fn new() -> Self {
+        let mut command = Command::new("pg_virtualenv");
+        // Set by the `pg_virtualenv` of `scripts/test`, these would steer this one: PGPORT to
+        // the port that server already holds.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PG") {
+                command.env_remove(key);
+            }
+        }
+        let report = format!(
+            "echo {} $PGVERSION $PG_CLUSTER_CONF_ROOT \
+             postgres://$PGUSER:$PGPASSWORD@127.0.0.1:$PGPORT/$PGDATABASE; exec cat >/dev/null",
+            Self::TAG
+        );
+        let output = tempfile::tempfile().expect("temp file");
+        // As in scripts/test: the cluster's files in a temporary folder even as root, and
+        // the server on loopback only.
+        let mut env = command
+            .args(["-t", "-o", "listen_addresses=localhost"])
+            .args(["sh", "-c", &report])
+            .stdin(Stdio::piped())
+            .stdout(output.try_clone().expect("temp file"))
+            .stderr(output.try_clone().expect("temp file"))
+            .spawn()
+            .expect("pg_virtualenv runs (package postgresql-common, which scripts/test installs)");
+        let deadline = Instant::now() + WORKERS_LIMIT;
+        let details = loop {
+            let text = Self::text(&output);
+            if let Some(details) = text.lines().find_map(|line| line.strip_prefix(Self::TAG)) {
+                break details
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>();
+            }
+            if let Some(status) = env.try_wait().expect("pg_virtualenv status") {
+                panic!("pg_virtualenv started no cluster ({status}):\n{text}");
+            }
+            assert!(Instant::now() < deadline, "pg_virtualenv hangs:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let [version, conf_root, url] = <[String; 3]>::try_from(details)
+            .unwrap_or_else(|details| panic!("unexpected pg_virtualenv output {details:?}"));
+        PrivateCluster {
+            env,
+            output,
+            conf_root,
+            version,
+            url,
+        }
     }
 
-    fn run(&self, command: &str) -> String {
-        let output = Command::new("bash")
-            .arg(Self::script())
-            .args([command.as_ref(), self.dir.path().as_os_str()])
+    /// What `output` holds so far. Read at offsets, so as not to move the file position
+    /// that pg_virtualenv writes at.
+    fn text(output: &std::fs::File) -> String {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = Vec::new();
+        let mut chunk = [0; 4096];
+        loop {
+            let read = output
+                .read_at(&mut chunk, bytes.len() as u64)
+                .expect("pg_virtualenv output");
+            if read == 0 {
+                return String::from_utf8_lossy(&bytes).into_owned();
+            }
+            bytes.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    /// Runs `pg_ctlcluster` on the cluster with `action`, `stop` (fast: clients are cut off)
+    /// or `start` (the same port and data again).
+    fn ctl(&self, action: &str) {
+        let output = Command::new("pg_ctlcluster")
+            .env("PG_CLUSTER_CONF_ROOT", &self.conf_root)
+            .args([self.version.as_str(), "regress", action])
             .output()
-            .expect("pg-cluster runs");
+            .expect("pg_ctlcluster runs");
         assert!(
             output.status.success(),
-            "pg-cluster {command} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+            "pg_ctlcluster {action} failed: {}\npg_virtualenv's output:\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            Self::text(&self.output)
         );
-        String::from_utf8(output.stdout).expect("utf-8")
-    }
-
-    /// Starts the cluster (again) and returns its URL.
-    fn start(&self) -> String {
-        let exported = self.run("start");
-        exported
-            .trim()
-            .strip_prefix("export DURAFLOW_PG_URL=")
-            .unwrap_or_else(|| panic!("unexpected pg-cluster output {exported:?}"))
-            .to_owned()
     }
 }
 
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(Self::script())
-            .args(["stop".as_ref(), self.dir.path().as_os_str()])
-            .output();
+        // End of input ends `cat`, and pg_virtualenv drops the cluster.
+        drop(self.env.stdin.take());
+        let _ = self.env.wait();
     }
 }
 
@@ -666,13 +735,8 @@ fn a_database_that_goes_away_fails_the_run_and_keeps_finished_records() {
         return;
     }
     let reference = reference();
-    let cluster = PrivateCluster {
-        dir: tempfile::Builder::new()
-            .prefix("duraflow-pg-")
-            .tempdir_in("/tmp")
-            .expect("temp dir"),
-    };
-    let url = cluster.start();
+    let cluster = PrivateCluster::new();
+    let url = cluster.url.clone();
     let ns = namespace("goes_away");
     let sql = Sql::connect(&url);
     let logs = tempfile::tempdir().expect("temp dir");
@@ -687,7 +751,7 @@ fn a_database_that_goes_away_fails_the_run_and_keeps_finished_records() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let before: BTreeSet<String> = sql.column(&count_sql).into_iter().collect();
-    cluster.run("stop");
+    cluster.ctl("stop");
     let worker = workers.remove(0);
     let failed = worker.finish(WORKERS_LIMIT);
     assert!(!failed.success, "the run fails: {}", failed.stdout);
@@ -700,16 +764,18 @@ fn a_database_that_goes_away_fails_the_run_and_keeps_finished_records() {
             .any(|key| error.contains(&format!("`{key}`"))),
         "the error names a task: {error}"
     );
+    let (userinfo, rest) = url
+        .strip_prefix("postgres://")
+        .and_then(|after| after.split_once('@'))
+        .expect("a URL with user and password");
+    let (user, password) = userinfo.split_once(':').expect("a URL with a password");
     assert!(
-        error.contains("PostgreSQL at postgres://duraflow:***@127.0.0.1"),
+        error.contains(&format!("PostgreSQL at postgres://{user}:***@{rest}")),
         "{error}"
     );
-    assert!(
-        !error.contains(url.split(['@', ':']).nth(2).expect("password")),
-        "{error}"
-    );
+    assert!(!error.contains(password), "{error}");
 
-    let url = cluster.start();
+    cluster.ctl("start");
     let ctx = Context::new(PostgresStore::connect_with(&url, &ns).expect("store opens"));
     let after: BTreeSet<String> = ctx.db.keys().expect("keys").into_iter().collect();
     let lost: Vec<_> = before.difference(&after).collect();
