@@ -6,7 +6,7 @@
 //! both call `execute`.
 
 use crate::codec::{self, Expect, Miss};
-use crate::events::{Event, Observers};
+use crate::events::{Event, Observers, Progress};
 use crate::fingerprint::Fingerprint;
 use crate::key::{check_key, TaskKey};
 use crate::options::{Cache, TaskOptions};
@@ -24,9 +24,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The progress callback of duraflow-rs: `(key, completed)` once per completed task.
-pub type Progress = Arc<dyn Fn(&str, usize) + Send + Sync + 'static>;
 
 /// What an output type needs to be stored: serde both ways, plus what dagx needs.
 #[diagnostic::on_unimplemented(

@@ -147,6 +147,9 @@ impl std::fmt::Display for Event<'_> {
     }
 }
 
+/// The progress callback of duraflow-rs: `(key, completed)` once per completed task.
+pub type Progress = Arc<dyn Fn(&str, usize) + Send + Sync + 'static>;
+
 /// An event handler.
 pub type EventHandler = Arc<dyn Fn(&Event<'_>) + Send + Sync + 'static>;
 
@@ -163,7 +166,7 @@ impl Observers {
     }
 
     /// Adds the seed's `(key, completed)` progress callback as a handler.
-    pub(crate) fn push_progress(&mut self, progress: crate::Progress) {
+    pub(crate) fn push_progress(&mut self, progress: Progress) {
         self.push(Arc::new(move |event: &Event<'_>| match event {
             Event::Restored { key, completed, .. } | Event::Executed { key, completed, .. } => {
                 progress(key, *completed)

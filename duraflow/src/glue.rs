@@ -87,6 +87,19 @@ where
     }
 }
 
+/// Receives a `#[durable]` task's inputs as a tuple and runs it (the body of the
+/// `extract_and_run` that [`__dagx_task!`] writes).
+pub fn extract_and_run<T: Task, I: InputTuple>(
+    task: T,
+    receivers: Receivers,
+    into: impl FnOnce(I) -> T::Input + Send,
+) -> impl Future<Output = Result<T::Output, String>> + Send {
+    async move {
+        let inputs = receive_inputs::<I>(receivers).await?;
+        Ok(task.run(into(inputs)).await)
+    }
+}
+
 /// Receives a `#[durable]` task's inputs as a tuple from what dagx handed over (the body of
 /// the generated `DurableTask::__receive`).
 pub fn receive_erased<I: InputTuple>(inputs: ErasedInputs) -> BoxFuture<'static, Result<I, String>> {
@@ -117,13 +130,7 @@ macro_rules! __dagx_task {
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<Self::Output, ::std::string::String>,
             > + ::core::marker::Send {
-                async move {
-                    let $tuple =
-                        $crate::__private::receive_inputs::<($($input,)*)>(receivers).await?;
-                    ::core::result::Result::Ok(
-                        <Self as $crate::__private::dagx::Task>::run(self, $into).await,
-                    )
-                }
+                $crate::__extract_and_run::<Self, ($($input,)*)>(self, receivers, |$tuple| $into)
             }
         }
     };

@@ -51,14 +51,17 @@ pub mod store;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+/// The body of the `extract_and_run` that the dagx glue's macro writes.
+#[doc(hidden)]
+pub use glue::extract_and_run as __extract_and_run;
 
 pub use codec::Miss;
 pub use context::Context;
 pub use dag::DurableDag;
-pub use durable::{Durable, DurableTask, Persistable, Progress};
+pub use durable::{Durable, DurableTask, Persistable};
 pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
-pub use events::{Event, EventHandler};
+pub use events::{Event, EventHandler, Progress};
 pub use fingerprint::Fingerprint;
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
 pub use options::{parse_duration, Cache, TaskOptions};
