@@ -1,8 +1,9 @@
 //! Crash test: a child process runs a 232-task DAG against a real store and is SIGKILLed at
-//! seeded pseudo-random instants; after every kill the store is checked and the DAG is run
-//! again, until it completes.
+//! seeded pseudo-random instants of its run (after it says the run begins); after every kill
+//! the store is checked and the DAG is run again, until it completes.
 //!
 //! Asserted after every kill and at the end:
+//! * most kills landed mid-run: the run had executed tasks and had not finished;
 //! * every record in the store decodes to the value of a reference run (never a wrong value,
 //!   never an unreadable record, never a key that is not in the DAG);
 //! * records never disappear;
@@ -44,9 +45,22 @@ fn child(kind: &str, store: &Path, log: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_crash_child"));
     command
         .args([kind.as_ref(), store.as_os_str(), log.as_os_str()])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
+}
+
+/// Starts the child and returns once it says its run begins.
+fn start_child(kind: &str, store: &Path, log: &Path) -> std::process::Child {
+    use std::io::BufRead;
+    let mut process = child(kind, store, log).spawn().expect("child starts");
+    let mut stdout = std::io::BufReader::new(process.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("the child's first line");
+    assert_eq!(line.trim(), "running", "the child starts its run");
+    // The rest is read to its end, so the child never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    process
 }
 
 /// Opens the store as the next run would find it, without creating it.
@@ -132,17 +146,16 @@ fn crash_cycle(kind: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store_path = |n: usize| dir.path().join(format!("store-{n}.{kind}"));
 
-    // Calibrate the kill window on complete fresh runs (process start included).
+    // Calibrate the kill window on complete fresh runs, from the start of the run.
     let window_us = (0..3)
         .map(|n| {
-            let started = Instant::now();
-            let status = child(
+            let mut process = start_child(
                 kind,
                 &dir.path().join(format!("calibrate-{n}.{kind}")),
                 &dir.path().join("log-0"),
-            )
-            .status()
-            .expect("child runs");
+            );
+            let started = Instant::now();
+            let status = process.wait().expect("child runs");
             assert!(status.success(), "a complete run succeeds");
             started.elapsed().as_micros() as u64
         })
@@ -150,7 +163,7 @@ fn crash_cycle(kind: &str) {
         .unwrap_or(1_000)
         .max(1_000);
 
-    let (mut kills_done, mut finished_early, mut stores) = (0, 0, 0);
+    let (mut kills_done, mut finished_early, mut mid_run, mut stores) = (0, 0, 0, 0);
     while kills_done < kills {
         stores += 1;
         let store = store_path(stores);
@@ -158,7 +171,7 @@ fn crash_cycle(kind: &str) {
         let mut durable = BTreeSet::new();
         for _ in 0..KILLS_PER_STORE.min(kills - kills_done) {
             start_run(&log);
-            let mut process = child(kind, &store, &log).spawn().expect("child starts");
+            let mut process = start_child(kind, &store, &log);
             // Resumed runs have less left to do: shrink the window with the work left.
             let left = (reference.len() - durable.len() + 20) as u64;
             let window = window_us * left / (reference.len() as u64 + 20);
@@ -167,6 +180,8 @@ fn crash_cycle(kind: &str) {
             let status = process.wait().expect("child is reaped");
             if status.success() {
                 finished_early += 1;
+            } else if !executed_in_last_run(&log).is_empty() {
+                mid_run += 1;
             }
             kills_done += 1;
             assert_not_re_executed(&log, &durable);
@@ -191,8 +206,12 @@ fn crash_cycle(kind: &str) {
         );
     }
     eprintln!(
-        "{kind}: {kills_done} kills over {stores} stores ({finished_early} runs finished before \
-         their kill), kill window {window_us} µs, every record right"
+        "{kind}: {kills_done} kills over {stores} stores ({mid_run} mid-run, {finished_early} \
+         runs finished before their kill), kill window {window_us} µs, every record right"
+    );
+    assert!(
+        mid_run * 2 > kills_done,
+        "most kills must land mid-run: {mid_run} of {kills_done} did"
     );
 }
 

@@ -1,7 +1,8 @@
 //! The process the crash tests SIGKILL: runs the crash-test DAG against a store.
 //!
-//! Usage: `crash_child file|redb STORE_PATH SIDE_LOG_PATH`. Exits 0 after a complete run,
-//! 1 when the run fails, 3 when the store cannot be opened (the error on stderr).
+//! Usage: `crash_child file|redb STORE_PATH SIDE_LOG_PATH`. Prints `running` when the run
+//! begins. Exits 0 after a complete run, 1 when the run fails, 3 when the store cannot be
+//! opened (the error on stderr).
 
 use duraflow::{Context, FileStore, RedbStore};
 use duraflow_tests::SideLog;
@@ -26,6 +27,8 @@ async fn main() {
         std::process::exit(3);
     });
     let log = SideLog::append_to(&PathBuf::from(log)).expect("open side log");
+    // Tells the test the run begins: it kills the process at a random instant after this.
+    println!("running");
     match duraflow_tests::run(Arc::new(ctx), &log).await {
         Ok((report, _)) => println!(
             "done: executed {}, restored {}",
