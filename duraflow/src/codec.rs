@@ -1,53 +1,46 @@
 //! The record format: every value duraflow stores is one self-checking record.
 //!
-//! All integers are little-endian. `T` = type-name length, `K` = key length, `N` = payload
-//! length.
+//! All integers are little-endian. `T` = type-name length, `S` = shape length, `K` = key
+//! length, `N` = payload length.
 //!
-//! | offset        | size | field                                                         |
-//! |---------------|------|---------------------------------------------------------------|
-//! | 0             | 4    | magic `b"DFLW"`                                               |
-//! | 4             | 1    | format version, `1`                                           |
-//! | 5             | 4    | task version (`#[durable(version = N)]`, 0 by default)        |
-//! | 9             | 8    | output-type fingerprint: FNV-1a 64 of the type name           |
-//! | 17            | 16   | input fingerprint slot (all zero: resume-by-key, no inputs)   |
-//! | 33            | 8    | written at: milliseconds since the Unix epoch                 |
-//! | 41            | 2    | `T`                                                           |
-//! | 43            | 4    | `K`                                                           |
-//! | 47            | T    | output type name, UTF-8 (`std::any::type_name`)               |
-//! | 47+T          | K    | the key, UTF-8: a record copied under another key is refused  |
-//! | 47+T+K        | 4    | `N`                                                           |
-//! | 51+T+K        | N    | payload: the value in postcard                                |
-//! | 51+T+K+N      | 4    | CRC-32 (IEEE) of bytes `0 .. 51+T+K+N`                        |
+//! | offset          | size | field                                                       |
+//! |-----------------|------|-------------------------------------------------------------|
+//! | 0               | 4    | magic `b"DFLW"`                                             |
+//! | 4               | 1    | format version, `2`                                         |
+//! | 5               | 4    | task version (`#[durable(version = N)]`, 0 by default)      |
+//! | 9               | 4    | schema version (`#[durable(schema = N)]`, 0 by default)     |
+//! | 13              | 16   | schema fingerprint: SHA-256 of the shape (or type name)     |
+//! | 29              | 16   | input fingerprint slot (all zero: resume-by-key, no inputs) |
+//! | 45              | 8    | written at: milliseconds since the Unix epoch               |
+//! | 53              | 2    | `T`                                                         |
+//! | 55              | 2    | `S` (0: the type could not be traced, its name is checked)  |
+//! | 57              | 4    | `K`                                                         |
+//! | 61              | T    | output type name, UTF-8 (`std::any::type_name`)             |
+//! | 61+T            | S    | the type's serde shape as text, UTF-8, at most 4 KiB        |
+//! | 61+T+S          | K    | the key, UTF-8: a record copied under another key is refused |
+//! | 61+T+S+K        | 4    | `N`                                                         |
+//! | 65+T+S+K        | N    | payload: the value in postcard                              |
+//! | 65+T+S+K+N      | 4    | CRC-32 (IEEE) of bytes `0 .. 65+T+S+K+N`                    |
 //!
 //! Decoding checks, in order: length, magic, format version, every length against the bytes
-//! present, the checksum, the key, the type fingerprint and name, the task version (when the
-//! caller asks), the input fingerprint (when the caller asks), and that postcard consumes the
-//! payload exactly. A record failing any check is a [`Miss`], never a value.
+//! present, the checksum, the key, the schema fingerprint and version (see
+//! [`crate::schema`]: the shape of the type, or its name when it cannot be traced), the task
+//! version (when the caller asks), the input fingerprint (when the caller asks), and that
+//! postcard consumes the payload exactly. A record failing any check is a [`Miss`], never a
+//! value.
 
+use crate::schema::{self, Schema};
 use serde::{de::DeserializeOwned, Serialize};
 
 /// First four bytes of every record.
 pub const MAGIC: [u8; 4] = *b"DFLW";
 /// Version of this byte layout.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
-const FIXED_HEAD: usize = 47;
+const FIXED_HEAD: usize = 61;
 const CHECKSUM_LEN: usize = 4;
-
-/// FNV-1a, 64 bits: small, stable across platforms and releases (unlike `DefaultHasher`).
-pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-/// The fingerprint stored for an output type.
-pub fn type_fingerprint<T: ?Sized>() -> u64 {
-    fnv1a64(std::any::type_name::<T>().as_bytes())
-}
+/// The longest shape text a record keeps (its fingerprint covers all of it).
+const SHAPE_MAX: usize = 4096;
 
 /// A record's header fields and payload, borrowed from the record bytes; produced by
 /// [`parse`] only after the structure and checksum were verified.
@@ -55,23 +48,40 @@ pub fn type_fingerprint<T: ?Sized>() -> u64 {
 pub struct RecordView<'a> {
     /// Task version written with the record.
     pub task_version: u32,
-    /// Fingerprint of the output type.
-    pub type_fingerprint: u64,
+    /// Schema version written with the record.
+    pub schema_version: u32,
+    /// Fingerprint of the output type's shape (or of its name, without a shape).
+    pub schema_fingerprint: [u8; 16],
     /// Input fingerprint slot; all zero when unused.
     pub input_fingerprint: [u8; 16],
     /// When the record was written, in milliseconds since the Unix epoch.
     pub written_at_ms: u64,
     /// Name of the output type.
     pub type_name: &'a str,
+    /// The output type's serde shape (empty when it could not be traced).
+    pub shape: &'a str,
     /// The key the record was written under.
     pub key: &'a str,
     /// The postcard payload.
     pub payload: &'a [u8],
 }
 
-/// What to compare besides the type when decoding.
+/// What a record is written with besides its value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// The task version.
+    pub task_version: u32,
+    /// The schema version, bumped by hand when a type's meaning changes but not its shape.
+    pub schema_version: u32,
+    /// The input fingerprint, all zero when unused.
+    pub input_fingerprint: [u8; 16],
+}
+
+/// What to compare besides the schema when decoding.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Expect {
+    /// Required schema version (0 unless bumped by hand).
+    pub schema_version: u32,
     /// Required task version, or `None` to accept any.
     pub task_version: Option<u32>,
     /// Required input fingerprint, or `None` to accept any.
@@ -85,7 +95,16 @@ pub enum Miss {
     NoRecord,
     /// The bytes fail a structural or checksum check, or the key inside differs.
     Corrupt(String),
-    /// The record holds another output type.
+    /// The record holds a value of another shape: fields reordered, renamed, added or
+    /// removed, a field's type changed, enum variants changed, or the schema version bumped.
+    SchemaChanged {
+        /// The shape in the record.
+        stored: String,
+        /// The shape of the type now.
+        expected: String,
+    },
+    /// The record holds another output type (for types whose shape cannot be traced, the
+    /// check is by type name).
     TypeChanged {
         /// Type name in the record.
         stored: String,
@@ -110,6 +129,12 @@ impl std::fmt::Display for Miss {
         match self {
             Miss::NoRecord => f.write_str("no record"),
             Miss::Corrupt(why) => write!(f, "corrupt record: {why}"),
+            Miss::SchemaChanged { stored, expected } => {
+                write!(
+                    f,
+                    "schema changed: stored `{stored}`, the type is now `{expected}`"
+                )
+            }
             Miss::TypeChanged { stored, expected } => {
                 write!(
                     f,
@@ -129,87 +154,60 @@ impl std::fmt::Display for Miss {
 }
 
 /// Milliseconds since the Unix epoch, for the record's write time.
-#[cfg(target_os = "linux")]
 fn now_ms() -> u64 {
-    // The coarse clock (a few ms of resolution, which is all the record keeps) costs a fraction
-    // of the precise one, and it is read once per stored record.
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut now) } != 0 {
-        return precise_now_ms();
-    }
-    let (secs, nanos) = (u64::try_from(now.tv_sec), u64::try_from(now.tv_nsec));
-    match (secs, nanos) {
-        (Ok(secs), Ok(nanos)) => secs.saturating_mul(1000).saturating_add(nanos / 1_000_000),
-        _ => 0,
-    }
-}
-
-/// Milliseconds since the Unix epoch, for the record's write time.
-#[cfg(not(target_os = "linux"))]
-fn now_ms() -> u64 {
-    precise_now_ms()
-}
-
-fn precise_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Encodes `value` as a record for `key`.
-pub fn encode<T: Serialize + ?Sized>(
+pub fn encode<T: Serialize + DeserializeOwned + 'static>(
     key: &str,
     value: &T,
-    task_version: u32,
-    input_fingerprint: [u8; 16],
+    stamp: Stamp,
 ) -> Result<Vec<u8>, postcard::Error> {
-    let mut out = Vec::new();
-    encode_into(&mut out, key, value, task_version, input_fingerprint)?;
-    Ok(out)
-}
-
-/// [`encode`] into `out`, which is cleared first: a caller that keeps a buffer encodes
-/// without allocating.
-pub(crate) fn encode_into<T: Serialize + ?Sized>(
-    out: &mut Vec<u8>,
-    key: &str,
-    value: &T,
-    task_version: u32,
-    input_fingerprint: [u8; 16],
-) -> Result<(), postcard::Error> {
-    let type_name = std::any::type_name::<T>();
-    let type_len =
-        u16::try_from(type_name.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
-    let key_len = u32::try_from(key.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
-    // The fixed head is assembled in place, then copied once.
-    let mut head = [0u8; FIXED_HEAD];
-    head[0..4].copy_from_slice(&MAGIC);
-    head[4] = FORMAT_VERSION;
-    head[5..9].copy_from_slice(&task_version.to_le_bytes());
-    head[9..17].copy_from_slice(&type_fingerprint::<T>().to_le_bytes());
-    head[17..33].copy_from_slice(&input_fingerprint);
-    head[33..41].copy_from_slice(&now_ms().to_le_bytes());
-    head[41..43].copy_from_slice(&type_len.to_le_bytes());
-    head[43..47].copy_from_slice(&key_len.to_le_bytes());
-    out.clear();
-    out.reserve(FIXED_HEAD + type_name.len() + key.len() + 64);
-    out.extend_from_slice(&head);
+    let schema = schema::of::<T>();
+    let type_name = schema.type_name;
+    let shape = schema
+        .shape
+        .as_deref()
+        .map_or("", |shape| truncated(shape, SHAPE_MAX));
+    let too_long = |_| postcard::Error::SerializeBufferFull;
+    let type_len = u16::try_from(type_name.len()).map_err(too_long)?;
+    let shape_len = u16::try_from(shape.len()).map_err(too_long)?;
+    let key_len = u32::try_from(key.len()).map_err(too_long)?;
+    let mut out = Vec::with_capacity(FIXED_HEAD + type_name.len() + shape.len() + key.len() + 64);
+    out.extend_from_slice(&MAGIC);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&stamp.task_version.to_le_bytes());
+    out.extend_from_slice(&stamp.schema_version.to_le_bytes());
+    out.extend_from_slice(&schema.fingerprint);
+    out.extend_from_slice(&stamp.input_fingerprint);
+    out.extend_from_slice(&now_ms().to_le_bytes());
+    out.extend_from_slice(&type_len.to_le_bytes());
+    out.extend_from_slice(&shape_len.to_le_bytes());
+    out.extend_from_slice(&key_len.to_le_bytes());
     out.extend_from_slice(type_name.as_bytes());
+    out.extend_from_slice(shape.as_bytes());
     out.extend_from_slice(key.as_bytes());
     // The payload is serialized in place, after a length slot filled in afterwards.
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
-    *out = postcard::to_extend(value, std::mem::take(out))?;
-    let payload_len =
-        u32::try_from(out.len() - len_at - 4).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let mut out = postcard::to_extend(value, out)?;
+    let payload_len = u32::try_from(out.len() - len_at - 4).map_err(too_long)?;
     out[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
-    let crc = crc32fast::hash(out);
+    let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Ok(())
+    Ok(out)
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Reads `N` bytes at `at`, or says the record is too short.
@@ -220,39 +218,62 @@ fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], String> {
         .ok_or_else(|| format!("truncated: {} bytes, field at {at} needs {N}", bytes.len()))
 }
 
-/// A record's fields with the type name and key still as bytes: what [`decode`] compares,
+/// A record's fields with the names and key still as bytes: what [`decode`] compares,
 /// without validating UTF-8 it does not need.
 struct Frame<'a> {
     task_version: u32,
-    type_fingerprint: u64,
+    schema_version: u32,
+    schema_fingerprint: [u8; 16],
     input_fingerprint: [u8; 16],
     written_at_ms: u64,
     type_name: &'a [u8],
+    shape: &'a [u8],
     key: &'a [u8],
     payload: &'a [u8],
 }
 
+/// Why a record's bytes are not a record of this format.
+enum Unreadable {
+    /// Written in an earlier format version, which this version does not read.
+    OldFormat(u8),
+    /// Anything else.
+    Corrupt(String),
+}
+
+impl From<String> for Unreadable {
+    fn from(why: String) -> Self {
+        Unreadable::Corrupt(why)
+    }
+}
+
+impl From<&str> for Unreadable {
+    fn from(why: &str) -> Self {
+        Unreadable::Corrupt(why.to_owned())
+    }
+}
+
 /// Verifies structure and checksum and returns the fields, names as bytes.
-fn frame(bytes: &[u8]) -> Result<Frame<'_>, String> {
+fn frame(bytes: &[u8]) -> Result<Frame<'_>, Unreadable> {
+    if bytes.len() < 5 || bytes[0..4] != MAGIC {
+        return Err("not a duraflow record (bad magic)".into());
+    }
+    match bytes[4] {
+        FORMAT_VERSION => {}
+        old @ 1..FORMAT_VERSION => return Err(Unreadable::OldFormat(old)),
+        other => return Err(format!("unknown record format version {other}").into()),
+    }
     if bytes.len() < FIXED_HEAD + 4 + CHECKSUM_LEN {
         return Err(format!(
             "truncated: {} bytes is shorter than any record",
             bytes.len()
-        ));
+        )
+        .into());
     }
-    if bytes[0..4] != MAGIC {
-        return Err("not a duraflow record (bad magic)".into());
-    }
-    if bytes[4] != FORMAT_VERSION {
-        return Err(format!("unknown record format version {}", bytes[4]));
-    }
-    let task_version = u32::from_le_bytes(take(bytes, 5)?);
-    let type_fingerprint = u64::from_le_bytes(take(bytes, 9)?);
-    let input_fingerprint = take::<16>(bytes, 17)?;
-    let written_at_ms = u64::from_le_bytes(take(bytes, 33)?);
-    let type_len = usize::from(u16::from_le_bytes(take(bytes, 41)?));
-    let key_len = u32::from_le_bytes(take(bytes, 43)?) as usize;
-    let key_at = FIXED_HEAD.checked_add(type_len).ok_or("length overflow")?;
+    let type_len = usize::from(u16::from_le_bytes(take(bytes, 53)?));
+    let shape_len = usize::from(u16::from_le_bytes(take(bytes, 55)?));
+    let key_len = u32::from_le_bytes(take(bytes, 57)?) as usize;
+    let shape_at = FIXED_HEAD + type_len;
+    let key_at = shape_at + shape_len;
     let len_at = key_at.checked_add(key_len).ok_or("length overflow")?;
     let payload_len = u32::from_le_bytes(take(bytes, len_at)?) as usize;
     let payload_at = len_at + 4;
@@ -264,18 +285,21 @@ fn frame(bytes: &[u8]) -> Result<Frame<'_>, String> {
             "length mismatch: header announces {} bytes, record has {}",
             crc_at.saturating_add(CHECKSUM_LEN),
             bytes.len()
-        ));
+        )
+        .into());
     }
     let stored_crc = u32::from_le_bytes(take(bytes, crc_at)?);
     if crc32fast::hash(&bytes[..crc_at]) != stored_crc {
         return Err("checksum mismatch".into());
     }
     Ok(Frame {
-        task_version,
-        type_fingerprint,
-        input_fingerprint,
-        written_at_ms,
-        type_name: &bytes[FIXED_HEAD..key_at],
+        task_version: u32::from_le_bytes(take(bytes, 5)?),
+        schema_version: u32::from_le_bytes(take(bytes, 9)?),
+        schema_fingerprint: take::<16>(bytes, 13)?,
+        input_fingerprint: take::<16>(bytes, 29)?,
+        written_at_ms: u64::from_le_bytes(take(bytes, 45)?),
+        type_name: &bytes[FIXED_HEAD..shape_at],
+        shape: &bytes[shape_at..key_at],
         key: &bytes[key_at..len_at],
         payload: &bytes[payload_at..crc_at],
     })
@@ -283,41 +307,88 @@ fn frame(bytes: &[u8]) -> Result<Frame<'_>, String> {
 
 /// Verifies structure and checksum and returns the fields. Does not look at the key or type.
 pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
-    let frame = frame(bytes)?;
-    let type_name =
-        std::str::from_utf8(frame.type_name).map_err(|_| "type name is not UTF-8".to_string())?;
-    let key = std::str::from_utf8(frame.key).map_err(|_| "key is not UTF-8".to_string())?;
+    let frame = frame(bytes).map_err(|unreadable| match unreadable {
+        Unreadable::OldFormat(version) => format!(
+            "written in record format {version}, which this version of duraflow does not read"
+        ),
+        Unreadable::Corrupt(why) => why,
+    })?;
+    let text =
+        |bytes, what: &str| std::str::from_utf8(bytes).map_err(|_| format!("{what} is not UTF-8"));
     Ok(RecordView {
         task_version: frame.task_version,
-        type_fingerprint: frame.type_fingerprint,
+        schema_version: frame.schema_version,
+        schema_fingerprint: frame.schema_fingerprint,
         input_fingerprint: frame.input_fingerprint,
         written_at_ms: frame.written_at_ms,
-        type_name,
-        key,
+        type_name: text(frame.type_name, "type name")?,
+        shape: text(frame.shape, "shape")?,
+        key: text(frame.key, "key")?,
         payload: frame.payload,
     })
 }
 
+/// A schema as a miss names it: the shape (or the type name when it has none), with its
+/// schema version when bumped.
+fn describe(type_name: &str, shape: &str, schema_version: u32) -> String {
+    let shape = match shape {
+        "" => format!("{type_name} (not traced: checked by name)"),
+        shape => shape.to_owned(),
+    };
+    match schema_version {
+        0 => shape,
+        version => format!("{shape} (schema {version})"),
+    }
+}
+
 /// Decodes the record `bytes` stored under `key` as a `T`, checking everything.
-///
-/// The key and type name are compared as bytes: equal to a `str`, they are valid UTF-8, and
-/// an equal type name implies an equal type fingerprint (the checksum vouches that the record
-/// is as written).
-pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8], expect: Expect) -> Result<T, Miss> {
-    let record = frame(bytes).map_err(Miss::Corrupt)?;
+pub fn decode<T: DeserializeOwned + 'static>(
+    key: &str,
+    bytes: &[u8],
+    expect: Expect,
+) -> Result<T, Miss> {
+    let schema = schema::of::<T>();
+    let describe_expected = |schema: &Schema| {
+        let shape = schema.shape.as_deref().unwrap_or_default();
+        describe(
+            schema.type_name,
+            truncated(shape, SHAPE_MAX),
+            expect.schema_version,
+        )
+    };
+    let record = match frame(bytes) {
+        Ok(record) => record,
+        Err(Unreadable::OldFormat(version)) => {
+            return Err(Miss::SchemaChanged {
+                stored: format!("unknown: written in record format {version}"),
+                expected: describe_expected(&schema),
+            })
+        }
+        Err(Unreadable::Corrupt(why)) => return Err(Miss::Corrupt(why)),
+    };
     if record.key != key.as_bytes() {
         return Err(Miss::Corrupt(format!(
             "the record belongs to key {:?}, not to this key",
             String::from_utf8_lossy(record.key)
         )));
     }
-    let expected = std::any::type_name::<T>();
-    // Both must match: a header whose name and fingerprint disagree was not written by us.
-    if record.type_name != expected.as_bytes() || record.type_fingerprint != type_fingerprint::<T>()
+    if record.schema_fingerprint != schema.fingerprint
+        || record.schema_version != expect.schema_version
     {
-        return Err(Miss::TypeChanged {
-            stored: String::from_utf8_lossy(record.type_name).into_owned(),
-            expected: expected.to_string(),
+        let stored_name = String::from_utf8_lossy(record.type_name);
+        if record.shape.is_empty() && schema.shape.is_none() {
+            return Err(Miss::TypeChanged {
+                stored: stored_name.into_owned(),
+                expected: schema.type_name.to_owned(),
+            });
+        }
+        return Err(Miss::SchemaChanged {
+            stored: describe(
+                &stored_name,
+                &String::from_utf8_lossy(record.shape),
+                record.schema_version,
+            ),
+            expected: describe_expected(&schema),
         });
     }
     if let Some(want) = expect.task_version {
@@ -347,58 +418,69 @@ pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8], expect: Expect) -> R
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_write_time_is_the_wall_clock_within_its_resolution() {
-        let before = precise_now_ms();
-        let now = now_ms();
-        let after = precise_now_ms();
-        // The coarse clock lags by at most a tick (a few ms), and never runs ahead.
-        assert!(now + 50 >= before && now <= after, "{before} {now} {after}");
-    }
-
-    #[test]
-    fn a_reused_buffer_holds_only_the_new_record() {
-        let mut buffer = encode(
-            "a much longer key than the next",
-            &vec![5u64; 300],
-            1,
-            [3; 16],
-        )
-        .unwrap();
-        encode_into(&mut buffer, "k", &7u8, 3, [9; 16]).unwrap();
-        let fresh = encode("k", &7u8, 3, [9; 16]).unwrap();
-        assert_eq!(buffer.len(), fresh.len());
-        // Equal but for the write time, and so the checksum.
-        assert_eq!(buffer[..33], fresh[..33]);
-        assert_eq!(buffer[41..buffer.len() - 4], fresh[41..fresh.len() - 4]);
-        let expect = Expect {
-            task_version: Some(3),
-            input_fingerprint: Some([9; 16]),
-        };
-        assert_eq!(decode::<u8>("k", &buffer, expect), Ok(7));
-    }
+    const STAMP: Stamp = Stamp {
+        task_version: 3,
+        schema_version: 0,
+        input_fingerprint: [9; 16],
+    };
 
     #[test]
     fn layout_matches_the_table() {
-        let rec = encode("k", &7u8, 3, [9; 16]).unwrap();
+        let rec = encode("k", &7u8, STAMP).unwrap();
         assert_eq!(&rec[0..4], b"DFLW");
-        assert_eq!(rec[4], 1);
+        assert_eq!(rec[4], 2);
         assert_eq!(u32::from_le_bytes(rec[5..9].try_into().unwrap()), 3);
-        assert_eq!(&rec[17..33], &[9; 16]);
-        let written = u64::from_le_bytes(rec[33..41].try_into().unwrap());
+        assert_eq!(u32::from_le_bytes(rec[9..13].try_into().unwrap()), 0);
+        assert_eq!(&rec[13..29], &schema::of::<u8>().fingerprint);
+        assert_eq!(&rec[29..45], &[9; 16]);
+        let written = u64::from_le_bytes(rec[45..53].try_into().unwrap());
         assert!(written > 1_700_000_000_000, "a plausible clock: {written}");
-        assert_eq!(u16::from_le_bytes(rec[41..43].try_into().unwrap()), 2); // "u8"
-        assert_eq!(u32::from_le_bytes(rec[43..47].try_into().unwrap()), 1);
-        assert_eq!(&rec[47..49], b"u8");
-        assert_eq!(&rec[49..50], b"k");
-        assert_eq!(u32::from_le_bytes(rec[50..54].try_into().unwrap()), 1);
-        assert_eq!(rec[54], 7);
-        assert_eq!(rec.len(), 59);
+        assert_eq!(u16::from_le_bytes(rec[53..55].try_into().unwrap()), 2); // "u8"
+        assert_eq!(u16::from_le_bytes(rec[55..57].try_into().unwrap()), 2); // "u8"
+        assert_eq!(u32::from_le_bytes(rec[57..61].try_into().unwrap()), 1);
+        assert_eq!(&rec[61..63], b"u8");
+        assert_eq!(&rec[63..65], b"u8");
+        assert_eq!(&rec[65..66], b"k");
+        assert_eq!(u32::from_le_bytes(rec[66..70].try_into().unwrap()), 1);
+        assert_eq!(rec[70], 7);
+        assert_eq!(rec.len(), 75);
         let view = parse(&rec).unwrap();
         assert_eq!(
-            (view.key, view.type_name, view.payload),
-            ("k", "u8", &[7u8][..])
+            (view.key, view.type_name, view.shape, view.payload),
+            ("k", "u8", "u8", &[7u8][..])
         );
         assert_eq!(view.written_at_ms, written);
+        let expect = Expect {
+            task_version: Some(3),
+            input_fingerprint: Some([9; 16]),
+            ..Expect::default()
+        };
+        assert_eq!(decode::<u8>("k", &rec, expect), Ok(7));
+    }
+
+    #[test]
+    fn a_record_of_the_first_format_is_a_schema_change_not_corruption() {
+        let mut rec = encode("k", &7u8, STAMP).unwrap();
+        rec[4] = 1;
+        assert!(matches!(
+            decode::<u8>("k", &rec, Expect::default()),
+            Err(Miss::SchemaChanged { stored, .. }) if stored.contains("record format 1")
+        ));
+    }
+
+    #[test]
+    fn a_bumped_schema_version_is_a_schema_change_naming_both_versions() {
+        let rec = encode("k", &7u8, STAMP).unwrap();
+        let expect = Expect {
+            schema_version: 2,
+            ..Expect::default()
+        };
+        assert_eq!(
+            decode::<u8>("k", &rec, expect),
+            Err(Miss::SchemaChanged {
+                stored: "u8".into(),
+                expected: "u8 (schema 2)".into()
+            })
+        );
     }
 }

@@ -41,13 +41,17 @@ impl Context {
 
     /// The value stored under `key`, or `None` when there is none or it cannot be read as a
     /// `T` (use [`Context::try_get`] to learn why).
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+    pub fn get<T: DeserializeOwned + 'static>(&self, key: &str) -> Option<T> {
         self.try_get(key).ok().flatten()
     }
 
     /// The value stored under `key`: `Ok(None)` when there is none; an error naming the key
-    /// when the record holds another type, is corrupt, or cannot be read.
-    pub fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, DuraflowError> {
+    /// when the record holds another type or shape (naming both), is corrupt, or cannot be
+    /// read.
+    pub fn try_get<T: DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, DuraflowError> {
         check_key(key)?;
         let Some(bytes) = self.db.get(key).map_err(|source| DuraflowError::Load {
             key: key.to_owned(),
@@ -61,14 +65,19 @@ impl Context {
             .map_err(|miss| miss_error(key, miss))
     }
 
-    /// Stores `value` under `key` durably (as task version 0).
-    pub fn save<T: Serialize>(&self, key: &str, value: &T) -> Result<(), DuraflowError> {
+    /// Stores `value` under `key` durably (as task and schema version 0).
+    pub fn save<T: Serialize + DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), DuraflowError> {
         check_key(key)?;
-        let record =
-            codec::encode(key, value, 0, [0; 16]).map_err(|e| DuraflowError::Serialize {
+        let record = codec::encode(key, value, codec::Stamp::default()).map_err(|e| {
+            DuraflowError::Serialize {
                 key: key.to_owned(),
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         let persist = |source| DuraflowError::Persist {
             key: key.to_owned(),
             source,
@@ -105,6 +114,11 @@ impl Context {
 fn miss_error(key: &str, miss: Miss) -> DuraflowError {
     match miss {
         Miss::TypeChanged { stored, expected } => DuraflowError::TypeMismatch {
+            key: key.to_owned(),
+            stored,
+            expected,
+        },
+        Miss::SchemaChanged { stored, expected } => DuraflowError::SchemaMismatch {
             key: key.to_owned(),
             stored,
             expected,

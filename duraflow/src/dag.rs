@@ -1,11 +1,12 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
-use crate::durable::{panic_message, Durable, DurableTask, Persistable, Shared};
+use crate::durable::{panic_message, Durable, DurableTask, Shared};
 use crate::events::{Event, EventHandler};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
 use crate::run_state::{Refresh, RunState};
 use crate::store::off_runtime;
+use crate::storing::{Persistable, Storing};
 use crate::{Context, DuraflowError, RunReport};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
@@ -69,7 +70,10 @@ impl<'a> DurableDag<'a> {
     }
 
     fn run_state(&self) -> &RunState {
-        self.shared.run.as_ref().expect("a DurableDag's tasks share a run state")
+        self.shared
+            .run
+            .as_ref()
+            .expect("a DurableDag's tasks share a run state")
     }
 
     /// Calls `handler(key, completed)` once per completed task, executed or restored.
@@ -164,7 +168,7 @@ impl<'a> DurableDag<'a> {
     where
         T: DurableTask + 'static,
         T::Input: Clone + 'static,
-        T::Output: Persistable,
+        T::Output: Clone,
     {
         self.task_with(task, self.options_of::<T>())
     }
@@ -179,10 +183,10 @@ impl<'a> DurableDag<'a> {
     where
         T: DurableTask + 'static,
         T::Input: Clone + 'static,
-        T::Output: Persistable,
+        T::Output: Clone,
     {
         let options = self.options_of::<T>();
-        self.insert(key, T::VERSION, task, |durable| {
+        self.insert(key, T::VERSION, task, T::__storing(), |durable| {
             durable.with_options(options)
         })
     }
@@ -209,10 +213,10 @@ impl<'a> DurableDag<'a> {
     where
         T: DurableTask + 'static,
         T::Input: Clone + 'static,
-        T::Output: Persistable,
+        T::Output: Clone,
     {
         let key = task.key();
-        self.insert(&key, T::VERSION, task, |durable| {
+        self.insert(&key, T::VERSION, task, T::__storing(), |durable| {
             durable.with_options(options)
         })
     }
@@ -233,7 +237,7 @@ impl<'a> DurableDag<'a> {
         T::Input: Clone + 'static,
         T::Output: Persistable,
     {
-        self.insert(key, version, task, |durable| durable)
+        self.insert(key, version, task, Storing::whole(), |durable| durable)
     }
 
     /// Adds `task` to the dagx DAG under `key`, wrapped (and the wrapper finished by
@@ -247,12 +251,13 @@ impl<'a> DurableDag<'a> {
         key: &str,
         version: u32,
         task: T,
+        storing: Storing<T::Output>,
         finish: impl FnOnce(Durable<T>) -> Durable<T>,
     ) -> TaskBuilder<'a, Durable<T>, Pending>
     where
         T: Task + 'static,
         T::Input: Clone + 'static,
-        T::Output: Persistable,
+        T::Output: Clone,
     {
         let key = TaskKey::from(key);
         let mut keys = self.keys.lock();
@@ -265,7 +270,8 @@ impl<'a> DurableDag<'a> {
         }
         keys.in_order.push(key.clone());
         drop(keys);
-        let durable = Durable::sharing(key, Arc::clone(&self.shared), task).with_version(version);
+        let durable =
+            Durable::sharing(key, Arc::clone(&self.shared), task, storing).with_version(version);
         self.dag.add_task(finish(durable))
     }
 

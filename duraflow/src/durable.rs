@@ -5,7 +5,7 @@
 //! (`durable_dag!`) all produce a `Durable<T>`; the dagx glue and [`Durable::run_result`]
 //! both call `execute`.
 
-use crate::codec::{self, Expect, Miss};
+use crate::codec::{Expect, Miss, Stamp};
 use crate::events::{Event, Observers, Progress};
 use crate::fingerprint::Fingerprint;
 use crate::key::{check_key, TaskKey};
@@ -13,27 +13,17 @@ use crate::options::{Cache, TaskOptions};
 use crate::report::TaskRun;
 use crate::run_state::RunState;
 use crate::store::{off_runtime, Claim};
-use crate::{outcome, Context, DuraflowError};
+use crate::storing::{Persistable, Storing};
+use crate::{Context, DuraflowError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::RwLock;
-use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// What an output type needs to be stored: serde both ways, plus what dagx needs.
-#[diagnostic::on_unimplemented(
-    message = "the output type `{Self}` of a durable task cannot be stored",
-    label = "this output is not serde-serializable (or not Clone + Send + Sync)",
-    note = "durable outputs are stored with serde: add `#[derive(Clone, serde::Serialize, serde::Deserialize)]` to `{Self}`"
-)]
-pub trait Persistable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
-
-impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Persistable for T {}
 
 /// The inputs of a task as the executor hands them over. Opaque here: only the dagx glue
 /// knows what is inside.
@@ -73,6 +63,9 @@ pub trait DurableTask: dagx::Task + Sized {
     /// A copy for another attempt; `None` if the task is not `Clone`.
     #[doc(hidden)]
     fn __clone(&self) -> Option<Self>;
+    /// How the output is stored (only the `Ok` of a `Result`).
+    #[doc(hidden)]
+    fn __storing() -> Storing<Self::Output>;
 }
 
 /// The inputs of a task as received for it, with their fingerprint (`None` when one input
@@ -152,28 +145,40 @@ pub struct Durable<T: dagx::Task> {
     key: TaskKey,
     version: u32,
     options: TaskOptions,
+    storing: Storing<T::Output>,
     task: T,
     /// Known for `#[durable]` tasks only.
     abilities: Option<Abilities<T>>,
     shared: Arc<Shared>,
 }
 
-impl<T: dagx::Task> Durable<T> {
+impl<T: dagx::Task> Durable<T>
+where
+    T::Output: Persistable,
+{
     /// Wraps `task` so its output is stored under `key` in `ctx`'s store.
     pub fn new(key: &str, ctx: Arc<Context>, task: T, progress: Option<Progress>) -> Self {
         let shared = Shared::new(ctx, None);
         if let Some(progress) = progress {
             shared.observers.write().push_progress(progress);
         }
-        Self::sharing(TaskKey::from(key), Arc::new(shared), task)
+        Self::sharing(TaskKey::from(key), Arc::new(shared), task, Storing::whole())
     }
+}
 
+impl<T: dagx::Task> Durable<T> {
     /// A wrapper of a `DurableDag`'s: its context, handlers and run state come in `shared`.
-    pub(crate) fn sharing(key: TaskKey, shared: Arc<Shared>, task: T) -> Self {
+    pub(crate) fn sharing(
+        key: TaskKey,
+        shared: Arc<Shared>,
+        task: T,
+        storing: Storing<T::Output>,
+    ) -> Self {
         Self {
             key,
             version: 0,
             options: TaskOptions::DEFAULT,
+            storing,
             task,
             abilities: None,
             shared,
@@ -183,6 +188,13 @@ impl<T: dagx::Task> Durable<T> {
     /// Sets the task version stored in the record (records of other versions are not reused).
     pub fn with_version(mut self, version: u32) -> Self {
         self.version = version;
+        self
+    }
+
+    /// Sets the schema version stored in the record: bump it when the meaning of the output
+    /// changes but not its serde shape (records of other schema versions are not reused).
+    pub fn with_schema(mut self, schema: u32) -> Self {
+        self.options.schema = schema;
         self
     }
 
@@ -220,7 +232,7 @@ enum Failure {
 
 impl<T: dagx::Task> Durable<T>
 where
-    T::Output: Persistable,
+    T::Output: 'static,
 {
     /// Runs the task durably with `input` and returns its output, or the error (persist
     /// failure, panic, ...) naming the key. The record is durable when this returns `Ok`.
@@ -298,6 +310,7 @@ where
             key,
             version,
             options,
+            storing,
             mut task,
             abilities,
             shared,
@@ -322,6 +335,7 @@ where
             _ => None,
         };
         let expect = Expect {
+            schema_version: options.schema,
             task_version: Some(version),
             input_fingerprint,
         };
@@ -329,14 +343,14 @@ where
         let forced = shared.run.as_ref().is_some_and(|run| run.is_forced(&key));
         let (miss, stale) = match forced {
             true => (Miss::Forced, None),
-            false => match look_up::<T::Output>(&shared, &key, expect).await? {
+            false => match look_up(&shared, &key, storing, expect).await? {
                 Ok(value) => return Ok(restored(&shared, &key, value)),
                 Err(missed) => missed,
             },
         };
         let coordinated = ctx.db.coordinates();
         if coordinated && !forced {
-            if let Some(value) = claim::<T::Output>(ctx, &key, expect, stale).await? {
+            if let Some(value) = claim(ctx, &key, storing, expect, stale).await? {
                 return Ok(restored(&shared, &key, value));
             }
         }
@@ -358,8 +372,10 @@ where
             };
             let result = attempt_once(start(task), options.timeout).await;
             let failure = match &result {
-                Ok(output) if outcome::is_failure(output) => Some("it returned Err".to_owned()),
-                Ok(_) | Err(Failure::InputUnavailable(_)) => None,
+                Ok(output) => {
+                    (storing.failure)(output).map(|error| format!("it returned Err: {error}"))
+                }
+                Err(Failure::InputUnavailable(_)) => None,
                 Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
                 Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
             };
@@ -378,12 +394,20 @@ where
             }
         };
 
+        let stamp = Stamp {
+            task_version: version,
+            schema_version: options.schema,
+            input_fingerprint: input_fingerprint.unwrap_or_default(),
+        };
         let persisted = match attempted {
-            Ok(output) if !outcome::is_failure(&output) => {
-                persist(ctx, &key, version, input_fingerprint, &output).map(|()| (output, true))
-            }
-            Ok(output) => Ok((output, false)),
-            Err(failure) => Err(failure_error(&key, failure, attempt)),
+            Ok(output) => match (storing.failure)(&output) {
+                None => persist(ctx, &key, storing, stamp, &output).map(|()| (output, true)),
+                Some(message) => {
+                    failed_output(&shared, &key, message);
+                    Ok((output, false))
+                }
+            },
+            Err(failure) => Err(failure_error(&shared, &key, failure, attempt)),
         };
         if coordinated && !matches!(persisted, Ok((_, true))) {
             // Best effort: an unreleased claim expires with its lease.
@@ -398,9 +422,10 @@ where
 
 /// The stored value for `key`, or why there is none usable (with the unusable record's
 /// bytes, which a claim compares).
-async fn look_up<O: DeserializeOwned>(
+async fn look_up<O>(
     shared: &Shared,
     key: &TaskKey,
+    storing: Storing<O>,
     expect: Expect,
 ) -> Result<Result<O, (Miss, Option<Vec<u8>>)>, DuraflowError> {
     let prefetched = shared.run.as_ref().and_then(|run| run.take_prefetched(key));
@@ -418,15 +443,16 @@ async fn look_up<O: DeserializeOwned>(
     };
     Ok(match record {
         None => Err((Miss::NoRecord, None)),
-        Some(bytes) => codec::decode(key, &bytes, expect).map_err(|miss| (miss, Some(bytes))),
+        Some(bytes) => (storing.decode)(key, &bytes, expect).map_err(|miss| (miss, Some(bytes))),
     })
 }
 
 /// Claims `key` on a coordinating store; `Some(value)` when another worker stored it
 /// meanwhile (a record this task cannot use counts as none: the task runs).
-async fn claim<O: DeserializeOwned>(
+async fn claim<O>(
     ctx: &Context,
     key: &TaskKey,
+    storing: Storing<O>,
     expect: Expect,
     stale: Option<Vec<u8>>,
 ) -> Result<Option<O>, DuraflowError> {
@@ -439,7 +465,7 @@ async fn claim<O: DeserializeOwned>(
         })?;
     Ok(match claim {
         Claim::Run => None,
-        Claim::Restore(bytes) => codec::decode(key, &bytes, expect).ok(),
+        Claim::Restore(bytes) => (storing.decode)(key, &bytes, expect).ok(),
     })
 }
 
@@ -463,10 +489,16 @@ async fn attempt_once<O>(
 }
 
 /// The error for the last failed attempt, with the attempt count when there were several.
-fn failure_error(key: &str, failure: Failure, attempts: u32) -> DuraflowError {
+fn failure_error(shared: &Shared, key: &str, failure: Failure, attempts: u32) -> DuraflowError {
     let key = key.to_owned();
     match failure {
-        Failure::InputUnavailable(reason) => DuraflowError::InputUnavailable { key, reason },
+        Failure::InputUnavailable(reason) => DuraflowError::InputUnavailable {
+            key,
+            reason,
+            upstream: shared.run.as_ref().map_or_else(Vec::new, |run| {
+                run.lost().iter().map(ToString::to_string).collect()
+            }),
+        },
         Failure::Panicked(message) if attempts > 1 => DuraflowError::TaskPanicked {
             key,
             message: format!("{message} (failed on all {attempts} attempts)"),
@@ -481,15 +513,15 @@ fn failure_error(key: &str, failure: Failure, attempts: u32) -> DuraflowError {
 }
 
 /// Encodes `output` as a record and hands it to the store (whose `put` does not block).
-fn persist<O: Persistable>(
+fn persist<O>(
     ctx: &Context,
     key: &str,
-    version: u32,
-    input_fingerprint: Option<[u8; 16]>,
+    storing: Storing<O>,
+    stamp: Stamp,
     output: &O,
 ) -> Result<(), DuraflowError> {
-    let record = codec::encode(key, output, version, input_fingerprint.unwrap_or([0; 16]))
-        .map_err(|error| DuraflowError::Serialize {
+    let record =
+        (storing.encode)(key, output, stamp).map_err(|error| DuraflowError::Serialize {
             key: key.to_owned(),
             reason: error.to_string(),
         })?;
@@ -499,6 +531,18 @@ fn persist<O: Persistable>(
             key: key.to_owned(),
             source,
         })
+}
+
+/// Reports a task whose output is a `Result::Err`: passed downstream, not stored.
+fn failed_output(shared: &Shared, key: &TaskKey, message: String) {
+    let error = DuraflowError::TaskFailed {
+        key: key.to_string(),
+        message,
+    };
+    shared.emit(&Event::Failed { key, error: &error });
+    if let Some(run) = &shared.run {
+        run.failed(key, &error);
+    }
 }
 
 /// Counts, reports and logs a task that ran.

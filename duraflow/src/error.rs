@@ -73,6 +73,21 @@ pub enum DuraflowError {
         expected: String,
     },
 
+    /// The record under a key holds a value of another serde shape than the type asked for.
+    #[error(
+        "the record under `{key}` was written as `{stored}`, but the type is now `{expected}`; \
+         it is never returned as a value: the task producing it runs again and replaces it, or \
+         remove it with Context::remove"
+    )]
+    SchemaMismatch {
+        /// The key.
+        key: String,
+        /// The shape in the record.
+        stored: String,
+        /// The shape of the type asked for.
+        expected: String,
+    },
+
     /// The record under a key fails a check (checksum, length, magic, ...).
     #[error(
         "the record under `{key}` is unreadable ({reason}); it is never returned as a value: \
@@ -120,12 +135,32 @@ pub enum DuraflowError {
     },
 
     /// A task could not run because one of its inputs never arrived (an upstream task failed).
-    #[error("task `{key}` did not run: {reason}; an upstream task failed, see the first error of the run")]
+    #[error(
+        "task `{key}` did not run: {reason}; upstream task(s) that failed without an output: \
+         {upstream:?}, see their errors"
+    )]
     InputUnavailable {
         /// Key of the task that did not run.
         key: String,
         /// What dagx reported.
         reason: String,
+        /// The keys of the tasks of the run that had failed without an output when this one
+        /// found its inputs missing (dagx does not say which input came from which task: with
+        /// one failure, it is that task).
+        upstream: Vec<String>,
+    },
+
+    /// A task's output is a `Result::Err`: passed downstream, not stored, so the task runs
+    /// again on the next run.
+    #[error(
+        "task `{key}` returned an error: {message}; it was not stored, so the task runs again \
+         on the next run"
+    )]
+    TaskFailed {
+        /// Key of the task.
+        key: String,
+        /// The error's text.
+        message: String,
     },
 
     /// The output of a task could not be serialized with postcard.
@@ -172,4 +207,25 @@ pub enum DuraflowError {
     /// dagx failed for a reason not tied to a durable task (e.g. a plain dagx task failed).
     #[error("the dagx run failed: {0}")]
     Dag(#[from] dagx::DagError),
+}
+
+impl DuraflowError {
+    /// The key of the task or record the error is about, if it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            DuraflowError::InvalidKey { key, .. }
+            | DuraflowError::Persist { key, .. }
+            | DuraflowError::Load { key, .. }
+            | DuraflowError::Remove { key, .. }
+            | DuraflowError::TypeMismatch { key, .. }
+            | DuraflowError::SchemaMismatch { key, .. }
+            | DuraflowError::Corrupt { key, .. }
+            | DuraflowError::TaskPanicked { key, .. }
+            | DuraflowError::TimedOut { key, .. }
+            | DuraflowError::InputUnavailable { key, .. }
+            | DuraflowError::TaskFailed { key, .. }
+            | DuraflowError::Serialize { key, .. } => Some(key),
+            _ => None,
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! `DagError::InvalidDependency`. Durable tasks therefore keep their real error in the run
 //! log of their `DurableDag` and give dagx only a message.
 
-use crate::durable::{Durable, ErasedInputs, Persistable};
+use crate::durable::{Durable, ErasedInputs};
 use dagx::{Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
@@ -22,7 +22,6 @@ impl<T> Task for Durable<T>
 where
     T: Task + 'static,
     T::Input: Clone,
-    T::Output: Persistable,
 {
     type Input = T::Input;
     type Output = T::Output;
@@ -102,7 +101,9 @@ pub fn extract_and_run<T: Task, I: InputTuple>(
 
 /// Receives a `#[durable]` task's inputs as a tuple from what dagx handed over (the body of
 /// the generated `DurableTask::__receive`).
-pub fn receive_erased<I: InputTuple>(inputs: ErasedInputs) -> BoxFuture<'static, Result<I, String>> {
+pub fn receive_erased<I: InputTuple>(
+    inputs: ErasedInputs,
+) -> BoxFuture<'static, Result<I, String>> {
     Box::pin(async move {
         match inputs.downcast::<Receivers>() {
             Ok(receivers) => receive_inputs::<I>(*receivers).await,

@@ -46,7 +46,9 @@ mod options;
 mod outcome;
 mod report;
 mod run_state;
+mod schema;
 pub mod store;
+mod storing;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -58,19 +60,20 @@ pub use glue::extract_and_run as __extract_and_run;
 pub use codec::Miss;
 pub use context::Context;
 pub use dag::DurableDag;
-pub use durable::{Durable, DurableTask, Persistable};
+pub use durable::{Durable, DurableTask};
 pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
 pub use events::{Event, EventHandler, Progress};
 pub use fingerprint::Fingerprint;
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
 pub use options::{parse_duration, Cache, TaskOptions};
-pub use report::{RunReport, TaskRun};
+pub use report::{RunReport, Skipped, TaskFailure, TaskRun};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redb")]
 pub use store::RedbStore;
 pub use store::{Claim, FailedWrite, FileStore, MemoryStore, Storage};
+pub use storing::Persistable;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -40,6 +40,10 @@ pub struct TaskOptions {
     pub backoff: Duration,
     /// Longest one attempt may run; `None` for no limit. Needs a tokio runtime with timers.
     pub timeout: Option<Duration>,
+    /// The schema version stored in each record: bump it when the meaning of the output
+    /// changes but not its serde shape, or for a type whose shape cannot be traced (see
+    /// [`crate::Miss::SchemaChanged`]).
+    pub schema: u32,
 }
 
 impl TaskOptions {
@@ -49,6 +53,7 @@ impl TaskOptions {
         retries: 0,
         backoff: Duration::from_millis(100),
         timeout: None,
+        schema: 0,
     };
 
     /// With `cache`.
@@ -69,6 +74,12 @@ impl TaskOptions {
         self
     }
 
+    /// With schema version `schema`.
+    pub const fn schema(mut self, schema: u32) -> Self {
+        self.schema = schema;
+        self
+    }
+
     /// With a `timeout` per attempt.
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -84,7 +95,12 @@ impl TaskOptions {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let seed = crate::codec::fnv1a64(key.as_bytes()) ^ u64::from(retry) ^ u64::from(nanos);
+        let seed = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::hash::DefaultHasher::new();
+            (key, retry, nanos).hash(&mut hasher);
+            hasher.finish()
+        };
         let jitter_per_mille = seed % 500;
         base + base.mul_f64(jitter_per_mille as f64 / 1000.0)
     }

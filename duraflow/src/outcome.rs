@@ -1,22 +1,34 @@
 //! Telling a failed output (`Result::Err`) from a value without specialization.
 //!
 //! serde serializes `Result::Err(e)` as the newtype variant `Err` of the enum `Result`. A probe
-//! serializer that stops at the first call answers "is this a `Result::Err`?" for any
-//! `T: Serialize`, in a few nanoseconds, without serializing the payload.
+//! serializer that stops at the first call answers "is this a `Result::Err`, and what does it
+//! say?" for any `T: Serialize`, serializing nothing but the error itself.
 
 use serde::ser::{self, Impossible, Serialize, Serializer};
 use std::fmt;
 
-/// True when `value` serializes as `Result::Err(..)`: such outputs flow downstream but are
-/// not persisted, so the next run retries the task.
-pub(crate) fn is_failure<T: Serialize + ?Sized>(value: &T) -> bool {
-    matches!(value.serialize(Probe), Err(Found::Failure))
+/// The error's text when `value` serializes as `Result::Err(..)`: such outputs flow
+/// downstream but are not persisted, so the next run retries the task.
+pub(crate) fn failure_text<T: Serialize + ?Sized>(value: &T) -> Option<String> {
+    match value.serialize(Probe) {
+        Err(Found::Failure(text)) => Some(text),
+        _ => None,
+    }
+}
+
+/// The error as text: a string as it is, anything else as JSON.
+fn text_of<V: Serialize + ?Sized>(error: &V) -> String {
+    match serde_json::to_value(error) {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(_) => "an error that cannot be shown".to_owned(),
+    }
 }
 
 /// The probe's only way out: which kind of value it met first.
 #[derive(Debug)]
 enum Found {
-    Failure,
+    Failure(String),
     Other,
 }
 
@@ -58,10 +70,10 @@ impl Serializer for Probe {
         name: &'static str,
         _index: u32,
         variant: &'static str,
-        _value: &V,
+        value: &V,
     ) -> Result<(), Found> {
         if name == "Result" && variant == "Err" {
-            Err(Found::Failure)
+            Err(Found::Failure(text_of(value)))
         } else {
             Err(Found::Other)
         }
@@ -112,15 +124,22 @@ impl Serializer for Probe {
 
 #[cfg(test)]
 mod tests {
-    use super::is_failure;
+    use super::failure_text;
 
     #[test]
-    fn only_result_err_is_a_failure() {
-        assert!(is_failure(&Err::<i32, String>("boom".into())));
-        assert!(!is_failure(&Ok::<i32, String>(1)));
-        assert!(!is_failure(&5i32));
-        assert!(!is_failure(&Some(Err::<(), ()>(()))));
-        assert!(!is_failure(&vec![Err::<(), ()>(())]));
-        assert!(!is_failure(&"text"));
+    fn only_result_err_is_a_failure_and_says_what_failed() {
+        assert_eq!(
+            failure_text(&Err::<i32, String>("boom".into())).as_deref(),
+            Some("boom")
+        );
+        assert_eq!(
+            failure_text(&Err::<i32, (u8, bool)>((3, true))).as_deref(),
+            Some("[3,true]")
+        );
+        assert_eq!(failure_text(&Ok::<i32, String>(1)), None);
+        assert_eq!(failure_text(&5i32), None);
+        assert_eq!(failure_text(&Some(Err::<(), ()>(()))), None);
+        assert_eq!(failure_text(&vec![Err::<(), ()>(())]), None);
+        assert_eq!(failure_text(&"text"), None);
     }
 }

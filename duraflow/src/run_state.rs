@@ -1,7 +1,7 @@
 //! What the tasks of one `DurableDag` run share: the records read before the run, the keys
 //! to run again, and what each task reports back for the run's [`RunReport`].
 
-use crate::report::{RunReport, TaskRun};
+use crate::report::{RunReport, Skipped, TaskFailure, TaskRun};
 use crate::{DuraflowError, TaskKey};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -31,6 +31,10 @@ pub(crate) struct RunState {
     restored: AtomicUsize,
     /// Every task error of the run, in the order they happened.
     errors: Mutex<Vec<DuraflowError>>,
+    failed: Mutex<Vec<TaskFailure>>,
+    skipped: Mutex<Vec<Skipped>>,
+    /// The tasks that failed or were skipped without an output: their dependents cannot run.
+    lost: Mutex<Vec<TaskKey>>,
     total: AtomicUsize,
 }
 
@@ -40,6 +44,9 @@ impl RunState {
         self.total.store(total, Ordering::Relaxed);
         self.executed.lock().clear();
         self.errors.lock().clear();
+        self.failed.lock().clear();
+        self.skipped.lock().clear();
+        self.lost.lock().clear();
         self.restored.store(0, Ordering::Relaxed);
     }
 
@@ -83,8 +90,37 @@ impl RunState {
         self.restored.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Keeps a task's error for the run's result.
+    /// The tasks of the run that have failed without an output so far.
+    pub(crate) fn lost(&self) -> Vec<TaskKey> {
+        self.lost.lock().clone()
+    }
+
+    /// Lists a failed task (its output, if any, is a `Result::Err`).
+    pub(crate) fn failed(&self, key: &TaskKey, error: &DuraflowError) {
+        self.failed.lock().push(TaskFailure {
+            key: key.clone(),
+            message: error.to_string(),
+        });
+    }
+
+    /// Keeps the error of a task that produced no output, for the run's result and report.
     pub(crate) fn fail(&self, error: DuraflowError) {
+        if let Some(key) = error.key() {
+            let key = TaskKey::from(key);
+            match &error {
+                DuraflowError::InputUnavailable { upstream, .. } => {
+                    self.skipped.lock().push(Skipped {
+                        key: key.clone(),
+                        upstream: upstream
+                            .iter()
+                            .map(|key| TaskKey::from(key.as_str()))
+                            .collect(),
+                    });
+                }
+                error => self.failed(&key, error),
+            }
+            self.lost.lock().push(key);
+        }
         self.errors.lock().push(error);
     }
 
@@ -104,6 +140,8 @@ impl RunState {
             restored: self.restored.swap(0, Ordering::Relaxed),
             not_persisted: runs.iter().filter(|run| !run.persisted).count(),
             runs,
+            failed: std::mem::take(&mut *self.failed.lock()),
+            skipped: std::mem::take(&mut *self.skipped.lock()),
         };
         (report, first)
     }

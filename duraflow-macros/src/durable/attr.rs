@@ -12,7 +12,9 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, Token, UnOp};
 
 /// Every option `#[durable]` accepts, in the order error messages list them. An option is
 /// added here and in [`Config::set`], nowhere else.
-const OPTIONS: &[&str] = &["key", "version", "cache", "retries", "backoff", "timeout"];
+const OPTIONS: &[&str] = &[
+    "key", "version", "schema", "cache", "retries", "backoff", "timeout",
+];
 
 /// The options of one `#[durable(...)]`. A field is left at its default when its option is
 /// missing or invalid; the error is recorded instead.
@@ -20,6 +22,8 @@ const OPTIONS: &[&str] = &["key", "version", "cache", "retries", "backoff", "tim
 pub(crate) struct Config {
     pub(crate) key: Option<KeyTemplate>,
     pub(crate) version: u32,
+    /// `schema = N`: bumped by hand when the output's meaning changes but not its shape.
+    pub(crate) schema: Option<u32>,
     /// `cache = inputs` / `cache = key`; `None` keeps the runtime's default (by key).
     pub(crate) cache: Option<Cache>,
     /// `retries = N`: attempts after the first.
@@ -116,6 +120,7 @@ impl Config {
                 self.key = Some(KeyTemplate::parse(key)?);
             }
             "version" => self.version = u32_value(meta, "version = 2")?,
+            "schema" => self.schema = Some(u32_value(meta, "schema = 2")?),
             "cache" => self.cache = Some(cache_value(meta)?),
             "retries" => self.retries = Some(u32_value(meta, "retries = 3")?),
             "backoff" => {
@@ -409,8 +414,10 @@ mod tests {
             parse_err(quote!(key = "k", timeout = "30")),
             ["invalid `timeout`: time unit needed, for example 30sec or 30ms: write e.g. timeout = \"30s\""]
         );
-        assert!(parse_err(quote!(key = "k", retries = 1, backoff = "5 parsecs"))[0]
-            .starts_with("invalid `backoff`: unknown time unit \"parsecs\""));
+        assert!(
+            parse_err(quote!(key = "k", retries = 1, backoff = "5 parsecs"))[0]
+                .starts_with("invalid `backoff`: unknown time unit \"parsecs\"")
+        );
         assert_eq!(
             parse_err(quote!(key = "k", timeout = 30)),
             [

@@ -100,7 +100,11 @@ impl TaskBodies {
         TaskBodies {
             self_mutability: None,
             run: quote!(::core::future::pending()),
-            inputs: (TokenStream::new(), quote!(()), quote!(::core::unreachable!())),
+            inputs: (
+                TokenStream::new(),
+                quote!(()),
+                quote!(::core::unreachable!()),
+            ),
         }
     }
 }
@@ -159,6 +163,7 @@ struct DurableItems {
     fingerprint_inputs: TokenStream,
     fingerprint_state: TokenStream,
     clone: TokenStream,
+    storing: TokenStream,
 }
 
 impl DurableItems {
@@ -205,6 +210,12 @@ impl DurableItems {
                 use ::duraflow::__private::{CloneNone as _, CloneSome as _};
                 (&&::duraflow::__private::Probe(self)).try_clone()
             },
+            // Autoref specialization: a `Result` with a storable `Ok` stores the `Ok` only.
+            storing: quote! {
+                #[allow(unused_imports)]
+                use ::duraflow::__private::{StoreOk as _, StoreWhole as _};
+                (&&::duraflow::__private::Chooser::<Self::Output>::new()).storing()
+            },
         }
     }
 
@@ -220,7 +231,8 @@ impl DurableItems {
             input: unreachable.clone(),
             fingerprint_inputs: unreachable.clone(),
             fingerprint_state: unreachable.clone(),
-            clone: unreachable,
+            clone: unreachable.clone(),
+            storing: unreachable,
         }
     }
 }
@@ -237,6 +249,7 @@ fn durable_trait(task: &TaskImpl, items: &DurableItems) -> TokenStream {
         fingerprint_inputs,
         fingerprint_state,
         clone,
+        storing,
     } = items;
     quote! {
         impl #impl_generics ::duraflow::__private::DurableTask for #self_ty #where_clause {
@@ -282,6 +295,10 @@ fn durable_trait(task: &TaskImpl, items: &DurableItems) -> TokenStream {
             fn __clone(&self) -> ::core::option::Option<Self> {
                 #clone
             }
+
+            fn __storing() -> ::duraflow::__private::Storing<Self::Output> {
+                #storing
+            }
         }
     }
 }
@@ -300,6 +317,9 @@ fn options(config: &Config) -> TokenStream {
     }
     if let Some(retries) = config.retries {
         setters.push(quote!(.retries(#retries)));
+    }
+    if let Some(schema) = config.schema {
+        setters.push(quote!(.schema(#schema)));
     }
     if let Some((backoff, _)) = config.backoff {
         let backoff = duration(backoff);
@@ -328,9 +348,11 @@ fn duration(duration: Duration) -> TokenStream {
 /// the task and its inputs to be `Serialize`, `retries` needs the task to be `Clone`.
 fn requirements(task: &TaskImpl, config: &Config) -> TokenStream {
     let self_ty = &task.item.self_ty;
+    // Of a `Result`, only the `Ok` value is stored.
     let persistable = task.run.output().map(|output| {
-        quote_spanned! {output.span()=>
-            ::duraflow::__private::assert_persistable::<#output>();
+        let stored = ok_type(output).unwrap_or(output);
+        quote_spanned! {stored.span()=>
+            ::duraflow::__private::assert_persistable::<#stored>();
         }
     });
     let serialize = config.fingerprints().then(|| {
@@ -347,6 +369,22 @@ fn requirements(task: &TaskImpl, config: &Config) -> TokenStream {
         #persistable
         #serialize
         #clone
+    }
+}
+
+/// `T` of an output written `Result<T, E>` or `some::Result<T>` (how the type is spelled:
+/// an alias of another name is checked whole).
+fn ok_type(output: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = output else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    match arguments.args.first()? {
+        syn::GenericArgument::Type(ok) if last.ident == "Result" => Some(ok),
+        _ => None,
     }
 }
 

@@ -222,13 +222,17 @@ impl Files {
     }
 }
 
-/// Makes the data of every file written in `dir`'s file system durable: one system call
-/// for a whole batch, where syncing each file would cost a disk flush a file. Linux only;
-/// elsewhere each file is synced as it is written.
+/// Whether one system call makes every file written in a directory's file system durable
+/// (Linux's `syncfs`): a batch then costs one disk flush, where syncing each file costs one
+/// a file. Elsewhere each file is synced as it is written.
+const SYNCS_FILE_SYSTEM: bool = cfg!(target_os = "linux");
+
+/// Makes the data of every file written in `dir`'s file system durable.
 #[cfg(target_os = "linux")]
 fn sync_file_system(dir: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open across the call.
+    // std has no syncfs. SAFETY: it only reads the descriptor, which `dir` keeps open
+    // across the call.
     if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
         Ok(())
     } else {
@@ -236,12 +240,10 @@ fn sync_file_system(dir: &File) -> io::Result<()> {
     }
 }
 
-/// Whether [`sync_file_system`] exists here.
-const SYNCS_FILE_SYSTEM: bool = cfg!(target_os = "linux");
-
+/// Not called: without syncfs each file is synced as it is written.
 #[cfg(not(target_os = "linux"))]
 fn sync_file_system(_: &File) -> io::Result<()> {
-    Ok(())
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 fn failed(key: &str, source: io::Error) -> FailedWrite {
@@ -273,7 +275,10 @@ impl Backend for Files {
         let sync_each = !SYNCS_FILE_SYSTEM || puts.len() == 1;
         let mut staged = Vec::with_capacity(puts.len());
         for (key, record) in puts {
-            staged.push(self.stage(key, record, sync_each).map_err(|e| failed(key, e))?);
+            staged.push(
+                self.stage(key, record, sync_each)
+                    .map_err(|e| failed(key, e))?,
+            );
         }
         if let (false, Some(s)) = (sync_each, staged.first()) {
             sync_file_system(&self.dir_handle).map_err(|e| failed(s.key, e))?;

@@ -9,7 +9,7 @@ mod session;
 mod sql;
 mod waiting;
 
-use self::session::{describe, SessionThread, Settings, Write};
+use self::session::{SessionThread, Settings, Write};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{Claim, FailedWrite, Storage};
 use crate::DuraflowError;
@@ -314,6 +314,19 @@ impl Backend for Records {
     fn keys(&self) -> io::Result<Vec<String>> {
         self.session.call(|session| session.keys())?
     }
+}
+
+/// A tokio-postgres error with its causes: its own `Display` says only "db error" for a
+/// server error.
+fn describe(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn millis(duration: Duration) -> u64 {

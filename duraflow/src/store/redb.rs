@@ -21,8 +21,8 @@ pub const DEFAULT_SYNC_WINDOW: Duration = Duration::from_millis(100);
 ///
 /// Records of tasks that complete close together are committed in one transaction (up to 256
 /// at a time), durable at the latest [`DEFAULT_SYNC_WINDOW`] after they were stored (see
-/// [`RedbStore::sync_window`]) and at once on flush. The file is locked: a second process opening it gets
-/// [`DuraflowError::StoreInUse`] naming it.
+/// [`RedbStore::sync_window`]) and at once on flush. The file is locked: a second process
+/// opening it gets [`DuraflowError::StoreInUse`] naming it.
 ///
 /// ```
 /// # fn main() -> Result<(), duraflow::DuraflowError> {
@@ -105,8 +105,9 @@ impl RedbStore {
     /// Sets how long a stored record may stay not durable (default 100 ms). Inside the window
     /// records gather into batches of up to 256, each committed atomically but without an
     /// fsync, and one synced commit then covers them all: a crash loses at most the window's
-    /// records (their tasks run again), never their consistency. `DurableDag::run` and `Storage::flush` sync at once, so records
-    /// are durable whenever they return `Ok`. `None` syncs every batch.
+    /// records (their tasks run again), never their consistency. `DurableDag::run` and
+    /// `Storage::flush` sync at once, so records are durable whenever they return `Ok`.
+    /// `None` syncs every batch.
     ///
     /// ```
     /// # fn main() -> Result<(), duraflow::DuraflowError> {

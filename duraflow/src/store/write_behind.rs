@@ -90,7 +90,9 @@ struct Shared<B> {
     committed: Condvar,
 }
 
-/// A backend behind a write queue and its writer thread.
+/// A backend behind a write queue and its writer thread. No I/O happens under the queue's
+/// lock, so [`WriteBehind::push`] never waits for the backend: a store's `put` can run on
+/// the async runtime's thread.
 pub(crate) struct WriteBehind<B: Backend> {
     shared: Arc<Shared<B>>,
     writer: Option<JoinHandle<()>>,
@@ -214,12 +216,7 @@ impl<B: Backend> WriteBehind<B> {
         while queue.durable_seq < target {
             if !queue.writer_alive {
                 return Err(FailedWrite {
-                    key: queue
-                        .pending
-                        .keys()
-                        .next()
-                        .cloned()
-                        .unwrap_or_default(),
+                    key: queue.pending.keys().next().cloned().unwrap_or_default(),
                     source: io::Error::other("the store's writer thread has stopped"),
                 });
             }

@@ -17,8 +17,9 @@
 //! Claims use only the database's clock (`now()`), so workers on machines whose clocks
 //! disagree still agree on when a lease has expired.
 
+use super::describe;
 use super::sql::{wake_payload, Sql};
-use super::waiting::{Held, Waiters};
+use super::waiting::{listen, Held, Waiters};
 use crate::store::{Claim, FailedWrite};
 use futures::channel::{mpsc, oneshot};
 use futures::future::LocalBoxFuture;
@@ -35,7 +36,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio_postgres::tls::NoTlsStream;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{AsyncMessage, Client, Config, Connection, NoTls, Socket, Statement};
+use tokio_postgres::{Client, Config, Connection, NoTls, Socket, Statement};
 
 /// First pause of a worker waiting on another's claim. Pauses double up to [`MAX_PAUSE`];
 /// a notification of the record ends a pause early, so the pauses matter only when the
@@ -395,7 +396,9 @@ impl Session {
             .collect();
         let payload = wake_payload(&put_keys);
         let mut slot = self.writer().await?;
-        let writer = slot.as_mut().expect("writer() leaves a connection in the slot");
+        let writer = slot
+            .as_mut()
+            .expect("writer() leaves a connection in the slot");
         let transaction = writer.client.transaction().await?;
         let upsert_params: &[&(dyn ToSql + Sync)] = &[&put_keys, &records];
         let unclaim_params: &[&(dyn ToSql + Sync)] = &[&put_keys];
@@ -492,7 +495,7 @@ impl Session {
         let (client, connection) = self.connect().await?;
         tokio::task::spawn_local(listen(self.waiters.clone(), connection));
         // Claims, releases and renewals are coordination, not results: they need not wait
-        // for a disk flush (which made each claim cost an fsync, and the chain of a DAG one
+        // for a disk flush (with one, each claim would cost an fsync, and a DAG's chain one
         // per task). They are visible to other workers at commit all the same; only a crash
         // of the database server itself can lose the last few hundred milliseconds of them,
         // and a lost claim means at most a task run twice, as after a lapsed lease. Records
@@ -557,18 +560,6 @@ impl Session {
     }
 }
 
-/// Drives the reader connection, handing notifications of committed records to the waiters.
-async fn listen(waiters: Waiters, mut connection: Connection<Socket, NoTlsStream>) {
-    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-    while let Some(Ok(message)) = messages.next().await {
-        if let AsyncMessage::Notification(notification) = message {
-            waiters.wake(notification.payload());
-        }
-    }
-    // The connection is gone: waiters check again (and reconnect, or fail with the error).
-    waiters.wake("");
-}
-
 /// Renews this worker's leases every third of a lease while it holds claims, so a claim
 /// outlives a long task and lapses only when its worker stops renewing it (died, or lost the
 /// database). Started by the first claim, so it uses the lease the store was configured with.
@@ -588,17 +579,4 @@ async fn heartbeat(session: Weak<Session>) {
         // A failure here also fails the calls of the tasks; the next beat tries again.
         let _ = session.renew().await;
     }
-}
-
-/// A tokio-postgres error with its causes: its own `Display` says only "db error" for a
-/// server error.
-pub(super) fn describe(error: &tokio_postgres::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -1,10 +1,14 @@
-//! This worker's side of claims: its tasks waiting for another worker's record, and its
-//! claim slots (see `PostgresStore::with_max_claims`). Lives on the session thread only.
+//! This worker's side of claims: its tasks waiting for another worker's record, the listener
+//! that wakes them when it is stored, and its claim slots (see
+//! `PostgresStore::with_max_claims`). Lives on the session thread only.
 
 use futures::channel::oneshot;
+use futures::StreamExt;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{AsyncMessage, Connection, Socket};
 
 /// The claims this worker holds, and the claim attempts waiting for a slot.
 #[derive(Default)]
@@ -115,4 +119,16 @@ impl Waiters {
             let _ = wake.send(());
         }
     }
+}
+
+/// Drives the reader connection, handing notifications of committed records to the waiters.
+pub(super) async fn listen(waiters: Waiters, mut connection: Connection<Socket, NoTlsStream>) {
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    while let Some(Ok(message)) = messages.next().await {
+        if let AsyncMessage::Notification(notification) = message {
+            waiters.wake(notification.payload());
+        }
+    }
+    // The connection is gone: waiters check again (and reconnect, or fail with the error).
+    waiters.wake("");
 }

@@ -1,0 +1,109 @@
+//! How a task's output is stored, chosen from its type when the task is added: a value is
+//! stored whole, and for a `#[durable]` task returning `Result<T, E>`, only its `Ok` value
+//! (an `Err` is never stored, so `E` needs no serde: `anyhow::Error`, `Box<dyn Error + Send
+//! + Sync>` and `thiserror` enums work as they are).
+
+use crate::codec::{self, Expect, Miss, Stamp};
+use crate::outcome;
+use serde::{de::DeserializeOwned, Serialize};
+use std::fmt::Display;
+
+/// What the output type needs to be stored whole: serde both ways, plus what dagx needs.
+#[diagnostic::on_unimplemented(
+    message = "the output type `{Self}` of a durable task cannot be stored",
+    label = "this output is not serde-serializable (or not Clone + Send + Sync)",
+    note = "durable outputs are stored with serde: add `#[derive(Clone, serde::Serialize, serde::Deserialize)]` to `{Self}`"
+)]
+pub trait Persistable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Persistable for T {}
+
+/// How one output type is checked for failure, encoded and decoded.
+#[doc(hidden)]
+pub struct Storing<O> {
+    /// The error's text when the output is a failure (`Result::Err`), which is not stored.
+    pub(crate) failure: fn(&O) -> Option<String>,
+    pub(crate) encode: fn(&str, &O, Stamp) -> Result<Vec<u8>, postcard::Error>,
+    pub(crate) decode: fn(&str, &[u8], Expect) -> Result<O, Miss>,
+}
+
+impl<O> Clone for Storing<O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O> Copy for Storing<O> {}
+
+impl<O: Persistable> Storing<O> {
+    /// The output stored whole; a `Result::Err` is found by its serde form.
+    pub fn whole() -> Self {
+        Storing {
+            failure: outcome::failure_text::<O>,
+            encode: |key, output, stamp| codec::encode(key, output, stamp),
+            decode: codec::decode::<O>,
+        }
+    }
+}
+
+impl<T: Persistable, E: Display + Send + Sync + 'static> Storing<Result<T, E>> {
+    /// Only the `Ok` value is stored; an `Err` is shown with `Display`.
+    pub fn ok_only() -> Self {
+        Storing {
+            failure: |output| output.as_ref().err().map(ToString::to_string),
+            // Never called for an `Err`, which is not stored.
+            encode: |key, output, stamp| match output {
+                Ok(value) => codec::encode(key, value, stamp),
+                Err(_) => Err(postcard::Error::NotYetImplemented),
+            },
+            decode: |key, bytes, expect| codec::decode::<T>(key, bytes, expect).map(Ok),
+        }
+    }
+}
+
+/// Autoref specialization for the generated `DurableTask::__storing`:
+/// `(&&Chooser::<O>::new()).storing()` picks [`Storing::ok_only`] for a `Result` whose `Ok`
+/// can be stored and whose `Err` can be shown, and [`Storing::whole`] otherwise.
+#[doc(hidden)]
+pub struct Chooser<O>(std::marker::PhantomData<fn() -> O>);
+
+impl<O> Chooser<O> {
+    /// The chooser for `O`.
+    pub fn new() -> Self {
+        Chooser(std::marker::PhantomData)
+    }
+}
+
+impl<O> Default for Chooser<O> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Picked first: a `Result` with a storable `Ok`.
+#[doc(hidden)]
+pub trait StoreOk<O> {
+    /// How to store `O`.
+    fn storing(&self) -> Storing<O>;
+}
+
+impl<T: Persistable, E: Display + Send + Sync + 'static> StoreOk<Result<T, E>>
+    for &Chooser<Result<T, E>>
+{
+    fn storing(&self) -> Storing<Result<T, E>> {
+        Storing::ok_only()
+    }
+}
+
+/// Picked otherwise: the output stored whole.
+#[doc(hidden)]
+pub trait StoreWhole<O> {
+    /// How to store `O`.
+    fn storing(&self) -> Storing<O>;
+}
+
+impl<O: Persistable> StoreWhole<O> for Chooser<O> {
+    fn storing(&self) -> Storing<O> {
+        Storing::whole()
+    }
+}
