@@ -90,7 +90,9 @@ fn flip_payload_byte(file: &Path) {
 /// Size of the record `Context::save` writes for `value` under `key`.
 macro_rules! encoded_len {
     ($key:expr, $value:expr) => {
-        codec::encode($key, $value, 0, [0; 16]).unwrap().len()
+        codec::encode($key, $value, codec::Stamp::default())
+            .unwrap()
+            .len()
     };
 }
 
@@ -154,18 +156,19 @@ fn show_prints_the_header_and_a_hex_dump_of_the_payload() {
         let out = run("show", &store, &["greeting"]);
         assert_eq!(out.code, 0, "{kind:?}: {}", out.stderr);
         let size = encoded_len!("greeting", &GREETING.to_owned());
+        let record = codec::encode("greeting", &GREETING.to_owned(), Default::default()).unwrap();
+        let fingerprint = codec::parse(&record).unwrap().schema_fingerprint;
+        let fingerprint: String = fingerprint.iter().map(|b| format!("{b:02x}")).collect();
         for line in [
-            "key:               greeting".to_owned(),
-            "format version:    1".to_owned(),
-            "task version:      0".to_owned(),
-            "type name:         alloc::string::String".to_owned(),
-            format!(
-                "type fingerprint:  {:016x}",
-                codec::type_fingerprint::<String>()
-            ),
-            "input fingerprint: none".to_owned(),
-            format!("record size:       {size} bytes"),
-            "payload size:      6 bytes".to_owned(),
+            "key:                greeting".to_owned(),
+            format!("format version:     {}", codec::FORMAT_VERSION),
+            "task version:       0".to_owned(),
+            "type name:          alloc::string::String".to_owned(),
+            "schema version:     0".to_owned(),
+            format!("schema fingerprint: {fingerprint}"),
+            "input fingerprint:  none".to_owned(),
+            format!("record size:        {size} bytes"),
+            "payload size:       6 bytes".to_owned(),
             "00000000  05 68 65 6c 6c 6f".to_owned(),
         ] {
             assert!(
@@ -178,7 +181,7 @@ fn show_prints_the_header_and_a_hex_dump_of_the_payload() {
         let written = out
             .stdout
             .lines()
-            .find_map(|l| l.strip_prefix("written at:        "))
+            .find_map(|l| l.strip_prefix("written at:         "))
             .expect("a written-at line");
         // e.g. 2026-04-01T12:34:56.789Z (0s ago)
         assert_eq!(&written[4..5], "-", "{written}");

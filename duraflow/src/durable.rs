@@ -554,7 +554,6 @@ fn executed(
     attempts: u32,
     elapsed: Duration,
 ) {
-    let completed = shared.ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
     #[cfg(feature = "tracing")]
     tracing::debug!(
         key = %key,
@@ -565,11 +564,12 @@ fn executed(
         persisted,
         "executed"
     );
+    let (completed, total) = completed(shared, key);
     shared.emit(&Event::Executed {
         key,
         elapsed,
         completed,
-        total: shared.run.as_ref().map(RunState::total),
+        total,
     });
     if persisted {
         shared.emit(&Event::Persisted { key });
@@ -586,18 +586,29 @@ fn executed(
 
 /// Counts and reports a task whose output came from the store; returns its value.
 fn restored<O>(shared: &Shared, key: &str, value: O) -> O {
-    let completed = shared.ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
     if let Some(run) = &shared.run {
         run.restored();
     }
     #[cfg(feature = "tracing")]
     tracing::debug!(key, outcome = "restored", "restored from the store");
+    let (completed, total) = completed(shared, key);
     shared.emit(&Event::Restored {
         key,
         completed,
-        total: shared.run.as_ref().map(RunState::total),
+        total,
     });
     value
+}
+
+/// Counts a completed task in the context (telling the progress callbacks) and in its run;
+/// returns the run's count and total (a direct call: the context's count, no total).
+fn completed(shared: &Shared, key: &str) -> (usize, Option<usize>) {
+    let in_context = shared.ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.observers.read().progress(key, in_context);
+    match &shared.run {
+        Some(run) => (run.complete(), Some(run.total())),
+        None => (in_context, None),
+    }
 }
 
 /// The message of a caught panic.

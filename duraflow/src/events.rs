@@ -46,7 +46,8 @@ pub enum Event<'a> {
     Restored {
         /// The task's key.
         key: &'a str,
-        /// Tasks completed so far (the context's `completed_count`).
+        /// Tasks of this run completed so far (of a direct call: the context's
+        /// `completed_count`).
         completed: usize,
         /// Total tasks of the run, when known.
         total: Option<usize>,
@@ -73,7 +74,8 @@ pub enum Event<'a> {
         key: &'a str,
         /// Time spent running it.
         elapsed: Duration,
-        /// Tasks completed so far (the context's `completed_count`).
+        /// Tasks of this run completed so far (of a direct call: the context's
+        /// `completed_count`).
         completed: usize,
         /// Total tasks of the run, when known.
         total: Option<usize>,
@@ -153,10 +155,11 @@ pub type Progress = Arc<dyn Fn(&str, usize) + Send + Sync + 'static>;
 /// An event handler.
 pub type EventHandler = Arc<dyn Fn(&Event<'_>) + Send + Sync + 'static>;
 
-/// The handlers a task reports to: the seed's progress callback and any event handlers.
+/// The handlers a task reports to: event handlers, and the seed's progress callbacks.
 #[derive(Clone, Default)]
 pub(crate) struct Observers {
     handlers: Vec<EventHandler>,
+    progress: Vec<Progress>,
 }
 
 impl Observers {
@@ -165,20 +168,23 @@ impl Observers {
         self.handlers.push(handler);
     }
 
-    /// Adds the seed's `(key, completed)` progress callback as a handler.
+    /// Adds the seed's `(key, completed)` progress callback.
     pub(crate) fn push_progress(&mut self, progress: Progress) {
-        self.push(Arc::new(move |event: &Event<'_>| match event {
-            Event::Restored { key, completed, .. } | Event::Executed { key, completed, .. } => {
-                progress(key, *completed)
-            }
-            _ => {}
-        }));
+        self.progress.push(progress);
     }
 
     /// Sends `event` to every handler.
     pub(crate) fn emit(&self, event: &Event<'_>) {
         for handler in &self.handlers {
             handler(event);
+        }
+    }
+
+    /// Tells every progress callback that the task under `key` completed, with the
+    /// context's count of completed tasks (as duraflow-rs counts them, across runs).
+    pub(crate) fn progress(&self, key: &str, completed: usize) {
+        for progress in &self.progress {
+            progress(key, completed);
         }
     }
 }

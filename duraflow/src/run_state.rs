@@ -29,6 +29,8 @@ pub(crate) struct RunState {
     /// The executed tasks, in completion order.
     executed: Mutex<Vec<TaskRun>>,
     restored: AtomicUsize,
+    /// Tasks of the run completed so far, restored or executed.
+    completed: AtomicUsize,
     /// Every task error of the run, in the order they happened.
     errors: Mutex<Vec<DuraflowError>>,
     failed: Mutex<Vec<TaskFailure>>,
@@ -48,6 +50,12 @@ impl RunState {
         self.skipped.lock().clear();
         self.lost.lock().clear();
         self.restored.store(0, Ordering::Relaxed);
+        self.completed.store(0, Ordering::Relaxed);
+    }
+
+    /// Counts a completed task; returns how many of the run have completed.
+    pub(crate) fn complete(&self) -> usize {
+        self.completed.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Tasks of the run.

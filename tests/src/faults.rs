@@ -1,9 +1,9 @@
-//! A `Storage` wrapper that fails, delays or panics on the k-th operation, for fault tests.
+//! A `Storage` wrapper that fails or delays the k-th operation, for fault tests. Every
+//! method a real store has passes through it, so a fault can hit any path duraflow takes.
 
-use duraflow::{FailedWrite, Storage};
+use duraflow::{Claim, FailedWrite, Storage};
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// What happens at the chosen operation.
@@ -15,17 +15,26 @@ pub enum Fault {
     Delay(Duration),
 }
 
-/// Wraps a store; operation number `at` (counting every call from 0) gets `fault`.
+/// Wraps a store; the operation chosen by its [`Target`] gets `fault`.
 pub struct FaultyStore {
     inner: Arc<dyn Storage + Send + Sync>,
-    at: usize,
+    at: Target,
     fault: Fault,
-    count: AtomicUsize,
+    log: Mutex<Vec<Op>>,
     last_put: Mutex<String>,
 }
 
+/// Which operation gets the fault, counting from 0.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    /// The n-th operation of any kind.
+    Any(usize),
+    /// The n-th operation of this kind.
+    Nth(Op, usize),
+}
+
 /// The name of each operation, as counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Op {
     /// `get`
     Get,
@@ -39,27 +48,50 @@ pub enum Op {
     Flush,
     /// `keys`
     Keys,
+    /// `claim`
+    Claim,
+    /// `release`
+    Release,
 }
 
 impl FaultyStore {
-    /// `fault` at operation `at` of `inner`.
+    /// `fault` at operation `at` of `inner`, counting every call from 0.
     pub fn new(inner: Arc<dyn Storage + Send + Sync>, at: usize, fault: Fault) -> Self {
+        Self::at(inner, Target::Any(at), fault)
+    }
+
+    /// `fault` at the operation of `inner` that `at` chooses.
+    pub fn at(inner: Arc<dyn Storage + Send + Sync>, at: Target, fault: Fault) -> Self {
         Self {
             inner,
             at,
             fault,
-            count: AtomicUsize::new(0),
+            log: Mutex::default(),
             last_put: Mutex::default(),
         }
     }
 
     /// Operations seen so far.
     pub fn operations(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
+        lock(&self.log).len()
     }
 
-    fn step(&self, _op: Op) -> io::Result<()> {
-        if self.count.fetch_add(1, Ordering::SeqCst) != self.at {
+    /// Every operation seen so far, in order.
+    pub fn log(&self) -> Vec<Op> {
+        lock(&self.log).clone()
+    }
+
+    fn step(&self, op: Op) -> io::Result<()> {
+        let chosen = {
+            let mut log = lock(&self.log);
+            let chosen = match self.at {
+                Target::Any(n) => log.len() == n,
+                Target::Nth(kind, n) => kind == op && log.iter().filter(|o| **o == op).count() == n,
+            };
+            log.push(op);
+            chosen
+        };
+        if !chosen {
             return Ok(());
         }
         match self.fault {
@@ -83,7 +115,7 @@ impl Storage for FaultyStore {
     }
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         self.step(Op::Put)?;
-        *self.last_put.lock().unwrap_or_else(|e| e.into_inner()) = key.to_owned();
+        *lock(&self.last_put) = key.to_owned();
         self.inner.put(key, record)
     }
     fn remove(&self, key: &str) -> io::Result<()> {
@@ -93,11 +125,7 @@ impl Storage for FaultyStore {
     fn flush(&self) -> Result<(), FailedWrite> {
         // A failing flush leaves the latest write not durable: that is the key it names.
         self.step(Op::Flush).map_err(|source| FailedWrite {
-            key: self
-                .last_put
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            key: lock(&self.last_put).clone(),
             source,
         })?;
         self.inner.flush()
@@ -109,4 +137,20 @@ impl Storage for FaultyStore {
     fn is_blocking(&self) -> bool {
         self.inner.is_blocking()
     }
+    fn coordinates(&self) -> bool {
+        self.inner.coordinates()
+    }
+    fn claim(&self, key: &str, stale: Option<&[u8]>) -> io::Result<Claim> {
+        self.step(Op::Claim)?;
+        self.inner.claim(key, stale)
+    }
+    fn release(&self, key: &str) -> io::Result<()> {
+        self.step(Op::Release)?;
+        self.inner.release(key)
+    }
+}
+
+/// The lock, also after a panic elsewhere (a failing test's other threads go on).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

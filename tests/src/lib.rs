@@ -6,6 +6,7 @@
 
 pub mod faults;
 pub mod pg_dag;
+pub mod pg_workers;
 
 use dagx::{task, DagRunner, Task, TaskHandle};
 use duraflow::{Context, DurableDag, DuraflowError, RunReport};

@@ -1,11 +1,13 @@
 //! Property tests of the record format (`duraflow::codec`): values round-trip, and bytes
-//! that are not exactly a record written for this key and type never decode to a value.
+//! that are not exactly a record written for this key and this schema never decode to a
+//! value. Which types count as the same schema: schema_props.rs.
 
-use duraflow::codec::{decode, encode, parse, Expect, Miss};
+use duraflow::codec::{decode, encode, parse, Expect, Miss, Stamp};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt::Debug;
+use std::num::NonZeroU32;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Point {
@@ -17,7 +19,7 @@ struct Point {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum Shape {
+enum Figure {
     Empty,
     Circle(u32),
     Polygon { corners: Vec<(i32, i32)> },
@@ -48,12 +50,22 @@ fn point() -> impl Strategy<Value = Point> {
     })
 }
 
-fn shape() -> impl Strategy<Value = Shape> {
+fn figure() -> impl Strategy<Value = Figure> {
     prop_oneof![
-        Just(Shape::Empty),
-        any::<u32>().prop_map(Shape::Circle),
-        vec(any::<(i32, i32)>(), 0..10).prop_map(|corners| Shape::Polygon { corners }),
+        Just(Figure::Empty),
+        any::<u32>().prop_map(Figure::Circle),
+        vec(any::<(i32, i32)>(), 0..10).prop_map(|corners| Figure::Polygon { corners }),
     ]
+}
+
+fn stamp() -> impl Strategy<Value = Stamp> {
+    (any::<u32>(), any::<u32>(), any::<[u8; 16]>()).prop_map(
+        |(task_version, schema_version, input_fingerprint)| Stamp {
+            task_version,
+            schema_version,
+            input_fingerprint,
+        },
+    )
 }
 
 /// CRC-32 (IEEE 802.3, reflected), written from its definition: what codec.rs documents.
@@ -79,38 +91,49 @@ fn reseal(record: &mut [u8]) {
     record[body..].copy_from_slice(&crc.to_le_bytes());
 }
 
-fn strict(task_version: u32, input_fingerprint: [u8; 16]) -> Expect {
+fn u16_at(record: &[u8], at: usize) -> usize {
+    usize::from(u16::from_le_bytes([record[at], record[at + 1]]))
+}
+
+fn u32_at(record: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(record[at..at + 4].try_into().unwrap()) as usize
+}
+
+/// Offset of `N`, the payload length: everything before it is header, type name, shape, key.
+fn payload_len_at(record: &[u8]) -> usize {
+    61 + u16_at(record, 53) + u16_at(record, 55) + u32_at(record, 57)
+}
+
+/// Everything the record was written with is asked for.
+fn strict(stamp: Stamp) -> Expect {
     Expect {
-        task_version: Some(task_version),
-        input_fingerprint: Some(input_fingerprint),
+        schema_version: stamp.schema_version,
+        task_version: Some(stamp.task_version),
+        input_fingerprint: Some(stamp.input_fingerprint),
     }
 }
 
 /// Encodes and decodes `value`, checking the record's documented layout on the way.
-fn round_trip<T>(
-    key: &str,
-    value: &T,
-    version: u32,
-    fingerprint: [u8; 16],
-) -> Result<(), TestCaseError>
+fn round_trip<T>(key: &str, value: &T, stamp: Stamp) -> Result<(), TestCaseError>
 where
-    T: Serialize + DeserializeOwned + PartialEq + Debug,
+    T: Serialize + DeserializeOwned + PartialEq + Debug + 'static,
 {
-    let record = encode(key, value, version, fingerprint).unwrap();
-    let checked = decode::<T>(key, &record, strict(version, fingerprint));
+    let record = encode(key, value, stamp).unwrap();
+    let checked = decode::<T>(key, &record, strict(stamp));
     prop_assert_eq!(checked.as_ref(), Ok(value));
-    let unchecked = decode::<T>(key, &record, Expect::default());
-    prop_assert_eq!(unchecked.as_ref(), Ok(value));
+    let by_schema_only = Expect {
+        schema_version: stamp.schema_version,
+        ..Expect::default()
+    };
+    let by_schema_only = decode::<T>(key, &record, by_schema_only);
+    prop_assert_eq!(by_schema_only.as_ref(), Ok(value));
 
     let view = parse(&record).unwrap();
     prop_assert_eq!(view.key, key);
     prop_assert_eq!(view.type_name, std::any::type_name::<T>());
-    prop_assert_eq!(view.task_version, version);
-    prop_assert_eq!(view.input_fingerprint, fingerprint);
-    prop_assert_eq!(
-        view.type_fingerprint,
-        duraflow::codec::type_fingerprint::<T>()
-    );
+    prop_assert_eq!(view.task_version, stamp.task_version);
+    prop_assert_eq!(view.schema_version, stamp.schema_version);
+    prop_assert_eq!(view.input_fingerprint, stamp.input_fingerprint);
     prop_assert!(
         view.written_at_ms > 1_600_000_000_000,
         "{}",
@@ -119,18 +142,28 @@ where
 
     // the byte table of codec.rs
     prop_assert_eq!(&record[0..4], b"DFLW");
-    prop_assert_eq!(record[4], 1);
-    prop_assert_eq!(&record[5..9], &version.to_le_bytes());
-    prop_assert_eq!(&record[17..33], &fingerprint);
-    let t = usize::from(u16::from_le_bytes([record[41], record[42]]));
-    let k = u32::from_le_bytes(record[43..47].try_into().unwrap()) as usize;
+    prop_assert_eq!(record[4], 2);
+    prop_assert_eq!(&record[5..9], &stamp.task_version.to_le_bytes());
+    prop_assert_eq!(&record[9..13], &stamp.schema_version.to_le_bytes());
+    prop_assert_eq!(&record[13..29], &view.schema_fingerprint);
+    prop_assert_eq!(&record[29..45], &stamp.input_fingerprint);
+    prop_assert_eq!(&record[45..53], &view.written_at_ms.to_le_bytes());
+    let (t, s, k) = (
+        u16_at(&record, 53),
+        u16_at(&record, 55),
+        u32_at(&record, 57),
+    );
     prop_assert_eq!(t, view.type_name.len());
+    prop_assert_eq!(s, view.shape.len());
     prop_assert_eq!(k, key.len());
-    prop_assert_eq!(&record[47 + t..47 + t + k], key.as_bytes());
-    let n = u32::from_le_bytes(record[47 + t + k..51 + t + k].try_into().unwrap()) as usize;
+    prop_assert_eq!(&record[61..61 + t], view.type_name.as_bytes());
+    prop_assert_eq!(&record[61 + t..61 + t + s], view.shape.as_bytes());
+    prop_assert_eq!(&record[61 + t + s..61 + t + s + k], key.as_bytes());
+    let n = u32_at(&record, 61 + t + s + k);
     prop_assert_eq!(n, view.payload.len());
-    prop_assert_eq!(record.len(), 51 + t + k + n + 4);
-    let crc = u32::from_le_bytes(record[record.len() - 4..].try_into().unwrap());
+    prop_assert_eq!(&record[65 + t + s + k..65 + t + s + k + n], view.payload);
+    prop_assert_eq!(record.len(), 65 + t + s + k + n + 4);
+    let crc = u32_at(&record, record.len() - 4) as u32;
     prop_assert_eq!(crc, crc32(&record[..record.len() - 4]));
     Ok(())
 }
@@ -139,58 +172,93 @@ where
 fn any_record() -> impl Strategy<Value = (String, Vec<u8>)> {
     ("\\PC{0,40}", 0u8..3, any::<i64>(), "\\PC{0,60}").prop_map(|(key, kind, number, text)| {
         let record = match kind {
-            0 => encode(&key, &number, 0, [0; 16]),
-            1 => encode(&key, &text, 3, [7; 16]),
-            _ => encode(&key, &(number, text, vec![number; 3]), 1, [0; 16]),
+            0 => encode(&key, &number, Stamp::default()),
+            1 => {
+                let stamp = Stamp {
+                    task_version: 3,
+                    input_fingerprint: [7; 16],
+                    ..Stamp::default()
+                };
+                encode(&key, &text, stamp)
+            }
+            _ => {
+                let stamp = Stamp {
+                    task_version: 1,
+                    schema_version: 1,
+                    ..Stamp::default()
+                };
+                encode(&key, &(number, text, vec![number; 3]), stamp)
+            }
         };
         (key, record.unwrap())
     })
 }
 
-/// Decodes `bytes` as every type `any_record` writes: true when any of them gives a value.
+/// Every way [`any_record`]'s records can be read: each type, each schema version it uses.
+fn decode_as_everything(key: &str, bytes: &[u8]) -> Vec<Result<(), Miss>> {
+    let mut results = Vec::new();
+    for schema_version in [0, 1] {
+        let expect = Expect {
+            schema_version,
+            ..Expect::default()
+        };
+        results.push(decode::<i64>(key, bytes, expect).map(drop));
+        results.push(decode::<String>(key, bytes, expect).map(drop));
+        results.push(decode::<(i64, String, Vec<i64>)>(key, bytes, expect).map(drop));
+    }
+    results
+}
+
 fn decodes_as_anything(key: &str, bytes: &[u8]) -> bool {
-    decode::<i64>(key, bytes, Expect::default()).is_ok()
-        || decode::<String>(key, bytes, Expect::default()).is_ok()
-        || decode::<(i64, String, Vec<i64>)>(key, bytes, Expect::default()).is_ok()
+    decode_as_everything(key, bytes).iter().any(Result::is_ok)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn integers_round_trip(key in "\\PC*", v in any::<(i8, i32, i64, u64, u128)>(), version in any::<u32>(), fp in any::<[u8; 16]>()) {
-        round_trip(&key, &v, version, fp)?;
-        round_trip(&key, &v.1, version, fp)?;
-        round_trip(&key, &v.3, version, fp)?;
+    fn integers_round_trip(key in "\\PC*", v in any::<(i8, i32, i64, u64, u128)>(), stamp in stamp()) {
+        round_trip(&key, &v, stamp)?;
+        round_trip(&key, &v.1, stamp)?;
+        round_trip(&key, &v.3, stamp)?;
     }
 
     #[test]
     fn strings_and_bytes_round_trip(key in any::<String>(), s in any::<String>(), bytes in vec(any::<u8>(), 0..300)) {
-        round_trip(&key, &s, 0, [0; 16])?;
-        round_trip(&key, &bytes, 0, [0; 16])?;
-        round_trip(&key, &(s.clone(), bytes.clone(), s.len()), 0, [0; 16])?;
+        round_trip(&key, &s, Stamp::default())?;
+        round_trip(&key, &bytes, Stamp::default())?;
+        round_trip(&key, &(s.clone(), bytes.clone(), s.len()), Stamp::default())?;
     }
 
     #[test]
     fn collections_round_trip(v in vec("\\PC{0,10}", 0..20), nested in vec(vec(any::<Option<i8>>(), 0..5), 0..5), f in proptest::num::f64::NORMAL) {
-        round_trip("vec", &v, 0, [0; 16])?;
-        round_trip("nested", &nested, 0, [0; 16])?;
-        round_trip("float", &f, 0, [0; 16])?;
-        round_trip("unit", &(), 0, [0; 16])?;
+        round_trip("vec", &v, Stamp::default())?;
+        round_trip("nested", &nested, Stamp::default())?;
+        round_trip("float", &f, Stamp::default())?;
+        round_trip("unit", &(), Stamp::default())?;
     }
 
     #[test]
-    fn options_and_results_round_trip(o in any::<Option<u16>>(), r in any::<Result<i32, String>>(), rr in any::<Option<Result<bool, Option<u8>>>>()) {
-        round_trip("option", &o, 1, [1; 16])?;
-        round_trip("result", &r, 2, [2; 16])?;
-        round_trip("nested", &rr, 3, [3; 16])?;
+    fn options_and_results_round_trip(o in any::<Option<u16>>(), r in any::<Result<i32, String>>(), rr in any::<Option<Result<bool, Option<u8>>>>(), stamp in stamp()) {
+        round_trip("option", &o, stamp)?;
+        round_trip("result", &r, stamp)?;
+        round_trip("nested", &rr, stamp)?;
     }
 
     #[test]
-    fn structs_and_enums_round_trip(key in "\\PC{1,30}", p in point(), s in shape()) {
-        round_trip(&key, &p, 9, [9; 16])?;
-        round_trip(&key, &s, 0, [0; 16])?;
-        round_trip(&key, &vec![s.clone(), s], 0, [0; 16])?;
+    fn structs_and_enums_round_trip(key in "\\PC{1,30}", p in point(), f in figure(), stamp in stamp()) {
+        round_trip(&key, &p, stamp)?;
+        round_trip(&key, &f, stamp)?;
+        round_trip(&key, &vec![f.clone(), f], Stamp::default())?;
+    }
+
+    /// A type the tracer cannot describe still round-trips; its record has no shape.
+    #[test]
+    fn types_checked_by_name_round_trip(key in "\\PC{0,30}", n in 1u32.., stamp in stamp()) {
+        let n = NonZeroU32::new(n).unwrap();
+        round_trip(&key, &n, stamp)?;
+        let record = encode(&key, &n, stamp).unwrap();
+        prop_assert_eq!(parse(&record).unwrap().shape, "");
     }
 
     #[test]
@@ -203,23 +271,41 @@ proptest! {
     #[test]
     fn random_bytes_after_a_valid_head_never_decode(tail in vec(any::<u8>(), 0..400), version in any::<u8>()) {
         let mut bytes = b"DFLW".to_vec();
-        bytes.push(version % 3);
+        bytes.push(version % 4);
         bytes.extend(tail);
         prop_assert!(parse(&bytes).is_err());
         prop_assert!(!decodes_as_anything("k", &bytes));
     }
 
+    /// Records of format 1 carry no shape: whatever follows the head, they are a schema
+    /// change (the task runs again), not corruption, and never a value.
     #[test]
-    fn any_single_byte_change_is_corrupt((key, record) in any_record(), at in any::<prop::sample::Index>(), xor in 1u8..=255) {
+    fn a_record_of_format_1_is_a_schema_change(tail in vec(any::<u8>(), 0..200)) {
+        let mut bytes = b"DFLW\x01".to_vec();
+        bytes.extend(tail);
+        let error = parse(&bytes).unwrap_err();
+        prop_assert!(error.contains("record format 1"), "{}", error);
+        for result in decode_as_everything("k", &bytes) {
+            prop_assert!(
+                matches!(&result, Err(Miss::SchemaChanged { stored, .. }) if stored.contains("record format 1")),
+                "{:?}", result
+            );
+        }
+    }
+
+    /// Corrupt, except a format byte changed to the older format: then a schema change.
+    #[test]
+    fn any_single_byte_change_is_a_miss((key, record) in any_record(), at in any::<prop::sample::Index>(), xor in 1u8..=255) {
         let mut bad = record.clone();
         let at = at.index(bad.len());
         bad[at] ^= xor;
-        for result in [
-            decode::<i64>(&key, &bad, Expect::default()).map(drop),
-            decode::<String>(&key, &bad, Expect::default()).map(drop),
-            decode::<(i64, String, Vec<i64>)>(&key, &bad, Expect::default()).map(drop),
-        ] {
-            prop_assert!(matches!(result, Err(Miss::Corrupt(_))), "byte {} ^ {:#x}: {:?}", at, xor, result);
+        prop_assert!(parse(&bad).is_err());
+        for result in decode_as_everything(&key, &bad) {
+            if at == 4 && bad[4] == 1 {
+                prop_assert!(matches!(&result, Err(Miss::SchemaChanged { stored, .. }) if stored.contains("record format 1")), "{:?}", result);
+            } else {
+                prop_assert!(matches!(result, Err(Miss::Corrupt(_))), "byte {} ^ {:#x}: {:?}", at, xor, result);
+            }
         }
     }
 
@@ -227,8 +313,9 @@ proptest! {
     fn any_truncation_is_corrupt((key, record) in any_record(), keep in any::<prop::sample::Index>()) {
         let keep = keep.index(record.len());
         prop_assert!(parse(&record[..keep]).is_err());
-        prop_assert!(!decodes_as_anything(&key, &record[..keep]));
-        prop_assert!(matches!(decode::<i64>(&key, &record[..keep], Expect::default()), Err(Miss::Corrupt(_))));
+        for result in decode_as_everything(&key, &record[..keep]) {
+            prop_assert!(matches!(result, Err(Miss::Corrupt(_))), "kept {}: {:?}", keep, result);
+        }
     }
 
     #[test]
@@ -236,12 +323,14 @@ proptest! {
         let mut longer = record.clone();
         longer.extend(extra);
         prop_assert!(parse(&longer).is_err());
-        prop_assert!(!decodes_as_anything(&key, &longer));
+        for result in decode_as_everything(&key, &longer) {
+            prop_assert!(matches!(result, Err(Miss::Corrupt(_))), "{:?}", result);
+        }
     }
 
     #[test]
     fn scattered_changes_never_decode_to_another_value(key in "\\PC{0,20}", value in "\\PC{0,40}", changes in vec((any::<prop::sample::Index>(), 1u8..=255), 1..8)) {
-        let record = encode(&key, &value, 0, [0; 16]).unwrap();
+        let record = encode(&key, &value, Stamp::default()).unwrap();
         let mut bad = record.clone();
         for (at, xor) in &changes {
             let at = at.index(bad.len());
@@ -253,29 +342,27 @@ proptest! {
         }
     }
 
-    /// A header changed with a matching checksum (a bug, not bit rot) still never yields a
-    /// value other than the one written.
+    /// A header, type name, shape or key changed with a matching checksum (a bug, not bit
+    /// rot) still never yields a value other than the one written.
     #[test]
     fn resealed_header_changes_never_give_another_value(key in "\\PC{0,20}", value in any::<i64>(), at in any::<prop::sample::Index>(), xor in 1u8..=255) {
-        let record = encode(&key, &value, 0, [0; 16]).unwrap();
-        let header = 47 + parse(&record).unwrap().type_name.len() + key.len(); // all before `N`
+        let record = encode(&key, &value, Stamp::default()).unwrap();
         let mut bad = record.clone();
-        bad[at.index(header)] ^= xor;
+        bad[at.index(payload_len_at(&record))] ^= xor;
         reseal(&mut bad);
         if let Ok(decoded) = decode::<i64>(&key, &bad, Expect::default()) {
             prop_assert_eq!(decoded, value);
         }
-        // an `i64` payload also decodes as a `u64`: only the header tells them apart
+        // an `i64` payload also decodes as a `u64`: only the schema tells them apart
         prop_assert!(decode::<u64>(&key, &bad, Expect::default()).is_err());
     }
 
     /// A payload with a byte too many (checksum and length fixed) is refused.
     #[test]
     fn trailing_payload_bytes_are_corrupt(key in "\\PC{0,20}", value in any::<u32>(), extra in any::<u8>()) {
-        let record = encode(&key, &value, 0, [0; 16]).unwrap();
-        let view = parse(&record).unwrap();
-        let len_at = 47 + view.type_name.len() + key.len();
-        let n = view.payload.len();
+        let record = encode(&key, &value, Stamp::default()).unwrap();
+        let len_at = payload_len_at(&record);
+        let n = parse(&record).unwrap().payload.len();
         let mut longer = record[..record.len() - 4].to_vec();
         longer.push(extra);
         longer[len_at..len_at + 4].copy_from_slice(&u32::try_from(n + 1).unwrap().to_le_bytes());
@@ -289,10 +376,8 @@ proptest! {
     /// Random payloads with a valid frame never panic the decoder.
     #[test]
     fn random_payloads_in_a_valid_frame_never_panic(payload in vec(any::<u8>(), 0..64)) {
-        let record = encode("k", &Point { x: 0, y: 0, label: String::new(), tags: vec![], parent: None }, 0, [0; 16]).unwrap();
-        let view = parse(&record).unwrap();
-        let len_at = 47 + view.type_name.len() + 1;
-        let mut framed = record[..len_at].to_vec();
+        let record = encode("k", &Point { x: 0, y: 0, label: String::new(), tags: vec![], parent: None }, Stamp::default()).unwrap();
+        let mut framed = record[..payload_len_at(&record)].to_vec();
         framed.extend(u32::try_from(payload.len()).unwrap().to_le_bytes());
         framed.extend(&payload);
         framed.extend([0; 4]);
@@ -303,32 +388,41 @@ proptest! {
     #[test]
     fn a_record_read_under_another_key_is_corrupt(k1 in "\\PC{0,30}", k2 in "\\PC{0,30}", v in any::<i32>()) {
         prop_assume!(k1 != k2);
-        let record = encode(&k1, &v, 0, [0; 16]).unwrap();
+        let record = encode(&k1, &v, Stamp::default()).unwrap();
         prop_assert!(matches!(decode::<i32>(&k2, &record, Expect::default()), Err(Miss::Corrupt(_))));
     }
 
     #[test]
-    fn a_record_read_as_another_type_is_type_changed(v in any::<i32>(), s in any::<String>()) {
-        let record = encode("k", &v, 0, [0; 16]).unwrap();
-        prop_assert_eq!(
-            decode::<u32>("k", &record, Expect::default()),
-            Err(Miss::TypeChanged { stored: "i32".into(), expected: "u32".into() })
-        );
-        let record = encode("k", &s, 0, [0; 16]).unwrap();
-        let as_bytes = decode::<Vec<u8>>("k", &record, Expect::default());
-        prop_assert!(matches!(as_bytes, Err(Miss::TypeChanged { .. })), "{:?}", as_bytes);
+    fn a_schema_version_other_than_the_one_asked_is_a_schema_change(stored in 0u32..4, asked in 0u32..4, v in any::<i32>()) {
+        let record = encode("k", &v, Stamp { schema_version: stored, ..Stamp::default() }).unwrap();
+        let result = decode::<i32>("k", &record, Expect { schema_version: asked, ..Expect::default() });
+        if stored == asked {
+            prop_assert_eq!(result, Ok(v));
+        } else {
+            let Err(Miss::SchemaChanged { stored: said_stored, expected: said_expected }) = result else {
+                return Err(TestCaseError::fail(format!("schema {stored} read as {asked}: {result:?}")));
+            };
+            prop_assert_ne!(&said_stored, &said_expected);
+            for (said, version) in [(&said_stored, stored), (&said_expected, asked)] {
+                prop_assert!(said.starts_with("i32"), "{}", said);
+                prop_assert_eq!(version == 0, !said.contains("schema"), "{}", said);
+                prop_assert!(version == 0 || said.contains(&format!("schema {version}")), "{}", said);
+            }
+        }
     }
 
+    /// Types the tracer cannot describe are checked by type name, against each other and
+    /// against traced types.
     #[test]
     fn versions_and_input_fingerprints_are_checked_when_asked(stored in any::<u32>(), asked in any::<u32>(), fp in any::<[u8; 16]>(), other_fp in any::<[u8; 16]>()) {
-        let record = encode("k", &1u8, stored, fp).unwrap();
-        let by_version = decode::<u8>("k", &record, Expect { task_version: Some(asked), input_fingerprint: None });
+        let record = encode("k", &1u8, Stamp { task_version: stored, input_fingerprint: fp, ..Stamp::default() }).unwrap();
+        let by_version = decode::<u8>("k", &record, Expect { task_version: Some(asked), ..Expect::default() });
         if stored == asked {
             prop_assert_eq!(by_version, Ok(1));
         } else {
             prop_assert_eq!(by_version, Err(Miss::VersionChanged { stored, expected: asked }));
         }
-        let by_inputs = decode::<u8>("k", &record, Expect { task_version: None, input_fingerprint: Some(other_fp) });
+        let by_inputs = decode::<u8>("k", &record, Expect { input_fingerprint: Some(other_fp), ..Expect::default() });
         if fp == other_fp {
             prop_assert_eq!(by_inputs, Ok(1));
         } else {

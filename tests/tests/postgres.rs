@@ -7,47 +7,41 @@
 //! its own, whatever `DURAFLOW_PG_URL` says. Every test uses namespaces of its own, so tests
 //! are independent of each other and of earlier runs against the same database.
 
-use duraflow::{Claim, Context, DuraflowError, MemoryStore, PostgresStore, Storage};
+use duraflow::{Claim, Context, DuraflowError, PostgresStore, Storage};
+use duraflow_tests::pg_workers::{
+    assert_completed, assert_records_right, assert_stored_values_right, executions, namespace,
+    reference, server, start_workers, PrivateCluster, Worker, WORKERS_LIMIT,
+};
 use duraflow_tests::{pg_dag, SideLog};
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use std::collections::BTreeSet;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The worker processes' program.
+fn pg_worker() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_pg_worker"))
+}
+
+/// `store.claim(key, stale)` on a thread of its own.
+fn claim_aside(
+    store: &Arc<PostgresStore>,
+    key: &'static str,
+    stale: Option<&'static [u8]>,
+) -> JoinHandle<io::Result<Claim>> {
+    let store = Arc::clone(store);
+    std::thread::spawn(move || store.claim(key, stale))
+}
+
+/// Stores `record` under `key` and waits until it is committed.
+fn store_now(store: &PostgresStore, key: &str, record: &[u8]) -> io::Result<()> {
+    store.put(key, record.to_vec())?;
+    store.flush().map_err(|failed| failed.source)
+}
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// How long a group of workers may take before the test gives up on them.
-const WORKERS_LIMIT: Duration = Duration::from_secs(240);
-
-/// The server URL, or `None` when the PostgreSQL tests are to be skipped.
-fn server() -> Option<String> {
-    if let Ok(url) = std::env::var("DURAFLOW_PG_URL") {
-        return Some(url);
-    }
-    if std::env::var("DURAFLOW_SKIP_PG").as_deref() == Ok("1") {
-        eprintln!("skipped: DURAFLOW_SKIP_PG=1 and no DURAFLOW_PG_URL");
-        return None;
-    }
-    panic!(
-        "DURAFLOW_PG_URL is not set: run the tests with `scripts/test` (a throwaway \
-         PostgreSQL server for the run), set it to a server of yours, or set \
-         DURAFLOW_SKIP_PG=1 to skip the PostgreSQL tests"
-    );
-}
-
-/// A namespace no other test or earlier run uses.
-fn namespace(test: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("t{:x}_{n}_{test}", nanos % (1 << 48))
-}
 
 /// Plain SQL on the test's own connection, to look at (and tamper with) the tables.
 struct Sql {
@@ -84,189 +78,13 @@ impl Sql {
     }
 }
 
-/// The outputs every run of the 300-task DAG must give.
-fn reference() -> BTreeMap<String, u64> {
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let ctx = Arc::new(Context::new(MemoryStore::new()));
-    let (_, outputs) = runtime
-        .block_on(pg_dag::run(ctx, &SideLog::default(), Duration::ZERO))
-        .expect("the reference run succeeds");
-    outputs
-}
-
-fn digest_line(outputs: &BTreeMap<String, u64>) -> String {
-    format!("digest={:016x}", pg_dag::digest(outputs))
-}
-
-/// Checks that the namespace holds every task's record and each decodes to the reference.
-fn assert_records_right(url: &str, namespace: &str, reference: &BTreeMap<String, u64>) {
-    let ctx = Context::new(PostgresStore::connect_with(url, namespace).expect("store opens"));
-    let keys: BTreeSet<String> = ctx.db.keys().expect("keys").into_iter().collect();
-    assert_eq!(
-        keys,
-        reference.keys().cloned().collect(),
-        "every task has a record"
-    );
-    assert_stored_values_right(&ctx, &keys, reference);
-}
-
-fn assert_stored_values_right(
-    ctx: &Context,
-    keys: &BTreeSet<String>,
-    reference: &BTreeMap<String, u64>,
-) {
-    for key in keys {
-        let expected = reference
-            .get(key)
-            .unwrap_or_else(|| panic!("{key:?} is not a task of the DAG"));
-        match ctx.try_get::<u64>(key) {
-            Ok(Some(value)) => assert_eq!(value, *expected, "wrong value under {key:?}"),
-            other => panic!("{key:?}: expected a readable record, got {other:?}"),
-        }
-    }
-}
-
-/// Executions per key over side logs.
-fn executions(logs: &[PathBuf]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for log in logs {
-        for key in std::fs::read_to_string(log).unwrap_or_default().lines() {
-            *counts.entry(key.to_owned()).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
-/// A `pg_worker` process.
-struct Worker {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-    log: PathBuf,
-}
-
-/// A worker left behind by a failing test (one waiting for its "go" file would wait for
-/// ever) is killed.
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What a finished worker said.
-struct Finished {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Worker {
-    /// Starts a worker; it connects, prints its owner id and waits for `go` to exist.
-    fn start(url: &str, namespace: &str, log: PathBuf, go: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pg_worker"))
-            .args([url, namespace])
-            .arg(&log)
-            .env("DURAFLOW_PG_GO", go)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("pg_worker starts");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        Self { child, stdout, log }
-    }
-
-    /// The worker's owner id, once it is connected and waiting.
-    fn owner(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("worker stdout");
-        match line.trim().strip_prefix("ready ") {
-            Some(owner) => owner.to_owned(),
-            None => {
-                let mut stderr = String::new();
-                if let Some(mut err) = self.child.stderr.take() {
-                    let _ = err.read_to_string(&mut stderr);
-                }
-                panic!("the worker did not get ready: {line:?} {stderr}");
-            }
-        }
-    }
-
-    /// Waits for the worker to exit (killing it after `limit`).
-    fn finish(mut self, limit: Duration) -> Finished {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for worker") {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let (mut stdout, mut stderr) = (String::new(), String::new());
-        let _ = self.stdout.read_to_string(&mut stdout);
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = err.read_to_string(&mut stderr);
-        }
-        if status.is_none() {
-            stderr.push_str(&format!("\n(killed: still running after {limit:?})"));
-        }
-        Finished {
-            success: status.is_some_and(|s| s.success()),
-            stdout,
-            stderr,
-        }
-    }
-}
-
-/// Starts `count` workers on one namespace, each with its side log, all waiting on `go`.
-fn start_workers(
-    url: &str,
-    namespace: &str,
-    dir: &Path,
-    count: usize,
-    env: &[(&str, &str)],
-) -> (Vec<Worker>, PathBuf) {
-    let go = dir.join(format!("go-{namespace}"));
-    let workers = (0..count)
-        .map(|i| {
-            let log = dir.join(format!("{namespace}-{i}.log"));
-            Worker::start(url, namespace, log, &go, env)
-        })
-        .collect();
-    (workers, go)
-}
-
-fn assert_completed(finished: &Finished, reference: &BTreeMap<String, u64>) -> usize {
-    assert!(
-        finished.success,
-        "a worker failed: {}{}",
-        finished.stdout, finished.stderr
-    );
-    assert!(
-        finished.stdout.contains(&digest_line(reference)),
-        "a worker's outputs differ from the reference: {}",
-        finished.stdout
-    );
-    let executed = finished
-        .stdout
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("executed="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no executed count in {:?}", finished.stdout));
-    executed
-}
-
 #[test]
 fn the_storage_contract_holds() -> TestResult {
     let Some(url) = server() else { return Ok(()) };
     let ns = namespace("contract");
     let store = PostgresStore::connect_with(&url, &ns)?;
     assert_eq!(store.namespace(), ns);
-    assert!(store.coordinates() && store.queues_writes() && store.is_blocking());
+    assert!(store.coordinates() && store.is_blocking());
 
     store.put("a", b"first".to_vec())?;
     store.put("b", b"second".to_vec())?;
@@ -329,17 +147,13 @@ fn a_claimed_key_waits_for_its_record_and_a_released_one_is_free() -> TestResult
     assert_eq!(a.claim("task", None)?, Claim::Run);
     let owners = sql.column(&format!("SELECT owner FROM {ns}_claims WHERE key = 'task'"));
     assert_eq!(owners, [a.owner()]);
-    let waiting = {
-        let b = Arc::clone(&b);
-        std::thread::spawn(move || b.claim("task", None))
-    };
+    let waiting = claim_aside(&b, "task", None);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         !waiting.is_finished(),
         "b must wait while a holds the claim"
     );
-    a.put("task", b"done by a".to_vec())?;
-    a.flush().expect("flushed");
+    store_now(&a, "task", b"done by a")?;
     let claim = waiting.join().expect("b's claim returns")?;
     assert_eq!(claim, Claim::Restore(b"done by a".to_vec()));
     // The record's transaction deleted the claim.
@@ -374,8 +188,7 @@ fn a_stale_record_is_claimed_once_and_replaced() -> TestResult {
     let ns = namespace("stale");
     let a = Arc::new(PostgresStore::connect_with(&url, &ns)?);
     let b = Arc::new(PostgresStore::connect_with(&url, &ns)?);
-    a.put("task", b"version 1".to_vec())?;
-    a.flush().expect("flushed");
+    store_now(&a, "task", b"version 1")?;
 
     // Without `stale` the old record is restored; with it, the key is claimed.
     assert_eq!(
@@ -383,14 +196,10 @@ fn a_stale_record_is_claimed_once_and_replaced() -> TestResult {
         Claim::Restore(b"version 1".to_vec())
     );
     assert_eq!(a.claim("task", Some(b"version 1"))?, Claim::Run);
-    let waiting = {
-        let b = Arc::clone(&b);
-        std::thread::spawn(move || b.claim("task", Some(b"version 1")))
-    };
+    let waiting = claim_aside(&b, "task", Some(b"version 1"));
     std::thread::sleep(Duration::from_millis(300));
     assert!(!waiting.is_finished(), "b waits while a runs the task");
-    a.put("task", b"version 2".to_vec())?;
-    a.flush().expect("flushed");
+    store_now(&a, "task", b"version 2")?;
     let claim = waiting.join().expect("b's claim returns")?;
     assert_eq!(claim, Claim::Restore(b"version 2".to_vec()));
     Ok(())
@@ -424,8 +233,7 @@ fn an_expired_lease_is_taken_over_and_a_live_one_is_renewed() -> TestResult {
     let rival = std::thread::spawn(move || rival.claim("orphan", None));
     std::thread::sleep(Duration::from_millis(3000));
     assert!(!rival.is_finished(), "a renewed lease is not taken over");
-    store.put("orphan", b"finished".to_vec())?;
-    store.flush().expect("flushed");
+    store_now(&store, "orphan", b"finished")?;
     assert_eq!(
         rival.join().expect("rival returns")?,
         Claim::Restore(b"finished".to_vec())
@@ -440,14 +248,10 @@ fn a_worker_holds_at_most_its_max_claims() -> TestResult {
     let a = Arc::new(PostgresStore::connect_with(&url, &ns)?.with_max_claims(1));
     let b = PostgresStore::connect_with(&url, &ns)?;
     assert_eq!(a.claim("first", None)?, Claim::Run);
-    let second = {
-        let a = Arc::clone(&a);
-        std::thread::spawn(move || a.claim("second", None))
-    };
-    let third = {
-        let a = Arc::clone(&a);
-        std::thread::spawn(move || a.claim("third", None))
-    };
+    let (second, third) = (
+        claim_aside(&a, "second", None),
+        claim_aside(&a, "third", None),
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         !second.is_finished() && !third.is_finished(),
@@ -455,8 +259,7 @@ fn a_worker_holds_at_most_its_max_claims() -> TestResult {
     );
     // Another worker's record reaches a task waiting for a slot.
     assert_eq!(b.claim("third", None)?, Claim::Run);
-    b.put("third", b"by b".to_vec())?;
-    b.flush().expect("flushed");
+    store_now(&b, "third", b"by b")?;
     assert_eq!(
         third.join().expect("third returns")?,
         Claim::Restore(b"by b".to_vec())
@@ -501,7 +304,7 @@ fn three_workers_run_every_task_exactly_once() {
         ("DURAFLOW_PG_BUSY_US", "3000"),
         ("DURAFLOW_PG_MAX_CLAIMS", "2"),
     ];
-    let (mut workers, go) = start_workers(&url, &ns, dir.path(), 3, &env);
+    let (mut workers, go) = start_workers(pg_worker(), &url, &ns, dir.path(), 3, &env);
     for worker in &mut workers {
         worker.owner();
     }
@@ -538,11 +341,12 @@ fn a_killed_worker_s_claimed_tasks_are_taken_over() {
     let dir = tempfile::tempdir().expect("temp dir");
     // The victim is released alone, so that it holds claims however late the scheduler lets
     // it start (released together, the other two could run all 300 tasks before it claims
-    // one). Its tasks take 5 s, so that it is still inside the first ones when it is killed:
-    // with 50 ms tasks, the other two once ran everything else while the victim finished
-    // its few, and it completed the run (exit 0) before the kill.
+    // one). Its tasks take 5 s, so that it is still inside the first ones when it is killed,
+    // however fast the other two run the rest: with short tasks it could finish its share and
+    // complete the run before the kill.
     let victim_go = dir.path().join("go-victim");
     let mut victim = Worker::start(
+        pg_worker(),
         &url,
         &ns,
         dir.path().join("victim.log"),
@@ -556,7 +360,7 @@ fn a_killed_worker_s_claimed_tasks_are_taken_over() {
         ("DURAFLOW_PG_BUSY_US", "3000"),
         ("DURAFLOW_PG_LEASE_MS", "1000"),
     ];
-    let (mut workers, go) = start_workers(&url, &ns, dir.path(), 2, &env);
+    let (mut workers, go) = start_workers(pg_worker(), &url, &ns, dir.path(), 2, &env);
     let victim_owner = victim.owner();
     for worker in &mut workers {
         worker.owner();
@@ -616,132 +420,19 @@ fn a_killed_worker_s_claimed_tasks_are_taken_over() {
     assert_records_right(&url, &ns, &reference);
 }
 
-/// A server of the test's own, which it can stop under a running worker: Debian's
-/// `pg_virtualenv` keeps a throwaway cluster until its command, `cat`, sees its standard
-/// input close (when this is dropped, or this process dies), and `pg_ctlcluster` stops and
-/// starts that cluster in between.
-struct PrivateCluster {
-    env: Child,
-    /// pg_virtualenv's output, in a file rather than a pipe: after this process died, its
-    /// cleanup would write to a broken pipe, and its own signal trap would keep it from ever
-    /// dropping the cluster.
-    output: std::fs::File,
-    /// `pg_ctlcluster` finds the cluster by version and name under this folder.
-    conf_root: String,
-    version: String,
-    url: String,
-}
-
-impl PrivateCluster {
-    /// The line of the command's output carrying the cluster's details.
-    const TAG: &'static str = "private-cluster:";
-
-    fn new() -> Self {
-        let mut command = Command::new("pg_virtualenv");
-        // Set by the `pg_virtualenv` of `scripts/test`, these would steer this one: PGPORT to
-        // the port that server already holds.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PG") {
-                command.env_remove(key);
-            }
-        }
-        let report = format!(
-            "echo {} $PGVERSION $PG_CLUSTER_CONF_ROOT \
-             postgres://$PGUSER:$PGPASSWORD@127.0.0.1:$PGPORT/$PGDATABASE; exec cat >/dev/null",
-            Self::TAG
-        );
-        let output = tempfile::tempfile().expect("temp file");
-        // As in scripts/test: the cluster's files in a temporary folder even as root, and
-        // the server on loopback only.
-        let mut env = command
-            .args(["-t", "-o", "listen_addresses=localhost"])
-            .args(["sh", "-c", &report])
-            .stdin(Stdio::piped())
-            .stdout(output.try_clone().expect("temp file"))
-            .stderr(output.try_clone().expect("temp file"))
-            .spawn()
-            .expect("pg_virtualenv runs (package postgresql-common, which scripts/test installs)");
-        let deadline = Instant::now() + WORKERS_LIMIT;
-        let details = loop {
-            let text = Self::text(&output);
-            if let Some(details) = text.lines().find_map(|line| line.strip_prefix(Self::TAG)) {
-                break details
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>();
-            }
-            if let Some(status) = env.try_wait().expect("pg_virtualenv status") {
-                panic!("pg_virtualenv started no cluster ({status}):\n{text}");
-            }
-            assert!(Instant::now() < deadline, "pg_virtualenv hangs:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let [version, conf_root, url] = <[String; 3]>::try_from(details)
-            .unwrap_or_else(|details| panic!("unexpected pg_virtualenv output {details:?}"));
-        PrivateCluster {
-            env,
-            output,
-            conf_root,
-            version,
-            url,
-        }
-    }
-
-    /// What `output` holds so far. Read at offsets, so as not to move the file position
-    /// that pg_virtualenv writes at.
-    fn text(output: &std::fs::File) -> String {
-        use std::os::unix::fs::FileExt;
-        let mut bytes = Vec::new();
-        let mut chunk = [0; 4096];
-        loop {
-            let read = output
-                .read_at(&mut chunk, bytes.len() as u64)
-                .expect("pg_virtualenv output");
-            if read == 0 {
-                return String::from_utf8_lossy(&bytes).into_owned();
-            }
-            bytes.extend_from_slice(&chunk[..read]);
-        }
-    }
-
-    /// Runs `pg_ctlcluster` on the cluster with `action`, `stop` (fast: clients are cut off)
-    /// or `start` (the same port and data again).
-    fn ctl(&self, action: &str) {
-        let output = Command::new("pg_ctlcluster")
-            .env("PG_CLUSTER_CONF_ROOT", &self.conf_root)
-            .args([self.version.as_str(), "regress", action])
-            .output()
-            .expect("pg_ctlcluster runs");
-        assert!(
-            output.status.success(),
-            "pg_ctlcluster {action} failed: {}\npg_virtualenv's output:\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            Self::text(&self.output)
-        );
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        // End of input ends `cat`, and pg_virtualenv drops the cluster.
-        drop(self.env.stdin.take());
-        let _ = self.env.wait();
-    }
-}
-
 #[test]
 fn a_database_that_goes_away_fails_the_run_and_keeps_finished_records() {
     if server().is_none() {
         return;
     }
     let reference = reference();
-    let cluster = PrivateCluster::new();
+    let cluster = PrivateCluster::start();
     let url = cluster.url.clone();
     let ns = namespace("goes_away");
     let sql = Sql::connect(&url);
     let logs = tempfile::tempdir().expect("temp dir");
     let env = [("DURAFLOW_PG_BUSY_US", "5000")];
-    let (mut workers, go) = start_workers(&url, &ns, logs.path(), 1, &env);
+    let (mut workers, go) = start_workers(pg_worker(), &url, &ns, logs.path(), 1, &env);
     workers[0].owner();
     std::fs::write(&go, b"").expect("go");
     let count_sql = format!("SELECT key FROM {ns}_records");
@@ -786,7 +477,7 @@ fn a_database_that_goes_away_fails_the_run_and_keeps_finished_records() {
     // A new run completes, running only what was not stored.
     let second = logs.path().join("second");
     std::fs::create_dir(&second).expect("second log dir");
-    let (mut workers, go) = start_workers(&url, &ns, &second, 1, &[]);
+    let (mut workers, go) = start_workers(pg_worker(), &url, &ns, &second, 1, &[]);
     workers[0].owner();
     std::fs::write(&go, b"").expect("go");
     let worker = workers.remove(0);
@@ -800,52 +491,11 @@ fn a_database_that_goes_away_fails_the_run_and_keeps_finished_records() {
 }
 
 /// Throughput of 1, 2 and 3 workers on this machine (`--ignored`; prints, never asserts a
-/// timing). The workers inherit the environment: `DURAFLOW_PG_BUSY_US` (each task's CPU
-/// time, default 2000 here), `DURAFLOW_PG_MAX_CLAIMS`, `TOKIO_WORKER_THREADS`;
-/// `DURAFLOW_PG_RUNS` (default 3) runs per worker count, the median is reported.
+/// timing; see [`duraflow_tests::pg_workers::print_throughput`] for its settings).
 #[test]
 #[ignore = "a measurement: run it with --ignored --nocapture"]
 fn throughput_of_one_two_and_three_workers() {
-    let Some(url) = server() else { return };
-    let reference = reference();
-    let setting = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_owned());
-    let busy = setting("DURAFLOW_PG_BUSY_US", "2000");
-    let runs: usize = setting("DURAFLOW_PG_RUNS", "3")
-        .parse()
-        .expect("a number of runs");
-    println!(
-        "{} tasks, {busy} µs of CPU each; TOKIO_WORKER_THREADS={}, DURAFLOW_PG_MAX_CLAIMS={}",
-        pg_dag::TASKS,
-        setting("TOKIO_WORKER_THREADS", "(cores)"),
-        setting("DURAFLOW_PG_MAX_CLAIMS", "(unlimited)"),
-    );
-    let dir = tempfile::tempdir().expect("temp dir");
-    for count in 1..=3 {
-        let mut rates: Vec<f64> = (0..runs)
-            .map(|run| {
-                let ns = namespace(&format!("throughput{count}_{run}"));
-                let env = [("DURAFLOW_PG_BUSY_US", busy.as_str())];
-                let (mut workers, go) = start_workers(&url, &ns, dir.path(), count, &env);
-                for worker in &mut workers {
-                    worker.owner();
-                }
-                let started = Instant::now();
-                std::fs::write(&go, b"").expect("go");
-                let logs: Vec<PathBuf> = workers.iter().map(|w| w.log.clone()).collect();
-                for worker in workers {
-                    assert_completed(&worker.finish(WORKERS_LIMIT), &reference);
-                }
-                let seconds = started.elapsed().as_secs_f64();
-                assert!(executions(&logs).values().all(|n| *n == 1));
-                pg_dag::TASKS as f64 / seconds
-            })
-            .collect();
-        rates.sort_by(f64::total_cmp);
-        let shown: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-        println!(
-            "{count} worker(s): median {:.0} tasks/s (runs: {})",
-            rates[rates.len() / 2],
-            shown.join(", ")
-        );
+    if let Some(url) = server() {
+        duraflow_tests::pg_workers::print_throughput(pg_worker(), &url);
     }
 }

@@ -26,7 +26,7 @@ pub fn run(path: &Path, key: &str, all: bool, out: &mut dyn Write) -> Result<Out
                 "error: the record under `{}` is corrupt: {reason}",
                 printable_key(key)
             );
-            writeln!(out, "record size:       {} bytes", bytes.len())?;
+            writeln!(out, "record size:        {} bytes", bytes.len())?;
             writeln!(out, "raw record:")?;
             dump(out, &bytes, all)?;
             return Ok(Outcome::Problems);
@@ -38,20 +38,26 @@ pub fn run(path: &Path, key: &str, all: bool, out: &mut dyn Write) -> Result<Out
         hex(&view.input_fingerprint)
     };
     // `codec::parse` accepts only records of the current format version.
-    writeln!(out, "key:               {}", printable_key(view.key))?;
-    writeln!(out, "format version:    {}", codec::FORMAT_VERSION)?;
-    writeln!(out, "task version:      {}", view.task_version)?;
-    writeln!(out, "type name:         {}", view.type_name)?;
-    writeln!(out, "type fingerprint:  {:016x}", view.type_fingerprint)?;
-    writeln!(out, "input fingerprint: {input}")?;
+    let shape = match view.shape {
+        "" => "(not traced: checked by type name)",
+        shape => shape,
+    };
+    writeln!(out, "key:                {}", printable_key(view.key))?;
+    writeln!(out, "format version:     {}", codec::FORMAT_VERSION)?;
+    writeln!(out, "task version:       {}", view.task_version)?;
+    writeln!(out, "type name:          {}", view.type_name)?;
+    writeln!(out, "shape:              {shape}")?;
+    writeln!(out, "schema version:     {}", view.schema_version)?;
+    writeln!(out, "schema fingerprint: {}", hex(&view.schema_fingerprint))?;
+    writeln!(out, "input fingerprint:  {input}")?;
     writeln!(
         out,
-        "written at:        {} ({} ago)",
+        "written at:         {} ({} ago)",
         utc_iso8601(view.written_at_ms),
         age(view.written_at_ms, now_ms())
     )?;
-    writeln!(out, "record size:       {} bytes", bytes.len())?;
-    writeln!(out, "payload size:      {} bytes", view.payload.len())?;
+    writeln!(out, "record size:        {} bytes", bytes.len())?;
+    writeln!(out, "payload size:       {} bytes", view.payload.len())?;
     writeln!(out, "payload:")?;
     dump(out, view.payload, all)?;
     Ok(Outcome::Clean)

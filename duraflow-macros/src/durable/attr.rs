@@ -13,7 +13,7 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, Token, UnOp};
 /// Every option `#[durable]` accepts, in the order error messages list them. An option is
 /// added here and in [`Config::set`], nowhere else.
 const OPTIONS: &[&str] = &[
-    "key", "version", "schema", "cache", "retries", "backoff", "timeout",
+    "key", "version", "schema", "cache", "retries", "backoff", "timeout", "blocking",
 ];
 
 /// The options of one `#[durable(...)]`. A field is left at its default when its option is
@@ -32,6 +32,8 @@ pub(crate) struct Config {
     pub(crate) backoff: Option<(Duration, Span)>,
     /// `timeout = "30s"`.
     pub(crate) timeout: Option<Duration>,
+    /// `blocking`: an `async` run that blocks its thread runs on the blocking pool too.
+    pub(crate) blocking: bool,
 }
 
 /// When a stored record is reused: the macro's mirror of `duraflow::Cache`.
@@ -128,9 +130,24 @@ impl Config {
                 self.backoff = Some((backoff, meta.path().span()));
             }
             "timeout" => self.timeout = Some(duration_value(meta, name, "timeout = \"30s\"")?),
+            "blocking" => self.blocking = flag(meta, "blocking")?,
             _ => unreachable!("`{name}` is listed in OPTIONS but has no setter"),
         }
         Ok(())
+    }
+}
+
+/// A flag: `blocking` alone, or `blocking = true` / `false`.
+fn flag(meta: &Meta, example: &str) -> syn::Result<bool> {
+    match meta {
+        Meta::Path(_) => Ok(true),
+        _ => match literal(meta, example)? {
+            Some(Lit::Bool(value)) => Ok(value.value),
+            _ => Err(syn::Error::new_spanned(
+                meta,
+                format!("`{example}` is a flag: write {example}, or {example} = false"),
+            )),
+        },
     }
 }
 
@@ -300,7 +317,7 @@ mod tests {
             messages,
             [
                 "unknown option `retry` for #[durable]; the options are `key`, `version`, \
-                 `cache`, `retries`, `backoff`, `timeout`"
+                 `schema`, `cache`, `retries`, `backoff`, `timeout`, `blocking`"
             ]
         );
     }

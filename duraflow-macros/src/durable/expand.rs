@@ -16,7 +16,7 @@ use syn::{parse_quote, Ident, ImplItem, ItemImpl};
 /// The user's impl block followed by the two trait impls.
 pub(crate) fn task(task: &TaskImpl, config: &Config, key: &KeyTemplate) -> TokenStream {
     let item = with_lint_allowances(task);
-    let task_trait = task_trait(task, &TaskBodies::real(task));
+    let task_trait = task_trait(task, &TaskBodies::real(task, config.blocking));
     let durable_trait = durable_trait(task, &DurableItems::real(task, config, key));
     quote! {
         #item
@@ -57,13 +57,16 @@ struct TaskBodies {
     /// `mut` on `self` when `run` borrows it mutably.
     self_mutability: Option<syn::Token![mut]>,
     run: TokenStream,
+    /// Whether `run` goes to the blocking pool (it is not `async`, or marked `blocking`):
+    /// the impl then needs `Self: 'static`, which dagx asks of every task anyway.
+    offloaded: bool,
     /// The types of the received inputs, the tuple pattern they are bound to, and the
     /// `Input` made of them.
     inputs: (TokenStream, TokenStream, TokenStream),
 }
 
 impl TaskBodies {
-    fn real(task: &TaskImpl) -> Self {
+    fn real(task: &TaskImpl, blocking: bool) -> Self {
         let run = &task.run;
         let names: Vec<Ident> = (0..run.inputs.len())
             .map(|i| format_ident!("input{}", i))
@@ -79,19 +82,37 @@ impl TaskBodies {
             Receiver::Shared => Some(quote_spanned!(span=> &self,)),
             Receiver::Mut => Some(quote_spanned!(span=> &mut self,)),
         };
-        let mut call = quote_spanned!(span=> <Self>::#ident(#receiver #(&#names),*));
-        if run.is_async() {
-            call = quote_spanned!(span=> #call.await);
-        }
+        let call = quote_spanned!(span=> <Self>::#ident(#receiver #(&#names),*));
+        let offloaded = blocking || !run.is_async();
+        // A `run` that blocks its thread goes to the blocking pool, where its timeout holds.
+        let body = match (offloaded, run.is_async()) {
+            (false, _) => quote_spanned!(span=> #call.await),
+            (true, false) => quote! {
+                ::duraflow::__private::run_blocking(move || {
+                    let #input = input;
+                    #call
+                })
+                .await
+            },
+            (true, true) => quote! {
+                ::duraflow::__private::run_blocking(move || {
+                    let #input = input;
+                    ::duraflow::__private::block_on(async { #call.await })
+                })
+                .await
+            },
+        };
+        let bind = (!offloaded).then(|| quote!(let #input = input;));
 
         TaskBodies {
             self_mutability: (run.receiver() == Receiver::Mut).then(Default::default),
             run: quote! {
                 async move {
-                    let #input = input;
-                    #call
+                    #bind
+                    #body
                 }
             },
+            offloaded,
             inputs: (quote!(#(#types),*), quote!((#(#names,)*)), input),
         }
     }
@@ -100,6 +121,7 @@ impl TaskBodies {
         TaskBodies {
             self_mutability: None,
             run: quote!(::core::future::pending()),
+            offloaded: false,
             inputs: (
                 TokenStream::new(),
                 quote!(()),
@@ -120,7 +142,14 @@ fn dagx_input<T: ToTokens>(items: &[T]) -> TokenStream {
 /// The dagx `Task` impl, written by the runtime's glue macro so that dagx's hidden
 /// `extract_and_run` is spelled there only.
 fn task_trait(task: &TaskImpl, bodies: &TaskBodies) -> TokenStream {
-    let (impl_generics, _, where_clause) = task.item.generics.split_for_impl();
+    let mut generics = task.item.generics.clone();
+    if bodies.offloaded {
+        generics
+            .make_where_clause()
+            .predicates
+            .push(parse_quote!(Self: 'static));
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
     let self_ty = &task.item.self_ty;
     let input = dagx_input(&task.run.input_types());
     let output = task
@@ -131,6 +160,7 @@ fn task_trait(task: &TaskImpl, bodies: &TaskBodies) -> TokenStream {
         self_mutability,
         run,
         inputs: (types, pattern, into),
+        ..
     } = bodies;
     // Spanned on the user's `run`: a future that is not `Send` is reported there.
     let run_future = quote_spanned! {task.run.method.sig.ident.span()=>

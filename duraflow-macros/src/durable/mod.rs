@@ -182,7 +182,7 @@ mod tests {
         assert!(two.contains("type Input = (u8 , String) ;"), "{two}");
         assert!(two.contains("fn run (mut self ,"), "{two}");
         assert!(
-            two.contains("< Self > :: run (& mut self , & input0 , & input1) } }"),
+            two.contains("run_blocking (move || { let (input0 , input1) = input ; < Self > :: run (& mut self , & input0 , & input1) }) . await"),
             "{two}"
         );
         assert!(two.contains("type Inputs = (u8 , String ,) ;"), "{two}");

@@ -16,7 +16,7 @@ fn main() {
         .sync_window(Some(Duration::from_secs(60)));
     let ctx = Context::new(store);
     ctx.save("flushed", &1u32).expect("save flushes");
-    let record = codec::encode("unflushed", &2u32, 0, [0; 16]).expect("encode");
+    let record = codec::encode("unflushed", &2u32, codec::Stamp::default()).expect("encode");
     ctx.db.put("unflushed", record).expect("queued");
     // Let the writer commit the batch (without a sync: the window is a minute).
     std::thread::sleep(Duration::from_millis(200));
