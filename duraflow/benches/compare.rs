@@ -41,7 +41,7 @@ const SIZES: [usize; 2] = [1_000, 100_000];
 /// The largest DAG the stores that write a file per record are timed on.
 const FILE_PER_RECORD_MAX: usize = 1_000;
 
-/// Samples and times per group, so that all groups together run in about ten minutes on two
+/// Samples and times per group, so that all groups together run in 10–12 minutes on two
 /// cores: criterion's default of 100 samples would take over an hour. A run of 100,000 tasks
 /// takes from a tenth of a second to over a second, so those groups take criterion's minimum
 /// of 10 samples, each of the same number of runs (flat sampling) rather than of growing
