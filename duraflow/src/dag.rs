@@ -289,9 +289,16 @@ impl<'a> DurableDag<'a> {
         // Durable tasks catch their own panics; dagx 0.3.1 would drop a plain dagx task's
         // panic in a layer of several, so every spawned future catches it here.
         let shared = Arc::clone(&self.shared);
+        // Each spawned future holds a clone of `spawned` until it is dropped, so the run can
+        // wait for the last of them: dagx has the outputs a moment before the futures (and
+        // the store they hold) are gone.
+        let spawned = Arc::new(());
+        let in_flight = Arc::clone(&spawned);
         let guarded = move |task: BoxFuture<'static, ()>| {
             let shared = Arc::clone(&shared);
+            let in_flight = Arc::clone(&in_flight);
             spawner(Box::pin(async move {
+                let _in_flight = in_flight;
                 if let Err(payload) = AssertUnwindSafe(task).catch_unwind().await {
                     if let Some(run) = &shared.run {
                         run.fail(DuraflowError::UnkeyedTaskPanicked {
@@ -302,6 +309,9 @@ impl<'a> DurableDag<'a> {
             }));
         };
         let dag_result = self.dag.run(guarded).await;
+        while Arc::strong_count(&spawned) > 1 {
+            tokio::task::yield_now().await;
+        }
         let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
         let (report, task_error) = self.run_state().finish();
         self.shared.emit(&Event::RunFinished { report: &report });

@@ -72,10 +72,13 @@ pub trait DurableTask: dagx::Task + Sized {
 /// cannot be serialized).
 pub(crate) type Received<T> = Result<(<T as dagx::Task>::Input, Option<Fingerprint>), String>;
 
+/// Receives a task's inputs from what the executor hands over.
+pub(crate) type Receive<T> = fn(ErasedInputs) -> BoxFuture<'static, Received<T>>;
+
 /// What a `#[durable]` task lets duraflow do beyond running it: receive its inputs itself,
 /// fingerprint its fields, copy it for another attempt.
 pub(crate) struct Abilities<T: dagx::Task> {
-    pub(crate) receive: fn(ErasedInputs) -> BoxFuture<'static, Received<T>>,
+    pub(crate) receive: Receive<T>,
     fingerprint_state: fn(&T, &mut Fingerprint) -> bool,
     clone: fn(&T) -> Option<T>,
 }
@@ -204,7 +207,7 @@ impl<T: dagx::Task> Durable<T> {
     }
 
     /// How to receive this task's inputs, when duraflow receives them itself.
-    pub(crate) fn receive(&self) -> Option<fn(ErasedInputs) -> BoxFuture<'static, Received<T>>> {
+    pub(crate) fn receive(&self) -> Option<Receive<T>> {
         self.abilities.as_ref().map(|abilities| abilities.receive)
     }
 

@@ -37,11 +37,8 @@ where
 
     /// The task's real error is kept in its run's state; dagx, which turns any error into
     /// `InvalidDependency`, gets its message.
-    fn extract_and_run(
-        self,
-        receivers: Receivers,
-    ) -> impl Future<Output = Result<Self::Output, String>> + Send {
-        async move {
+    async fn extract_and_run(self, receivers: Receivers) -> Result<Self::Output, String> {
+        {
             let shared = Arc::clone(self.shared());
             let result = match self.receive() {
                 // duraflow receives the inputs itself: it can fingerprint them and retry.
@@ -88,15 +85,13 @@ where
 
 /// Receives a `#[durable]` task's inputs as a tuple and runs it (the body of the
 /// `extract_and_run` that [`__dagx_task!`] writes).
-pub fn extract_and_run<T: Task, I: InputTuple>(
+pub async fn extract_and_run<T: Task, I: InputTuple>(
     task: T,
     receivers: Receivers,
     into: impl FnOnce(I) -> T::Input + Send,
-) -> impl Future<Output = Result<T::Output, String>> + Send {
-    async move {
-        let inputs = receive_inputs::<I>(receivers).await?;
-        Ok(task.run(into(inputs)).await)
-    }
+) -> Result<T::Output, String> {
+    let inputs = receive_inputs::<I>(receivers).await?;
+    Ok(task.run(into(inputs)).await)
 }
 
 /// Receives a `#[durable]` task's inputs as a tuple from what dagx handed over (the body of

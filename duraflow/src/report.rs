@@ -56,7 +56,7 @@ pub struct Skipped {
 ///
 /// let dag = DagRunner::new();
 /// let d = DurableDag::new(&dag, Arc::new(Context::new(MemoryStore::new())));
-/// let load = d.add("load", Load(1));
+/// let load: dagx::TaskHandle<i32> = d.add("load", Load(1)).into();
 /// d.add("check", Check).depends_on(load);
 /// let report = d.run(|f| { tokio::spawn(f); }).await?;
 /// assert_eq!((report.executed, report.runs[0].reason.clone()), (2, Miss::NoRecord));

@@ -1,7 +1,9 @@
 //! How a task's output is stored, chosen from its type when the task is added: a value is
-//! stored whole, and for a `#[durable]` task returning `Result<T, E>`, only its `Ok` value
-//! (an `Err` is never stored, so `E` needs no serde: `anyhow::Error`, `Box<dyn Error + Send
-//! + Sync>` and `thiserror` enums work as they are).
+//! stored whole, and for a `#[durable]` task returning `Result<T, E>` whose `E` serde cannot
+//! store, only its `Ok` value (an `Err` is never stored, so `E` needs only `Display`: a
+//! `thiserror` enum without serde works as it is). dagx passes every output on by `Clone`,
+//! so an `E` that is not `Clone` (`anyhow::Error`, `Box<dyn Error + Send + Sync>`) goes in an
+//! `Arc`.
 
 use crate::codec::{self, Expect, Miss, Stamp};
 use crate::outcome;
@@ -62,8 +64,9 @@ impl<T: Persistable, E: Display + Send + Sync + 'static> Storing<Result<T, E>> {
 }
 
 /// Autoref specialization for the generated `DurableTask::__storing`:
-/// `(&&Chooser::<O>::new()).storing()` picks [`Storing::ok_only`] for a `Result` whose `Ok`
-/// can be stored and whose `Err` can be shown, and [`Storing::whole`] otherwise.
+/// `(&&Chooser::<O>::new()).storing()` picks [`Storing::whole`] for an output serde can
+/// store, and [`Storing::ok_only`] for a `Result` whose `Err` serde cannot store (its `Ok`
+/// can, and its `Err` can be shown).
 #[doc(hidden)]
 pub struct Chooser<O>(std::marker::PhantomData<fn() -> O>);
 
@@ -80,7 +83,7 @@ impl<O> Default for Chooser<O> {
     }
 }
 
-/// Picked first: a `Result` with a storable `Ok`.
+/// Picked otherwise: a `Result` with a storable `Ok`.
 #[doc(hidden)]
 pub trait StoreOk<O> {
     /// How to store `O`.
@@ -88,21 +91,21 @@ pub trait StoreOk<O> {
 }
 
 impl<T: Persistable, E: Display + Send + Sync + 'static> StoreOk<Result<T, E>>
-    for &Chooser<Result<T, E>>
+    for Chooser<Result<T, E>>
 {
     fn storing(&self) -> Storing<Result<T, E>> {
         Storing::ok_only()
     }
 }
 
-/// Picked otherwise: the output stored whole.
+/// Picked first: the output stored whole.
 #[doc(hidden)]
 pub trait StoreWhole<O> {
     /// How to store `O`.
     fn storing(&self) -> Storing<O>;
 }
 
-impl<O: Persistable> StoreWhole<O> for Chooser<O> {
+impl<O: Persistable> StoreWhole<O> for &Chooser<O> {
     fn storing(&self) -> Storing<O> {
         Storing::whole()
     }

@@ -148,16 +148,21 @@ async fn events_follow_each_task_through_a_fresh_and_a_resumed_run() {
 }
 
 #[tokio::test]
-async fn an_err_output_is_executed_but_not_persisted() {
+async fn an_err_output_is_executed_not_persisted_and_reported_as_failed() {
     let ctx = Arc::new(Context::new(MemoryStore::new()));
     let (log, result, _) = run(&ctx, 7).await;
     let report = result.expect("an Err output is not a failed run");
     assert_eq!(report.not_persisted, 1);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].key, "half");
+    assert!(report.failed[0].message.contains("7 is odd"));
     assert_eq!(
         lines_of(&log, "half"),
         [
             "half started",
             "half missed: no record",
+            "half failed: task `half` returned an error: 7 is odd; it was not stored, so the \
+             task runs again on the next run",
             "half executed of Some(2)"
         ]
     );

@@ -240,7 +240,7 @@ impl DurableItems {
                 use ::duraflow::__private::{CloneNone as _, CloneSome as _};
                 (&&::duraflow::__private::Probe(self)).try_clone()
             },
-            // Autoref specialization: a `Result` with a storable `Ok` stores the `Ok` only.
+            // Autoref specialization: a `Result` whose `Err` has no serde stores its `Ok` only.
             storing: quote! {
                 #[allow(unused_imports)]
                 use ::duraflow::__private::{StoreOk as _, StoreWhole as _};
