@@ -1,6 +1,7 @@
 //! `DurableDag`: adds durable tasks to a dagx `DagRunner` and runs them with real errors.
 
-use crate::durable::{panic_message, Durable, DurableTask, Shared};
+use crate::attempt::panic_message;
+use crate::durable::{Durable, DurableTask, Shared};
 use crate::events::{Event, EventHandler};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};

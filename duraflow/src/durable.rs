@@ -5,6 +5,7 @@
 //! (`durable_dag!`) all produce a `Durable<T>`; the dagx glue and [`Durable::run_result`]
 //! both call `execute`.
 
+use crate::attempt::{attempt_once, claim, failure_error, Failure};
 use crate::codec::{Expect, Miss, Stamp};
 use crate::events::{Event, Observers, Progress};
 use crate::fingerprint::Fingerprint;
@@ -12,15 +13,13 @@ use crate::key::{check_key, TaskKey};
 use crate::options::{Cache, TaskOptions};
 use crate::report::TaskRun;
 use crate::run_state::RunState;
-use crate::store::{off_runtime, Claim};
+use crate::store::off_runtime;
 use crate::storing::{Persistable, Storing};
 use crate::{Context, DuraflowError};
 use futures::future::BoxFuture;
-use futures::FutureExt;
 use parking_lot::RwLock;
 use std::any::Any;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -226,13 +225,6 @@ impl<T: DurableTask> Durable<T> {
     }
 }
 
-/// Why an attempt produced no output.
-enum Failure {
-    Panicked(String),
-    TimedOut(Duration),
-    InputUnavailable(String),
-}
-
 impl<T: dagx::Task> Durable<T>
 where
     T::Output: 'static,
@@ -410,7 +402,10 @@ where
                     Ok((output, false))
                 }
             },
-            Err(failure) => Err(failure_error(&shared, &key, failure, attempt)),
+            Err(failure) => Err(failure_error(&key, failure, attempt, || {
+                let lost = shared.run.as_ref().map(RunState::lost).unwrap_or_default();
+                lost.iter().map(ToString::to_string).collect()
+            })),
         };
         if coordinated && !matches!(persisted, Ok((_, true))) {
             // Best effort: an unreleased claim expires with its lease.
@@ -448,71 +443,6 @@ async fn look_up<O>(
         None => Err((Miss::NoRecord, None)),
         Some(bytes) => (storing.decode)(key, &bytes, expect).map_err(|miss| (miss, Some(bytes))),
     })
-}
-
-/// Claims `key` on a coordinating store; `Some(value)` when another worker stored it
-/// meanwhile (a record this task cannot use counts as none: the task runs).
-async fn claim<O>(
-    ctx: &Context,
-    key: &TaskKey,
-    storing: Storing<O>,
-    expect: Expect,
-    stale: Option<Vec<u8>>,
-) -> Result<Option<O>, DuraflowError> {
-    let owned = key.clone();
-    let claim = off_runtime(&ctx.db, move |s| s.claim(&owned, stale.as_deref()))
-        .await
-        .map_err(|source| DuraflowError::Load {
-            key: key.to_string(),
-            source,
-        })?;
-    Ok(match claim {
-        Claim::Run => None,
-        Claim::Restore(bytes) => (storing.decode)(key, &bytes, expect).ok(),
-    })
-}
-
-/// Runs one attempt, catching a panic and enforcing the timeout.
-async fn attempt_once<O>(
-    attempt: impl Future<Output = Result<O, String>>,
-    timeout: Option<Duration>,
-) -> Result<O, Failure> {
-    let guarded = AssertUnwindSafe(attempt).catch_unwind();
-    let caught = match timeout {
-        None => guarded.await,
-        Some(limit) => tokio::time::timeout(limit, guarded)
-            .await
-            .map_err(|_| Failure::TimedOut(limit))?,
-    };
-    match caught {
-        Ok(Ok(output)) => Ok(output),
-        Ok(Err(reason)) => Err(Failure::InputUnavailable(reason)),
-        Err(payload) => Err(Failure::Panicked(panic_message(payload.as_ref()))),
-    }
-}
-
-/// The error for the last failed attempt, with the attempt count when there were several.
-fn failure_error(shared: &Shared, key: &str, failure: Failure, attempts: u32) -> DuraflowError {
-    let key = key.to_owned();
-    match failure {
-        Failure::InputUnavailable(reason) => DuraflowError::InputUnavailable {
-            key,
-            reason,
-            upstream: shared.run.as_ref().map_or_else(Vec::new, |run| {
-                run.lost().iter().map(ToString::to_string).collect()
-            }),
-        },
-        Failure::Panicked(message) if attempts > 1 => DuraflowError::TaskPanicked {
-            key,
-            message: format!("{message} (failed on all {attempts} attempts)"),
-        },
-        Failure::Panicked(message) => DuraflowError::TaskPanicked { key, message },
-        Failure::TimedOut(after) => DuraflowError::TimedOut {
-            key,
-            after,
-            attempts,
-        },
-    }
 }
 
 /// Encodes `output` as a record and hands it to the store (whose `put` does not block).
@@ -611,16 +541,5 @@ fn completed(shared: &Shared, key: &str) -> (usize, Option<usize>) {
     match &shared.run {
         Some(run) => (run.complete(), Some(run.total())),
         None => (in_context, None),
-    }
-}
-
-/// The message of a caught panic.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
     }
 }

@@ -33,6 +33,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod attempt;
 mod blocking;
 pub mod codec;
 mod context;
