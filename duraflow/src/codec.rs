@@ -376,7 +376,8 @@ pub fn decode<T: DeserializeOwned + 'static>(
         || record.schema_version != expect.schema_version
     {
         let stored_name = String::from_utf8_lossy(record.type_name);
-        if record.shape.is_empty() && schema.shape.is_none() {
+        let untraced = record.shape.is_empty() && schema.shape.is_none();
+        if untraced && record.schema_version == expect.schema_version {
             return Err(Miss::TypeChanged {
                 stored: stored_name.into_owned(),
                 expected: schema.type_name.to_owned(),

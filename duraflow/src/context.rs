@@ -47,10 +47,21 @@ impl Context {
 
     /// The value stored under `key`: `Ok(None)` when there is none; an error naming the key
     /// when the record holds another type or shape (naming both), is corrupt, or cannot be
-    /// read.
+    /// read. Reads records of schema version 0; for a task with `schema = N`, use
+    /// [`Context::try_get_schema`].
     pub fn try_get<T: DeserializeOwned + 'static>(
         &self,
         key: &str,
+    ) -> Result<Option<T>, DuraflowError> {
+        self.try_get_schema(key, 0)
+    }
+
+    /// As [`Context::try_get`], for a record written under schema version `schema` (a task
+    /// with `#[durable(schema = N)]`, `TaskOptions::schema` or `Durable::with_schema`).
+    pub fn try_get_schema<T: DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+        schema: u32,
     ) -> Result<Option<T>, DuraflowError> {
         check_key(key)?;
         let Some(bytes) = self.db.get(key).map_err(|source| DuraflowError::Load {
@@ -60,7 +71,11 @@ impl Context {
         else {
             return Ok(None);
         };
-        codec::decode(key, &bytes, Expect::default())
+        let expect = Expect {
+            schema_version: schema,
+            ..Expect::default()
+        };
+        codec::decode(key, &bytes, expect)
             .map(Some)
             .map_err(|miss| miss_error(key, miss))
     }

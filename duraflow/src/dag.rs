@@ -5,6 +5,7 @@ use crate::durable::{Durable, DurableTask, Shared};
 use crate::events::{Event, EventHandler};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
+use crate::report::TaskFailure;
 use crate::run_state::{Refresh, RunState};
 use crate::store::off_runtime;
 use crate::storing::{Persistable, Storing};
@@ -57,6 +58,8 @@ pub struct DurableDag<'a> {
     shared: Arc<Shared>,
     keys: Mutex<Keys>,
     cache: Option<Cache>,
+    /// The report of the last run, kept when that run returned `Err`.
+    failed_report: Mutex<Option<RunReport>>,
 }
 
 impl<'a> DurableDag<'a> {
@@ -67,6 +70,7 @@ impl<'a> DurableDag<'a> {
             shared: Arc::new(Shared::new(ctx, Some(RunState::default()))),
             keys: Mutex::default(),
             cache: None,
+            failed_report: Mutex::default(),
         }
     }
 
@@ -277,7 +281,8 @@ impl<'a> DurableDag<'a> {
     }
 
     /// Runs the DAG and returns what ran and what was restored, or the first real error
-    /// (which key, what failed). When it returns `Ok`, every executed task's record is
+    /// (which key, what failed; [`last_report`](Self::last_report) then has every error and
+    /// the rest of the report). When it returns `Ok`, every executed task's record is
     /// durable.
     pub async fn run<S>(&self, spawner: S) -> Result<RunReport, DuraflowError>
     where
@@ -314,17 +319,57 @@ impl<'a> DurableDag<'a> {
             tokio::task::yield_now().await;
         }
         let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
-        let (report, task_error) = self.run_state().finish();
-        self.shared.emit(&Event::RunFinished { report: &report });
-        if let Some(error) = task_error {
-            return Err(error);
-        }
-        flushed.map_err(|failed| DuraflowError::Persist {
+        let (mut report, task_error) = self.run_state().finish();
+        let persist_error = flushed.err().map(|failed| DuraflowError::Persist {
             key: failed.key,
             source: failed.source,
-        })?;
-        dag_result?;
-        Ok(report)
+        });
+        if let Some(error @ DuraflowError::Persist { key, .. }) = &persist_error {
+            report.failed.push(TaskFailure {
+                key: TaskKey::from(key.as_str()),
+                message: error.to_string(),
+            });
+        }
+        self.shared.emit(&Event::RunFinished { report: &report });
+        let error = task_error
+            .or(persist_error)
+            .or(dag_result.err().map(DuraflowError::from));
+        *self.failed_report.lock() = error.is_some().then(|| report.clone());
+        match error {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
+    }
+
+    /// The whole report of the last run when that run returned `Err` (`None` after a run
+    /// that returned `Ok`, whose report the caller has): every task that failed or was
+    /// skipped with its message, and what executed and was restored before the run ended.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use duraflow::{Context, DurableDag, MemoryStore};
+    /// use dagx::{task, DagRunner, Task};
+    /// use std::sync::Arc;
+    ///
+    /// struct Boom;
+    /// #[task]
+    /// impl Boom { async fn run(&self) -> i32 { panic!("no input file") } }
+    /// struct Load(i32);
+    /// #[task]
+    /// impl Load { async fn run(&self) -> i32 { self.0 } }
+    ///
+    /// let dag = DagRunner::new();
+    /// let d = DurableDag::new(&dag, Arc::new(Context::new(MemoryStore::new())));
+    /// d.add("boom", Boom);
+    /// d.add("load", Load(1));
+    /// assert!(d.run(|f| { tokio::spawn(f); }).await.is_err());
+    /// let report = d.last_report().expect("the failed run's report");
+    /// assert_eq!((report.executed, report.failed[0].key.as_str()), (1, "boom"));
+    /// assert!(report.failed[0].message.contains("no input file"));
+    /// # }
+    /// ```
+    pub fn last_report(&self) -> Option<RunReport> {
+        self.failed_report.lock().clone()
     }
 
     /// Reads every record of the DAG in one store call before the run, when the store's

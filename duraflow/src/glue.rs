@@ -8,6 +8,7 @@
 //! log of their `DurableDag` and give dagx only a message.
 
 use crate::durable::{Durable, ErasedInputs};
+use crate::key::TaskKey;
 use dagx::{Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
@@ -290,4 +291,153 @@ where
     D: Deps<T::Input>,
 {
     deps.wire(builder)
+}
+
+/// A user's merge of several outputs into one.
+pub(crate) type MergeFn<T> = Arc<dyn Fn(&[&T]) -> T + Send + Sync>;
+
+/// One merge of a reduction (see [`crate::Family`]): a durable task over up to 8 inputs
+/// `I`, a tuple of `T`s.
+pub struct Merge<T, I> {
+    key: TaskKey,
+    /// The keys of its inputs, which its record is checked against.
+    inputs: Vec<TaskKey>,
+    merge: MergeFn<T>,
+    _inputs: std::marker::PhantomData<fn() -> I>,
+}
+
+impl<T, I> Merge<T, I> {
+    pub(crate) fn new(key: TaskKey, inputs: Vec<TaskKey>, merge: MergeFn<T>) -> Self {
+        Merge {
+            key,
+            inputs,
+            merge,
+            _inputs: std::marker::PhantomData,
+        }
+    }
+
+    /// Its key.
+    pub(crate) fn merge_key(&self) -> &TaskKey {
+        &self.key
+    }
+
+    /// The keys of its inputs, in order.
+    pub(crate) fn input_keys(&self) -> &[TaskKey] {
+        &self.inputs
+    }
+}
+
+impl<T, I> Clone for Merge<T, I> {
+    fn clone(&self) -> Self {
+        Merge::new(
+            self.key.clone(),
+            self.inputs.clone(),
+            Arc::clone(&self.merge),
+        )
+    }
+}
+
+/// Tuples of up to 8 `T`s: the inputs of a [`Merge`] as duraflow receives them.
+pub trait MergeInputs<T>: InputTuple + Clone + Sync {
+    /// dagx's `Input` of a task over these inputs: the tuple, or the value alone for one.
+    type Input: Clone + Send + Sync + 'static;
+    /// dagx's `Input` from the tuple.
+    fn into_input(self) -> Self::Input;
+    /// References to each input of dagx's `Input`, in order.
+    fn refs(input: &Self::Input) -> Vec<&T>;
+    /// References to each input of the tuple, in order.
+    fn values(&self) -> Vec<&T>;
+}
+
+macro_rules! merge_inputs {
+    ($($T:ident $i:tt),*) => {
+        impl<T: Clone + Send + Sync + 'static> MergeInputs<T> for ($($T,)*) {
+            type Input = Self;
+            fn into_input(self) -> Self {
+                self
+            }
+            fn refs(input: &Self) -> Vec<&T> {
+                input.values()
+            }
+            fn values(&self) -> Vec<&T> {
+                vec![$(&self.$i),*]
+            }
+        }
+    };
+}
+
+impl<T: Clone + Send + Sync + 'static> MergeInputs<T> for (T,) {
+    type Input = T;
+    fn into_input(self) -> T {
+        self.0
+    }
+    fn refs(input: &T) -> Vec<&T> {
+        vec![input]
+    }
+    fn values(&self) -> Vec<&T> {
+        vec![&self.0]
+    }
+}
+
+merge_inputs!();
+merge_inputs!(T 0, T 1);
+merge_inputs!(T 0, T 1, T 2);
+merge_inputs!(T 0, T 1, T 2, T 3);
+merge_inputs!(T 0, T 1, T 2, T 3, T 4);
+merge_inputs!(T 0, T 1, T 2, T 3, T 4, T 5);
+merge_inputs!(T 0, T 1, T 2, T 3, T 4, T 5, T 6);
+merge_inputs!(T 0, T 1, T 2, T 3, T 4, T 5, T 6, T 7);
+
+impl<T, I> Task for Merge<T, I>
+where
+    T: Clone + Send + Sync + 'static,
+    I: MergeInputs<T>,
+{
+    type Input = I::Input;
+    type Output = T;
+
+    async fn run(self, input: I::Input) -> T {
+        (self.merge)(&I::refs(&input))
+    }
+
+    fn extract_and_run(
+        self,
+        receivers: Receivers,
+    ) -> impl Future<Output = Result<T, String>> + Send {
+        extract_and_run::<Self, I>(self, receivers, I::into_input)
+    }
+}
+
+/// Adds one merge once its arity is known (implemented where the DAG is).
+pub(crate) trait AddMerge<'a, T: Clone + Send + Sync + 'static> {
+    /// Adds the merge over inputs `I`.
+    fn add<I: MergeInputs<T>>(self) -> TaskBuilder<'a, Durable<Merge<T, I>>, Pending>;
+}
+
+/// Adds a merge over `inputs` (at most 8) with `adder` and wires it: the merge's input
+/// tuple, and dagx's dependency tuple, follow the number of inputs.
+#[track_caller]
+pub(crate) fn wire_merge<'a, T, A>(adder: A, inputs: &[TaskHandle<T>]) -> TaskHandle<T>
+where
+    T: Clone + Send + Sync + 'static,
+    A: AddMerge<'a, T>,
+{
+    match inputs {
+        [] => adder.add::<()>().depends_on(()),
+        [a] => adder.add::<(T,)>().depends_on(a),
+        [a, b] => adder.add::<(T, T)>().depends_on((a, b)),
+        [a, b, c] => adder.add::<(T, T, T)>().depends_on((a, b, c)),
+        [a, b, c, d] => adder.add::<(T, T, T, T)>().depends_on((a, b, c, d)),
+        [a, b, c, d, e] => adder.add::<(T, T, T, T, T)>().depends_on((a, b, c, d, e)),
+        [a, b, c, d, e, f] => adder
+            .add::<(T, T, T, T, T, T)>()
+            .depends_on((a, b, c, d, e, f)),
+        [a, b, c, d, e, f, g] => adder
+            .add::<(T, T, T, T, T, T, T)>()
+            .depends_on((a, b, c, d, e, f, g)),
+        [a, b, c, d, e, f, g, h] => adder
+            .add::<(T, T, T, T, T, T, T, T)>()
+            .depends_on((a, b, c, d, e, f, g, h)),
+        more => unreachable!("a merge takes at most 8 inputs, not {}", more.len()),
+    }
 }

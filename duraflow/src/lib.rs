@@ -46,6 +46,7 @@ mod glue;
 mod key;
 mod options;
 mod outcome;
+mod reduce;
 mod report;
 mod run_state;
 mod schema;
@@ -67,8 +68,10 @@ pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
 pub use events::{Event, EventHandler, Progress};
 pub use fingerprint::Fingerprint;
+pub use glue::{Merge, MergeInputs};
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
 pub use options::{parse_duration, Cache, TaskOptions};
+pub use reduce::Family;
 pub use report::{RunReport, Skipped, TaskFailure, TaskRun};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;

@@ -15,6 +15,23 @@ pub use ::std;
 use crate::{Durable, DurableDag};
 use dagx::{Pending, Task, TaskBuilder};
 
+/// A member of a `durable_dag!` family without an explicit key: its key (from its
+/// attribute) and its builder.
+#[track_caller]
+pub fn member<'a, T>(
+    dag: &DurableDag<'a>,
+    task: T,
+) -> (String, TaskBuilder<'a, Durable<T>, Pending>)
+where
+    T: DurableTask + 'static,
+    T::Input: Clone + 'static,
+    T::Output: Clone,
+{
+    let key = task.key();
+    let builder = dag.task(task);
+    (key, builder)
+}
+
 /// Compiles only when `T` can be stored; the error speaks of the user's output type.
 pub fn assert_persistable<T: Persistable>() {}
 
@@ -86,6 +103,7 @@ where
     T::Output: Clone,
 {
     type Node = TaskBuilder<'a, Durable<T>, Pending>;
+    #[track_caller]
     fn add(&self) -> Self::Node {
         self.dag.task_as(self.key, self.take())
     }
@@ -106,6 +124,7 @@ where
     T::Output: Persistable,
 {
     type Node = TaskBuilder<'a, Durable<T>, Pending>;
+    #[track_caller]
     fn add(&self) -> Self::Node {
         self.dag.add(self.key, self.take())
     }

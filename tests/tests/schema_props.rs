@@ -184,6 +184,13 @@ proptest! {
                 "{:?}", as_traced
             );
         }
+        // A bumped schema version is the only check an untraced type has: a schema change.
+        let record = encode("k", &Loose::Number(number), Stamp::default()).unwrap();
+        let bumped = decode::<Loose>("k", &record, Expect { schema_version: 1, ..Expect::default() });
+        prop_assert!(
+            matches!(&bumped, Err(Miss::SchemaChanged { stored, expected }) if stored.contains("not traced") && expected.ends_with("(schema 1)")),
+            "{:?}", bumped
+        );
         let record = encode("k", &number, Stamp::default()).unwrap();
         let as_untraced = decode::<Loose>("k", &record, Expect::default());
         prop_assert!(
