@@ -89,7 +89,7 @@ pub struct Expect {
 }
 
 /// Why a record was not returned as a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Miss {
     /// Nothing is stored under the key.
     NoRecord,

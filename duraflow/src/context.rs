@@ -1,6 +1,7 @@
 //! `Context`: the store and the completion counter shared by the tasks of a run.
 
 use crate::codec::{self, Expect, Miss};
+use crate::journal::{self, RunEntry};
 use crate::key::check_key;
 use crate::store::Storage;
 use crate::DuraflowError;
@@ -102,6 +103,41 @@ impl Context {
             key: failed.key,
             source: failed.source,
         })
+    }
+
+    /// Every run the store's journal keeps, oldest first: what each `DurableDag::run` did
+    /// (see [`RunEntry`]).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> Result<(), duraflow::DuraflowError> {
+    /// use duraflow::{Context, DurableDag, MemoryStore, Outcome};
+    /// use dagx::{task, DagRunner, Task};
+    /// use std::sync::Arc;
+    ///
+    /// struct Load(i32);
+    /// #[task]
+    /// impl Load { async fn run(&self) -> i32 { self.0 } }
+    ///
+    /// let ctx = Arc::new(Context::new(MemoryStore::new()));
+    /// for _ in 0..2 {
+    ///     let dag = DagRunner::new();
+    ///     let d = DurableDag::new(&dag, ctx.clone());
+    ///     d.add("load", Load(1));
+    ///     d.run(|f| { tokio::spawn(f); }).await?;
+    /// }
+    /// let runs = ctx.runs()?;
+    /// assert_eq!(runs.len(), 2);
+    /// assert_eq!(runs[0].report.tasks[0].outcome, Outcome::Executed);
+    /// assert_eq!(runs[1].report.tasks[0].outcome, Outcome::Restored);
+    /// # Ok(()) }
+    /// ```
+    pub fn runs(&self) -> Result<Vec<RunEntry>, DuraflowError> {
+        journal::runs(&*self.db)
+    }
+
+    /// The run `id` of the store's journal (an id from [`Context::runs`]), if it is kept.
+    pub fn run(&self, id: &str) -> Result<Option<RunEntry>, DuraflowError> {
+        journal::read(&*self.db, id)
     }
 
     /// Forces the task under `key` to run again next time: removes its record. With

@@ -5,6 +5,7 @@ use crate::durable::{Durable, DurableTask, Shared};
 use crate::events::{Event, EventHandler};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
+use crate::journal::{self, RunEntry, DEFAULT_JOURNAL_RUNS};
 use crate::report::TaskFailure;
 use crate::run_state::{Refresh, RunState};
 use crate::store::off_runtime;
@@ -14,16 +15,10 @@ use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-/// The keys of a `DurableDag`'s tasks: in the order they were added, and as a set.
-#[derive(Default)]
-struct Keys {
-    in_order: Vec<TaskKey>,
-    set: HashSet<TaskKey>,
-}
 
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
 ///
@@ -56,10 +51,13 @@ pub struct DurableDag<'a> {
     dag: &'a DagRunner,
     /// What its tasks share: the context, the handlers and the run state.
     shared: Arc<Shared>,
-    keys: Mutex<Keys>,
+    /// The keys of its tasks.
+    keys: Mutex<HashSet<TaskKey>>,
     cache: Option<Cache>,
     /// The report of the last run, kept when that run returned `Err`.
     failed_report: Mutex<Option<RunReport>>,
+    /// How many runs the store's journal keeps; `None`: runs leave no entry.
+    journal: Option<usize>,
 }
 
 impl<'a> DurableDag<'a> {
@@ -71,6 +69,7 @@ impl<'a> DurableDag<'a> {
             keys: Mutex::default(),
             cache: None,
             failed_report: Mutex::default(),
+            journal: Some(DEFAULT_JOURNAL_RUNS),
         }
     }
 
@@ -112,6 +111,20 @@ impl<'a> DurableDag<'a> {
         self
     }
 
+    /// Whether each run leaves an entry in the store's run journal (on by default; see
+    /// [`Context::runs`]).
+    pub fn with_journal(mut self, on: bool) -> Self {
+        self.journal = on.then_some(self.journal.unwrap_or(DEFAULT_JOURNAL_RUNS));
+        self
+    }
+
+    /// How many runs the store's journal keeps (default [`DEFAULT_JOURNAL_RUNS`]); a run
+    /// that would keep more removes the oldest entries.
+    pub fn with_journal_runs(mut self, runs: usize) -> Self {
+        self.journal = Some(runs.max(1));
+        self
+    }
+
     /// Runs the tasks under these keys again on the next run, whatever their records hold.
     /// With `cache = inputs`, their dependents run again only if the new output differs.
     pub fn refresh<I, K>(self, keys: I) -> Self
@@ -132,7 +145,7 @@ impl<'a> DurableDag<'a> {
 
     /// Number of tasks added.
     pub fn len(&self) -> usize {
-        self.keys.lock().in_order.len()
+        self.keys.lock().len()
     }
 
     /// True when no task was added.
@@ -266,14 +279,13 @@ impl<'a> DurableDag<'a> {
     {
         let key = TaskKey::from(key);
         let mut keys = self.keys.lock();
-        if !keys.set.insert(key.clone()) {
+        if !keys.insert(key.clone()) {
             drop(keys);
             panic!(
                 "duplicate key {key:?} in one DurableDag: two tasks would share one record; \
                  give each task its own key"
             );
         }
-        keys.in_order.push(key.clone());
         drop(keys);
         let durable =
             Durable::sharing(key, Arc::clone(&self.shared), task, storing).with_version(version);
@@ -318,12 +330,26 @@ impl<'a> DurableDag<'a> {
         while Arc::strong_count(&spawned) > 1 {
             tokio::task::yield_now().await;
         }
-        let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
         let (mut report, task_error) = self.run_state().finish();
-        let persist_error = flushed.err().map(|failed| DuraflowError::Persist {
-            key: failed.key,
-            source: failed.source,
-        });
+        let mut journal_error = None;
+        if let Some(keep) = self.journal {
+            let entry = RunEntry::new(report);
+            let (entry, written) = off_runtime(&self.shared.ctx.db, move |s| {
+                let written = journal::record(s, &entry, keep);
+                (entry, written)
+            })
+            .await;
+            report = entry.report;
+            journal_error = written.err();
+        }
+        let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
+        let persist_error = flushed
+            .err()
+            .map(|failed| DuraflowError::Persist {
+                key: failed.key,
+                source: failed.source,
+            })
+            .or(journal_error);
         if let Some(error @ DuraflowError::Persist { key, .. }) = &persist_error {
             report.failed.push(TaskFailure {
                 key: TaskKey::from(key.as_str()),
@@ -380,7 +406,7 @@ impl<'a> DurableDag<'a> {
         if !store.is_blocking() {
             return;
         }
-        let keys = self.keys.lock().in_order.clone();
+        let keys: Vec<TaskKey> = self.keys.lock().iter().cloned().collect();
         let fetched = off_runtime(store, move |store| {
             let refs: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
             let records = store.get_many(&refs)?;

@@ -11,7 +11,7 @@ use crate::events::{Event, Observers, Progress};
 use crate::fingerprint::Fingerprint;
 use crate::key::{check_key, TaskKey};
 use crate::options::{Cache, TaskOptions};
-use crate::report::TaskRun;
+use crate::report::{Outcome, TaskRun};
 use crate::run_state::RunState;
 use crate::store::off_runtime;
 use crate::storing::{Persistable, Storing};
@@ -270,6 +270,7 @@ where
     {
         let shared = Arc::clone(&self.shared);
         let key = self.key.clone();
+        let began = Instant::now();
         #[cfg(feature = "tracing")]
         let (span, started) = (
             tracing::info_span!(
@@ -281,9 +282,10 @@ where
             Instant::now(),
         );
         #[cfg(feature = "tracing")]
-        let result = tracing::Instrument::instrument(self.sequence(prepare), span.clone()).await;
+        let result =
+            tracing::Instrument::instrument(self.sequence(prepare, began), span.clone()).await;
         #[cfg(not(feature = "tracing"))]
-        let result = self.sequence(prepare).await;
+        let result = self.sequence(prepare, began).await;
         #[cfg(feature = "tracing")]
         {
             span.record("elapsed_us", started.elapsed().as_micros() as u64);
@@ -291,11 +293,22 @@ where
         }
         if let Err(error) = &result {
             shared.emit(&Event::Failed { key: &key, error });
+            if let Some(run) = &shared.run {
+                let outcome = match error {
+                    DuraflowError::InputUnavailable { .. } => Outcome::Skipped,
+                    _ => Outcome::Failed,
+                };
+                run.span(&key, outcome, began);
+            }
         }
         result
     }
 
-    async fn sequence<P, F, Fut>(self, prepare: P) -> Result<T::Output, DuraflowError>
+    async fn sequence<P, F, Fut>(
+        self,
+        prepare: P,
+        began: Instant,
+    ) -> Result<T::Output, DuraflowError>
     where
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
@@ -339,14 +352,14 @@ where
         let (miss, stale) = match forced {
             true => (Miss::Forced, None),
             false => match look_up(&shared, &key, storing, expect).await? {
-                Ok(value) => return Ok(restored(&shared, &key, value)),
+                Ok(value) => return Ok(restored(&shared, &key, value, began)),
                 Err(missed) => missed,
             },
         };
         let coordinated = ctx.db.coordinates();
         if coordinated && !forced {
             if let Some(value) = claim(ctx, &key, storing, expect, stale).await? {
-                return Ok(restored(&shared, &key, value));
+                return Ok(restored(&shared, &key, value, began));
             }
         }
         shared.emit(&Event::Missed {
@@ -413,7 +426,13 @@ where
             let _ = off_runtime(&ctx.db, move |s| s.release(&owned)).await;
         }
         let (output, persisted) = persisted?;
-        executed(&shared, &key, miss, persisted, attempt, started.elapsed());
+        let ran = Ran {
+            reason: miss,
+            persisted,
+            attempts: attempt,
+            elapsed: started.elapsed(),
+        };
+        executed(&shared, &key, ran, began);
         Ok(output)
     }
 }
@@ -479,14 +498,22 @@ fn failed_output(shared: &Shared, key: &TaskKey, message: String) {
 }
 
 /// Counts, reports and logs a task that ran.
-fn executed(
-    shared: &Shared,
-    key: &TaskKey,
+/// What happened to a task that ran.
+struct Ran {
     reason: Miss,
     persisted: bool,
     attempts: u32,
+    /// Time spent running it (after the record was looked up).
     elapsed: Duration,
-) {
+}
+
+fn executed(shared: &Shared, key: &TaskKey, ran: Ran, began: Instant) {
+    let Ran {
+        reason,
+        persisted,
+        attempts,
+        elapsed,
+    } = ran;
     #[cfg(feature = "tracing")]
     tracing::debug!(
         key = %key,
@@ -508,6 +535,11 @@ fn executed(
         shared.emit(&Event::Persisted { key });
     }
     if let Some(run) = &shared.run {
+        let outcome = match persisted {
+            true => Outcome::Executed,
+            false => Outcome::Failed,
+        };
+        run.span(key, outcome, began);
         run.executed(TaskRun {
             key: key.clone(),
             reason,
@@ -518,12 +550,13 @@ fn executed(
 }
 
 /// Counts and reports a task whose output came from the store; returns its value.
-fn restored<O>(shared: &Shared, key: &str, value: O) -> O {
+fn restored<O>(shared: &Shared, key: &TaskKey, value: O, began: Instant) -> O {
     if let Some(run) = &shared.run {
         run.restored();
+        run.span(key, Outcome::Restored, began);
     }
     #[cfg(feature = "tracing")]
-    tracing::debug!(key, outcome = "restored", "restored from the store");
+    tracing::debug!(key = %key, outcome = "restored", "restored from the store");
     let (completed, total) = completed(shared, key);
     shared.emit(&Event::Restored {
         key,

@@ -80,6 +80,18 @@ impl From<TaskKey> for String {
     }
 }
 
+impl serde::Serialize for TaskKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TaskKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(TaskKey::from)
+    }
+}
+
 impl std::ops::Deref for TaskKey {
     type Target = str;
 

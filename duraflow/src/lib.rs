@@ -43,6 +43,7 @@ mod error;
 mod events;
 mod fingerprint;
 mod glue;
+mod journal;
 mod key;
 mod options;
 mod outcome;
@@ -69,10 +70,11 @@ pub use error::DuraflowError;
 pub use events::{Event, EventHandler, Progress};
 pub use fingerprint::Fingerprint;
 pub use glue::{Merge, MergeInputs};
+pub use journal::{RunEntry, DEFAULT_JOURNAL_RUNS, JOURNAL_PREFIX};
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
 pub use options::{parse_duration, Cache, TaskOptions};
 pub use reduce::Family;
-pub use report::{RunReport, Skipped, TaskFailure, TaskRun};
+pub use report::{Outcome, RunReport, Skipped, TaskFailure, TaskRun, TaskSpan};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redb")]

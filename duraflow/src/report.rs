@@ -2,9 +2,11 @@
 
 use crate::codec::Miss;
 use crate::key::TaskKey;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// One executed task of a run, and why it ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRun {
     /// The task's key.
     pub key: TaskKey,
@@ -18,7 +20,7 @@ pub struct TaskRun {
 
 /// A task of a run that failed: its output was a `Result::Err` (passed downstream, not
 /// stored), or it produced no output (a panic, a timeout, a store error).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskFailure {
     /// The task's key.
     pub key: TaskKey,
@@ -27,7 +29,7 @@ pub struct TaskFailure {
 }
 
 /// A task of a run that could not run because an upstream task failed without an output.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     /// The task's key.
     pub key: TaskKey,
@@ -35,6 +37,51 @@ pub struct Skipped {
     /// missing (dagx does not say which input came from which task: with one failure, it is
     /// that task).
     pub upstream: Vec<TaskKey>,
+}
+
+/// How a task of a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    /// It ran and its output was stored.
+    Executed,
+    /// Its output came from the store.
+    Restored,
+    /// It ran and failed: a `Result::Err` output (passed on, not stored), a panic, a timeout
+    /// or a store error.
+    Failed,
+    /// It could not run: an upstream task failed without an output.
+    Skipped,
+}
+
+impl Outcome {
+    /// The outcome as a lower-case word: `executed`, `restored`, `failed`, `skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Executed => "executed",
+            Outcome::Restored => "restored",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When one task of a run began and ended, as offsets from the run's start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpan {
+    /// The task's key.
+    pub key: TaskKey,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// When it began (its record was looked up), from the run's start.
+    pub start: Duration,
+    /// When it ended, from the run's start.
+    pub end: Duration,
 }
 
 /// What a [`DurableDag::run`](crate::DurableDag::run) did. A run that fails keeps its report
@@ -64,8 +111,12 @@ pub struct Skipped {
 /// assert!(report.failed[0].message.contains("1 is odd"));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunReport {
+    /// When the run began, in milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    /// How long the run took.
+    pub elapsed: Duration,
     /// Tasks that ran.
     pub executed: usize,
     /// Tasks whose output came from the store.
@@ -78,4 +129,7 @@ pub struct RunReport {
     pub failed: Vec<TaskFailure>,
     /// Every task that could not run because an upstream task failed.
     pub skipped: Vec<Skipped>,
+    /// Every task of the run with its outcome, when it began and when it ended, in the
+    /// order they ended.
+    pub tasks: Vec<TaskSpan>,
 }

@@ -1,11 +1,12 @@
 //! What the tasks of one `DurableDag` run share: the records read before the run, the keys
 //! to run again, and what each task reports back for the run's [`RunReport`].
 
-use crate::report::{RunReport, Skipped, TaskFailure, TaskRun};
+use crate::report::{Outcome, RunReport, Skipped, TaskFailure, TaskRun, TaskSpan};
 use crate::{DuraflowError, TaskKey};
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Which tasks run again whatever their records hold.
 #[derive(Debug, Default)]
@@ -17,6 +18,24 @@ pub(crate) enum Refresh {
     All,
     /// The tasks under these keys.
     Keys(HashSet<String>),
+}
+
+/// When the run began and when each of its tasks began and ended.
+struct Timeline {
+    started: Instant,
+    started_at_ms: u64,
+    spans: Vec<TaskSpan>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Timeline {
+            started: Instant::now(),
+            started_at_ms: since_epoch.as_millis() as u64,
+            spans: Vec::new(),
+        }
+    }
 }
 
 /// The state of the run in progress, reset by [`RunState::start`].
@@ -38,6 +57,7 @@ pub(crate) struct RunState {
     /// The tasks that failed or were skipped without an output: their dependents cannot run.
     lost: Mutex<Vec<TaskKey>>,
     total: AtomicUsize,
+    timeline: Mutex<Timeline>,
 }
 
 impl RunState {
@@ -49,6 +69,7 @@ impl RunState {
         self.failed.lock().clear();
         self.skipped.lock().clear();
         self.lost.lock().clear();
+        *self.timeline.lock() = Timeline::default();
         self.restored.store(0, Ordering::Relaxed);
         self.completed.store(0, Ordering::Relaxed);
     }
@@ -86,6 +107,19 @@ impl RunState {
     /// its buffer goes once the task decoded it; `None` when it was not read before.
     pub(crate) fn take_prefetched(&self, key: &str) -> Option<Option<Vec<u8>>> {
         self.prefetched.lock().as_mut()?.remove(key)
+    }
+
+    /// Logs when the task under `key`, which began at `began`, ended, and how.
+    pub(crate) fn span(&self, key: &TaskKey, outcome: Outcome, began: Instant) {
+        let mut timeline = self.timeline.lock();
+        let start = began.saturating_duration_since(timeline.started);
+        let end = timeline.started.elapsed();
+        timeline.spans.push(TaskSpan {
+            key: key.clone(),
+            outcome,
+            start,
+            end,
+        });
     }
 
     /// Logs a task that ran.
@@ -143,7 +177,11 @@ impl RunState {
             .position(|error| !matches!(error, DuraflowError::InputUnavailable { .. }))
             .or((!errors.is_empty()).then_some(0))
             .map(|at| errors.swap_remove(at));
+        let timeline = std::mem::take(&mut *self.timeline.lock());
         let report = RunReport {
+            started_at_ms: timeline.started_at_ms,
+            elapsed: timeline.started.elapsed(),
+            tasks: timeline.spans,
             executed: runs.len(),
             restored: self.restored.swap(0, Ordering::Relaxed),
             not_persisted: runs.iter().filter(|run| !run.persisted).count(),

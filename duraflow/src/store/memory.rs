@@ -2,7 +2,7 @@
 
 use super::{FailedWrite, Storage};
 use parking_lot::RwLock;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::io;
 
 /// Records in memory; gone when the process ends.
