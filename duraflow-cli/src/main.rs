@@ -67,6 +67,19 @@ enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// List the runs of the store's journal, or (with RUN: an id or `last`) one run's tasks
+    Runs {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The run to show: its id, or `last`
+        run: Option<String>,
+        /// Only the tasks with this outcome
+        #[arg(long, value_parser = ["executed", "restored", "failed", "skipped"])]
+        outcome: Option<String>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove temp files left by crashed writers (FileStore; a RedbStore has none)
     Gc {
         #[command(flatten)]
@@ -85,6 +98,19 @@ fn main() -> ExitCode {
         Command::Show { store, key, all } => commands::show::run(&store.path, key, *all, &mut out),
         Command::Rm { store, key } => commands::rm::run(&store.path, key, &mut out),
         Command::Verify { store } => commands::verify::run(&store.path, &mut out),
+        Command::Runs {
+            store,
+            run,
+            outcome,
+            json,
+        } => {
+            let options = commands::runs::Options {
+                run: run.as_deref(),
+                outcome: outcome.as_deref(),
+                json: *json,
+            };
+            commands::runs::run(&store.path, &options, &mut out)
+        }
         Command::Gc { store, force } => commands::gc::run(&store.path, *force, &mut out),
     };
     let result = result.and_then(|outcome| out.flush().map(|()| outcome).map_err(Into::into));

@@ -72,6 +72,11 @@ impl Store {
         }
     }
 
+    /// Every run the store's journal keeps, oldest first.
+    pub fn context_runs(&self) -> Result<Vec<duraflow::RunEntry>, Fatal> {
+        Ok(duraflow::RunEntry::all(self.storage())?)
+    }
+
     /// The record of `key`, after checking that `key` is a valid key.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Fatal> {
         duraflow::validate_key(key).map_err(|reason| DuraflowError::InvalidKey {

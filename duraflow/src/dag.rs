@@ -3,9 +3,9 @@
 use crate::attempt::panic_message;
 use crate::durable::{Durable, DurableTask, Shared};
 use crate::events::{Event, EventHandler};
+use crate::journal::{self, RunEntry, DEFAULT_JOURNAL_RUNS};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
-use crate::journal::{self, RunEntry, DEFAULT_JOURNAL_RUNS};
 use crate::report::TaskFailure;
 use crate::run_state::{Refresh, RunState};
 use crate::store::off_runtime;
@@ -14,11 +14,10 @@ use crate::{Context, DuraflowError, RunReport};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use parking_lot::Mutex;
 use hashbrown::{HashMap, HashSet};
+use parking_lot::Mutex;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-
 
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
 ///
@@ -331,25 +330,16 @@ impl<'a> DurableDag<'a> {
             tokio::task::yield_now().await;
         }
         let (mut report, task_error) = self.run_state().finish();
-        let mut journal_error = None;
-        if let Some(keep) = self.journal {
-            let entry = RunEntry::new(report);
-            let (entry, written) = off_runtime(&self.shared.ctx.db, move |s| {
-                let written = journal::record(s, &entry, keep);
-                (entry, written)
-            })
-            .await;
-            report = entry.report;
-            journal_error = written.err();
-        }
         let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
-        let persist_error = flushed
-            .err()
-            .map(|failed| DuraflowError::Persist {
-                key: failed.key,
-                source: failed.source,
-            })
-            .or(journal_error);
+        let mut persist_error = flushed.err().map(|failed| DuraflowError::Persist {
+            key: failed.key,
+            source: failed.source,
+        });
+        if let Some(keep) = self.journal {
+            let (written, back) = self.journal(report, keep).await;
+            report = back;
+            persist_error = persist_error.or(written.err());
+        }
         if let Some(error @ DuraflowError::Persist { key, .. }) = &persist_error {
             report.failed.push(TaskFailure {
                 key: TaskKey::from(key.as_str()),
@@ -396,6 +386,28 @@ impl<'a> DurableDag<'a> {
     /// ```
     pub fn last_report(&self) -> Option<RunReport> {
         self.failed_report.lock().clone()
+    }
+
+    /// Writes the run's journal entry after its records are durable (so a failed record
+    /// write is reported with its task's key) and makes it durable too; gives the report
+    /// back.
+    async fn journal(
+        &self,
+        report: RunReport,
+        keep: usize,
+    ) -> (Result<(), DuraflowError>, RunReport) {
+        let entry = RunEntry::new(report);
+        let (written, entry) = off_runtime(&self.shared.ctx.db, move |store| {
+            let written = journal::record(store, &entry, keep).and_then(|()| {
+                store.flush().map_err(|failed| DuraflowError::Persist {
+                    key: failed.key,
+                    source: failed.source,
+                })
+            });
+            (written, entry)
+        })
+        .await;
+        (written, entry.report)
     }
 
     /// Reads every record of the DAG in one store call before the run, when the store's

@@ -7,22 +7,22 @@
 
 use crate::attempt::{attempt_once, claim, failure_error, Failure};
 use crate::codec::{Expect, Miss, Stamp};
-use crate::events::{Event, Observers, Progress};
+use crate::events::{Event, Progress};
 use crate::fingerprint::Fingerprint;
 use crate::key::{check_key, TaskKey};
 use crate::options::{Cache, TaskOptions};
-use crate::report::{Outcome, TaskRun};
+use crate::report::Outcome;
 use crate::run_state::RunState;
+pub(crate) use crate::shared::Shared;
+use crate::shared::{executed, failed_output, restored, Ran};
 use crate::store::off_runtime;
 use crate::storing::{Persistable, Storing};
 use crate::{Context, DuraflowError};
 use futures::future::BoxFuture;
-use parking_lot::RwLock;
 use std::any::Any;
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The inputs of a task as the executor hands them over. Opaque here: only the dagx glue
 /// knows what is inside.
@@ -96,28 +96,6 @@ impl<T: DurableTask> Abilities<T> {
             fingerprint_state: T::__fingerprint_state,
             clone: T::__clone,
         }
-    }
-}
-
-/// What the tasks of one `DurableDag` share: the context, the handlers (added before or
-/// after the tasks, they reach every task) and, in a DAG, the state of its run.
-pub(crate) struct Shared {
-    pub(crate) ctx: Arc<Context>,
-    pub(crate) observers: RwLock<Observers>,
-    pub(crate) run: Option<RunState>,
-}
-
-impl Shared {
-    pub(crate) fn new(ctx: Arc<Context>, run: Option<RunState>) -> Self {
-        Shared {
-            ctx,
-            observers: RwLock::default(),
-            run,
-        }
-    }
-
-    pub(crate) fn emit(&self, event: &Event<'_>) {
-        self.observers.read().emit(event);
     }
 }
 
@@ -483,96 +461,4 @@ fn persist<O>(
             key: key.to_owned(),
             source,
         })
-}
-
-/// Reports a task whose output is a `Result::Err`: passed downstream, not stored.
-fn failed_output(shared: &Shared, key: &TaskKey, message: String) {
-    let error = DuraflowError::TaskFailed {
-        key: key.to_string(),
-        message,
-    };
-    shared.emit(&Event::Failed { key, error: &error });
-    if let Some(run) = &shared.run {
-        run.failed(key, &error);
-    }
-}
-
-/// Counts, reports and logs a task that ran.
-/// What happened to a task that ran.
-struct Ran {
-    reason: Miss,
-    persisted: bool,
-    attempts: u32,
-    /// Time spent running it (after the record was looked up).
-    elapsed: Duration,
-}
-
-fn executed(shared: &Shared, key: &TaskKey, ran: Ran, began: Instant) {
-    let Ran {
-        reason,
-        persisted,
-        attempts,
-        elapsed,
-    } = ran;
-    #[cfg(feature = "tracing")]
-    tracing::debug!(
-        key = %key,
-        outcome = "executed",
-        reason = %reason,
-        elapsed_us = elapsed.as_micros() as u64,
-        attempts,
-        persisted,
-        "executed"
-    );
-    let (completed, total) = completed(shared, key);
-    shared.emit(&Event::Executed {
-        key,
-        elapsed,
-        completed,
-        total,
-    });
-    if persisted {
-        shared.emit(&Event::Persisted { key });
-    }
-    if let Some(run) = &shared.run {
-        let outcome = match persisted {
-            true => Outcome::Executed,
-            false => Outcome::Failed,
-        };
-        run.span(key, outcome, began);
-        run.executed(TaskRun {
-            key: key.clone(),
-            reason,
-            persisted,
-            attempts,
-        });
-    }
-}
-
-/// Counts and reports a task whose output came from the store; returns its value.
-fn restored<O>(shared: &Shared, key: &TaskKey, value: O, began: Instant) -> O {
-    if let Some(run) = &shared.run {
-        run.restored();
-        run.span(key, Outcome::Restored, began);
-    }
-    #[cfg(feature = "tracing")]
-    tracing::debug!(key = %key, outcome = "restored", "restored from the store");
-    let (completed, total) = completed(shared, key);
-    shared.emit(&Event::Restored {
-        key,
-        completed,
-        total,
-    });
-    value
-}
-
-/// Counts a completed task in the context (telling the progress callbacks) and in its run;
-/// returns the run's count and total (a direct call: the context's count, no total).
-fn completed(shared: &Shared, key: &str) -> (usize, Option<usize>) {
-    let in_context = shared.ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
-    shared.observers.read().progress(key, in_context);
-    match &shared.run {
-        Some(run) => (run.complete(), Some(run.total())),
-        None => (in_context, None),
-    }
 }

@@ -52,6 +52,14 @@ impl RunEntry {
     }
 }
 
+impl RunEntry {
+    /// Every run the journal in `store` keeps, oldest first (what [`crate::Context::runs`]
+    /// reads). An entry that cannot be read is an error naming its key.
+    pub fn all(store: &dyn Storage) -> Result<Vec<RunEntry>, DuraflowError> {
+        runs(store)
+    }
+}
+
 /// The machine's name, as the kernel reports it (`unknown` where it cannot be read).
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -96,7 +104,9 @@ pub(crate) fn record(
         reason: error.to_string(),
     };
     let record = codec::encode(&key, entry, Stamp::default()).map_err(|e| encode_error(&key, e))?;
-    store.put(&key, record).map_err(|e| persist_error(&key, e))?;
+    store
+        .put(&key, record)
+        .map_err(|e| persist_error(&key, e))?;
     let mut ids = read_index(store);
     ids.push(entry.id.clone());
     let excess = ids.len().saturating_sub(keep.max(1));
@@ -104,8 +114,8 @@ pub(crate) fn record(
         let old = entry_key(&old);
         store.remove(&old).map_err(|e| persist_error(&old, e))?;
     }
-    let index = codec::encode(INDEX_KEY, &ids, Stamp::default())
-        .map_err(|e| encode_error(INDEX_KEY, e))?;
+    let index =
+        codec::encode(INDEX_KEY, &ids, Stamp::default()).map_err(|e| encode_error(INDEX_KEY, e))?;
     store
         .put(INDEX_KEY, index)
         .map_err(|e| persist_error(INDEX_KEY, e))

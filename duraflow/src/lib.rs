@@ -51,6 +51,7 @@ mod reduce;
 mod report;
 mod run_state;
 mod schema;
+mod shared;
 pub mod store;
 mod storing;
 

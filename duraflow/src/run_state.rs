@@ -3,8 +3,8 @@
 
 use crate::report::{Outcome, RunReport, Skipped, TaskFailure, TaskRun, TaskSpan};
 use crate::{DuraflowError, TaskKey};
-use parking_lot::Mutex;
 use hashbrown::{HashMap, HashSet};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +29,9 @@ struct Timeline {
 
 impl Default for Timeline {
     fn default() -> Self {
-        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Timeline {
             started: Instant::now(),
             started_at_ms: since_epoch.as_millis() as u64,

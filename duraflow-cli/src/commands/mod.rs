@@ -4,6 +4,7 @@
 pub mod gc;
 pub mod ls;
 pub mod rm;
+pub mod runs;
 pub mod show;
 pub mod verify;
 

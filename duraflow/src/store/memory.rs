@@ -1,8 +1,8 @@
 //! `MemoryStore`: records in memory, for tests and for runs that need no durability.
 
 use super::{FailedWrite, Storage};
-use parking_lot::RwLock;
 use hashbrown::HashMap;
+use parking_lot::RwLock;
 use std::io;
 
 /// Records in memory; gone when the process ends.
