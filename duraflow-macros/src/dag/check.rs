@@ -20,18 +20,21 @@ pub(crate) fn families(nodes: &[Node], index: &HashMap<String, usize>, errors: &
         reduction_is_alone_and_keyed(node, errors);
         for dep in node.deps.iter().flat_map(|deps| &deps.list) {
             let dep = Dep::of(dep);
-            let Some(target) = dep.name().and_then(|name| other_node(node, name)) else {
+            let Some((name, target)) = dep
+                .name()
+                .and_then(|name| Some((name, other_node(node, name)?)))
+            else {
                 continue;
             };
             match dep {
-                Dep::Name(name) => family_as_one_task(name, target, errors),
-                Dep::Member { family, index } if target.over.is_some() => {
-                    member_index_in_range(node, family, index, target, errors)
+                Dep::Name(_) => family_as_one_task(name, target, errors),
+                Dep::Member { .. } | Dep::All { .. } if target.over.is_none() => {
+                    single_node_indexed(name, errors)
                 }
-                Dep::Member { family, .. } => single_node_indexed(family, errors),
-                Dep::All { .. } if target.over.is_some() => {}
-                Dep::All { .. } => single_node_indexed(&target.name, errors),
-                Dep::Other => {}
+                Dep::Member { index, .. } => {
+                    member_index_in_range(node, name, index, target, errors)
+                }
+                Dep::All { .. } | Dep::Other => {}
             }
         }
     }

@@ -23,13 +23,14 @@ pub(crate) fn recover(input: TokenStream) -> (Vec<Binding>, Vec<TokenStream>) {
             continue;
         }
         if let Some(binding) = declared(&statement) {
-            let family = binding.family;
+            let has_variable = binding.family && names_a_variable(&statement[1]);
             bindings.push(binding);
             let tokens: TokenStream = statement.drain(..).collect();
             match syn::parse2::<Node>(tokens.clone()) {
                 Ok(node) => expressions.push(node.expressions()),
-                // A family's task may use its variable, which only a whole node binds.
-                Err(_) if family => {}
+                // A family's task may use the variable its brackets name, which only a whole
+                // node binds.
+                Err(_) if has_variable => {}
                 Err(_) => expressions.extend(task_after_eq.parse2(tokens).ok()),
             }
         }
@@ -54,6 +55,14 @@ fn declared(statement: &[TokenTree]) -> Option<Binding> {
         name: name.clone(),
         family,
     })
+}
+
+/// Whether a family's brackets start with a name, which its task may then use.
+fn names_a_variable(brackets: &TokenTree) -> bool {
+    let TokenTree::Group(group) = brackets else {
+        return false;
+    };
+    matches!(group.stream().into_iter().next(), Some(TokenTree::Ident(_)))
 }
 
 /// The task expression of a statement that is not a whole node: what follows its `=`.
@@ -92,7 +101,8 @@ mod tests {
     #[test]
     fn recovery_keeps_families() {
         let tokens: TokenStream = r#"dag: d; doc[i in 0..3] = Parse(i) <- (raw[i], one);
-            bad[i in 0..3] = ; r @ "r" = merge <- doc[..]; x[3] = X; y = Y <- x[3]"#
+            bad[i in 0..3] = ; r @ "r" = merge <- doc[..]; x[3] = X; y = Y <- x[3];
+            z[i] = Z(i); w[] = W"#
             .parse()
             .unwrap();
         let (bindings, expressions) = recover(tokens);
@@ -106,6 +116,8 @@ mod tests {
             ("r", false),
             ("x", true),
             ("y", false),
+            ("z", true),
+            ("w", true),
         ];
         assert_eq!(bindings, expected.map(|(n, f)| (n.to_owned(), f)));
         let expressions: Vec<String> = expressions.iter().map(text).collect();
@@ -114,7 +126,9 @@ mod tests {
             [
                 "for i in 0 .. 3 { let _ = (Parse (i) , (& raw , i) , one) ; }",
                 "(merge , & doc)",
+                "X",
                 "(Y , (& x , 3))",
+                "W",
             ]
         );
     }
