@@ -113,7 +113,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("let _ = || for i in 0 .. 3 { let _ = (D (i) ,) ; } ;"),
+            out.contains("let _ = || for i in :: core :: iter :: IntoIterator :: into_iter (0 .. 3) { let _ = (D (i) ,) ; } ;"),
             "{out}"
         );
         assert!(out.contains("let _ = || (m , & doc) ;"), "{out}");

@@ -199,7 +199,9 @@ impl Node {
         let both = quote::quote!((#task, #(#deps),*));
         match &self.over {
             None => both,
-            Some(Over { var, iter }) => quote::quote!(for #var in #iter { let _ = #both; }),
+            Some(Over { var, iter }) => quote::quote! {
+                for #var in ::core::iter::IntoIterator::into_iter(#iter) { let _ = #both; }
+            },
         }
     }
 }

@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(
             expressions,
             [
-                "for i in 0 .. 3 { let _ = (Parse (i) , (& raw , i) , one) ; }",
+                "for i in :: core :: iter :: IntoIterator :: into_iter (0 .. 3) { let _ = (Parse (i) , (& raw , i) , one) ; }",
                 "(merge , & doc)",
                 "X",
                 "(Y , (& x , 3))",
