@@ -237,7 +237,7 @@ impl LiteralRange {
         let end = literal_index(range.end.as_deref()?)?;
         let (len, dots) = match range.limits {
             RangeLimits::HalfOpen(_) => (end.saturating_sub(start), ".."),
-            RangeLimits::Closed(_) => ((end + 1).saturating_sub(start), "..="),
+            RangeLimits::Closed(_) => (end.saturating_add(1).saturating_sub(start), "..="),
         };
         Some(LiteralRange {
             start,
@@ -361,6 +361,12 @@ mod tests {
              `raw[i in 0..5]` has 5 members, `raw[0]` to `raw[4]` (a member's index is its \
              position, from 0)"
         );
+        // The largest literals do not overflow the count.
+        check(&format!(
+            "doc[i in 0..={}] = D(i); x = X <- doc[7];",
+            u128::MAX
+        ))
+        .unwrap();
         // What the macro cannot evaluate is left to `Family`'s index, which panics naming both.
         check(
             "doc[i in 0..n] = D(i); raw[i in 0..5] = R(i); x = X <- (doc[7], raw[i + 9]);
