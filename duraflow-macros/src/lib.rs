@@ -186,16 +186,76 @@ pub fn durable(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   any dagx task works, and a `#[durable]` task keeps its version), else its task's
 ///   `#[durable]` key.
 /// - The macro expands to `let` statements, so use it where statements go; each node name
-///   is a `dagx::TaskHandle` of the task's output after the macro.
+///   is a `dagx::TaskHandle` of the task's output after the macro (a family's name is a
+///   `duraflow::Family`, see below).
+///
+/// # Families and reductions
+///
+/// ```
+/// use dagx::DagRunner;
+/// use duraflow::{durable, durable_dag, Context, DurableDag, MemoryStore};
+/// use std::sync::Arc;
+///
+/// struct Fetch(usize);
+/// #[durable(key = "page-{0}")]
+/// impl Fetch { async fn run(&self) -> String { "word ".repeat(self.0) } }
+///
+/// struct Count;
+/// #[durable(key = "count")]
+/// impl Count { async fn run(text: &String) -> u64 { text.split_whitespace().count() as u64 } }
+///
+/// fn sum(parts: &[&u64]) -> u64 { parts.iter().copied().sum() }
+///
+/// # #[tokio::main] async fn main() {
+/// let dag = DagRunner::new();
+/// let d = DurableDag::new(&dag, Arc::new(Context::new(MemoryStore::new())));
+/// let n = 20;
+/// durable_dag! {
+///     dag: d;
+///     page[i in 0..n] = Fetch(i);                          // keys from the attribute: "page-0", ...
+///     count[i in 0..n] @ "count-{i}" = Count <- page[i];   // a format! key; member i of `page`
+///     total @ "total" = sum <- count[..];                  // reduces the whole family
+///     third @ "count-third" = Count <- page[3];            // one member as a dependency
+/// }
+/// // page and count are `duraflow::Family`s, total and third `TaskHandle`s
+/// d.run(|f| { tokio::spawn(f); }).await.unwrap();
+/// assert_eq!(dag.get(total).unwrap(), (0..20).sum::<u64>());
+/// assert_eq!((dag.get(count[5]).unwrap(), dag.get(third).unwrap()), (5, 3));
+/// # }
+/// ```
+///
+/// - `name[VAR in ITER] [@ "key"] = TASK [<- DEPS];` declares a family: a member for each
+///   item of `ITER` (a range or any `IntoIterator`), with the item bound to `VAR` in the
+///   task and its dependencies. Without `@`, each member's key is its task's `#[durable]`
+///   key, so the template must tell members apart (`"page-{0}"`). With `@`, the key is a
+///   `format!` string that captures `VAR` (and any other name in scope) and must mention
+///   `VAR`: `@ "count-{i}"`. After the macro the name is a `duraflow::Family` of the members
+///   in item order.
+/// - `fam[INDEX]` as a dependency is one member, alone or in a tuple; `INDEX` is its
+///   position from 0, as `Family` indexes (an index past the family panics, naming both).
+///   Inside another family `fam[i]` is the member at the same position: an element-wise
+///   dependency.
+/// - `name @ "key" = MERGE <- fam[..];` is a reduction: `DurableDag::reduce(dag, "key",
+///   &fam, MERGE)`, a tree of durable merges of at most 8 inputs each, its root stored
+///   under `key` and its inner merges under `key/…`. `MERGE` is any expression of a
+///   `Fn(&[&T]) -> T`, which must give the same result however the inputs are grouped
+///   (associative and commutative); `fam` is a family of this macro or any `Family` in
+///   scope. The name is a `TaskHandle` of the result.
+/// - Members and reductions are dependencies on their family, so nodes still sort by them.
 ///
 /// # Errors
 ///
 /// Compile errors on the offending token for: a missing `dag:` header, a repeated node name,
 /// two nodes with the same literal key, a node depending on itself, a dependency cycle (the
-/// message lists it, e.g. `a -> b -> a`), and an invalid literal key. A task without a key,
-/// or dependencies that do not match `run`'s inputs, are reported on that node's tokens.
-/// Keys the macro cannot see (templates) are checked when the node is added: a duplicate key
-/// in one `DurableDag` panics, naming the key.
+/// message lists it, e.g. `a -> b -> a`), and an invalid literal key. For families: a family
+/// where one task is expected (`<- doc`: reduce it with `<- doc[..]` or use a member
+/// `doc[i]`), `x[i]` or `x[..]` where `x` is a single node, `fam[..]` beside other
+/// dependencies or in a family, a reduction without `@ "key"`, a literal index outside a
+/// literal range (`doc[i in 0..5]`, then `doc[7]`, or `doc[i]` in a family over `0..=5`),
+/// and a family key that does not mention its variable. A task without a key, dependencies
+/// that do not match `run`'s inputs, or a merge of the wrong type are reported on that
+/// node's tokens. Keys the macro cannot see (templates) are checked when the node is added:
+/// a duplicate key in one `DurableDag` panics, naming the key.
 #[proc_macro]
 pub fn durable_dag(input: TokenStream) -> TokenStream {
     dag::expand(input.into()).into()

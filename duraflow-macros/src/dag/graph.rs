@@ -1,17 +1,19 @@
 //! The checks over the whole node set of `durable_dag!` and the order nodes are emitted in.
 
-use super::parse::{dependency_name, Node};
+use super::check;
+use super::parse::{Dep, Node};
 use crate::errors::Errors;
 use crate::key_rules;
 use std::collections::hash_map::{Entry, HashMap};
 use syn::Ident;
 
 /// Nodes in an order where each comes after the nodes it depends on (otherwise in the order
-/// written), after recording every repeated name, repeated or invalid literal key,
-/// self-dependency and cycle in `errors`.
+/// written), after recording every repeated name, repeated or invalid literal key, misused
+/// family (see [`check::families`]), self-dependency and cycle in `errors`.
 pub(crate) fn emission_order(nodes: &[Node], errors: &mut Errors) -> Vec<usize> {
     let index = unique_names(nodes, errors);
     check_literal_keys(nodes, errors);
+    check::families(nodes, &index, errors);
     let edges = edges(nodes, &index, errors);
     topological_order(nodes, &edges, errors)
 }
@@ -43,9 +45,11 @@ fn unique_names(nodes: &[Node], errors: &mut Errors) -> HashMap<String, usize> {
     index
 }
 
+/// The keys of single nodes and reductions; a family's key is a template (see
+/// [`check::families`]).
 fn check_literal_keys(nodes: &[Node], errors: &mut Errors) {
     let mut owners: HashMap<String, &Ident> = HashMap::new();
-    for node in nodes {
+    for node in nodes.iter().filter(|node| node.over.is_none()) {
         let Some(key) = &node.key else { continue };
         let value = key.value();
         if let Err(message) = key_rules::check_literal(&value, false) {
@@ -64,7 +68,8 @@ fn check_literal_keys(nodes: &[Node], errors: &mut Errors) {
     }
 }
 
-/// Each node's dependencies on other nodes; dependencies on outside handles are not edges.
+/// Each node's dependencies on other nodes (`a`, `a[i]` and `a[..]` are edges to `a`);
+/// dependencies on outside handles are not edges.
 fn edges<'a>(
     nodes: &'a [Node],
     index: &HashMap<String, usize>,
@@ -76,18 +81,12 @@ fn edges<'a>(
             let Some(deps) = &node.deps else {
                 return Vec::new();
             };
-            let named = deps.list.iter().filter_map(dependency_name);
+            let named = deps.list.iter().filter_map(|dep| Dep::of(dep).name());
             named
                 .filter_map(|token| {
                     let target = *index.get(&token.to_string())?;
                     if token == &node.name {
-                        errors.spanned(
-                            token,
-                            format!(
-                                "node `{token}` depends on itself: remove `{token}` from its \
-                                 `<-` list (a node cannot take its own output)"
-                            ),
-                        );
+                        errors.spanned(token, self_dependency(node));
                         return None;
                     }
                     Some(Edge { target, token })
@@ -95,6 +94,20 @@ fn edges<'a>(
                 .collect()
         })
         .collect()
+}
+
+fn self_dependency(node: &Node) -> String {
+    let name = &node.name;
+    match node.over {
+        None => format!(
+            "node `{name}` depends on itself: remove `{name}` from its `<-` list (a node \
+             cannot take its own output)"
+        ),
+        Some(_) => format!(
+            "family `{name}` depends on itself: remove `{name}` from its `<-` list (its \
+             members are added together, so one cannot take another's output)"
+        ),
+    }
 }
 
 /// Emits every node whose dependencies are emitted, lowest index first; what is left over
@@ -216,10 +229,49 @@ mod tests {
     }
 
     #[test]
+    fn families_in_cycles_and_on_themselves() {
+        let error =
+            order("a[i in 0..2] = A <- b[i]; b[i in 0..2] = B <- (x, a[i]); x = X;").unwrap_err();
+        assert!(
+            error[0].starts_with("dependency cycle: a -> b -> a,"),
+            "{error:?}"
+        );
+        let error = order(r#"r @ "r" = m <- a[..]; a[i in 0..2] = A <- r;"#).unwrap_err();
+        assert!(
+            error[0].starts_with("dependency cycle: r -> a -> r,"),
+            "{error:?}"
+        );
+        assert_eq!(
+            order("doc[i in 1..3] = Step <- doc[i - 1];").unwrap_err(),
+            [
+                "family `doc` depends on itself: remove `doc` from its `<-` list (its members are \
+              added together, so one cannot take another's output)"
+            ]
+        );
+        assert_eq!(
+            order(r#"a[i in 0..2] = A(i); a @ "a" = T;"#).unwrap_err(),
+            ["node `a` is already defined in this durable_dag!: give this node another name"]
+        );
+    }
+
+    #[test]
     fn repeated_name() {
         assert_eq!(
             order("a = A; b = B; a = C;").unwrap_err(),
             ["node `a` is already defined in this durable_dag!: give this node another name"]
+        );
+    }
+
+    #[test]
+    fn a_family_key_is_a_template_and_a_reduction_key_is_literal() {
+        let body = r#"a[i in 0..2] @ "k-{i}" = A(i); b[i in 0..2] @ "k-{i}" = B(i);
+                      r @ "k-{i}" = m <- a[..]; s @ "r" = m <- b[..]; t @ "r" = T;"#;
+        assert_eq!(
+            order(body).unwrap_err(),
+            [
+                "node `s` already has the key \"r\": two nodes with one key would share one \
+              stored record, so give this node another key"
+            ]
         );
     }
 

@@ -1,9 +1,13 @@
-//! `durable_dag! { ... }`: parse (`parse`), check the node set and order it (`graph`),
-//! expand (`expand`).
+//! `durable_dag! { ... }`: parse (`parse`, `deps`), check the node set and order it
+//! (`graph`, with the rules of families and reductions in `check`), expand (`expand`); on a
+//! syntax error, bind what the input still declares (`recover`).
 
+mod check;
+mod deps;
 mod expand;
 mod graph;
 mod parse;
+mod recover;
 
 use crate::errors::Errors;
 use proc_macro2::TokenStream;
@@ -13,8 +17,8 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let input: parse::DagInput = match syn::parse2(input.clone()) {
         Ok(input) => input,
         Err(error) => {
-            let (names, expressions) = parse::recover(input);
-            return expand::fallback(&names, &expressions, &error);
+            let (bindings, expressions) = recover::recover(input);
+            return expand::fallback(&bindings, &expressions, &error);
         }
     };
     let mut errors = Errors::new();
@@ -22,9 +26,9 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     match errors.finish() {
         Ok(()) => expand::dag(&input, &order),
         Err(error) => {
-            let names: Vec<_> = input.nodes.iter().map(|node| node.name.clone()).collect();
+            let bindings: Vec<_> = input.nodes.iter().map(parse::Node::binding).collect();
             let expressions: Vec<_> = input.nodes.iter().map(parse::Node::expressions).collect();
-            expand::fallback(&names, &expressions, &error)
+            expand::fallback(&bindings, &expressions, &error)
         }
     }
 }
@@ -61,6 +65,61 @@ mod tests {
     }
 
     #[test]
+    fn families_loop_and_reductions_reduce() {
+        let out = expand_str(
+            r#"dag: d;
+               index @ "index" = union <- doc[..];
+               doc[i in 0..n] @ "doc-{i}" = Load(i) <- raw[i];
+               raw[i in 0..n] = Raw(i);"#,
+        );
+        let expected = [
+            "let raw : :: duraflow :: Family < _ > = {",
+            "let mut members = :: duraflow :: Family :: new () ;",
+            "for i in :: core :: iter :: IntoIterator :: into_iter (0 .. n) {",
+            "let (key , builder) = :: duraflow :: __private :: member (__duraflow_dag , Raw (i)) ;",
+            ":: duraflow :: Family :: push (& mut members , & key , :: duraflow :: __private :: handle (builder)) ;",
+            "} members } ;",
+            "let doc : :: duraflow :: Family < _ > = {",
+            "let key = :: duraflow :: __private :: std :: format ! (\"doc-{i}\") ;",
+            "(&& :: duraflow :: __private :: Keyed :: new (__duraflow_dag , & key , Load (i))) . add () } ;",
+            ":: duraflow :: Family :: push (& mut members , & key , :: duraflow :: __private :: wire (builder , raw [i])) ;",
+            "let index = :: duraflow :: DurableDag :: reduce (__duraflow_dag , \"index\" , & doc , union) ;",
+        ];
+        let mut rest = out.as_str();
+        for statement in expected {
+            let at = rest
+                .find(statement)
+                .unwrap_or_else(|| panic!("{statement}\nnot in order in\n{out}"));
+            rest = &rest[at + statement.len()..];
+        }
+    }
+
+    #[test]
+    fn errors_bind_families_as_families() {
+        let out =
+            expand_str(r#"dag: d; doc[i in 0..3] = D(i); one = T <- doc; all = m <- doc[..];"#);
+        assert!(out.contains("is a family of nodes, not one task"), "{out}");
+        assert!(out.contains("reduction `all` needs a key"), "{out}");
+        assert!(
+            out.contains("let doc : :: duraflow :: Family < _ >"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let one : :: duraflow :: __private :: dagx :: TaskHandle < _ >"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let all : :: duraflow :: __private :: dagx :: TaskHandle < _ >"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let _ = || for i in :: core :: iter :: IntoIterator :: into_iter (0 .. 3) { let _ = (D (i) ,) ; } ;"),
+            "{out}"
+        );
+        assert!(out.contains("let _ = || (m , & doc) ;"), "{out}");
+    }
+
+    #[test]
     fn errors_bind_every_name_and_use_every_expression() {
         let out = expand_str("dag: d; a = A <- b; b = B <- (a, outside);");
         assert!(out.contains("dependency cycle: a -> b -> a"), "{out}");
@@ -70,7 +129,7 @@ mod tests {
         );
         assert!(out.contains("let b :"), "{out}");
         assert!(out.contains("let _ = || (A , b) ;"), "{out}");
-        assert!(out.contains("let _ = || (B , (a , outside)) ;"), "{out}");
+        assert!(out.contains("let _ = || (B , a , outside) ;"), "{out}");
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! The syntax of `durable_dag!`, one type per syntax node, each with its `Parse` impl:
+//! The syntax of `durable_dag!`, one type per syntax node, each with its `Parse` impl
+//! (the dependencies after `<-` are in `deps`):
 //!
 //! ```text
 //! dag: EXPR;
-//! name [@ "key"] = TASK [<- dep | <- (dep, ...)];
+//! name [[VAR in ITER]] [@ "key"] = TASK [<- dep | <- (dep, ...)];
 //! ```
 
-use proc_macro2::{Punct, Spacing, TokenStream, TokenTree};
-use syn::parse::{Parse, ParseStream, Parser};
+pub(crate) use super::deps::{Dep, Deps};
+use proc_macro2::{Spacing, TokenStream, TokenTree};
+use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitStr, Token};
 
 /// The whole macro input.
@@ -16,20 +18,27 @@ pub(crate) struct DagInput {
     pub(crate) nodes: Vec<Node>,
 }
 
-/// `name [@ "key"] = TASK [<- DEPS];`
+/// `name [[VAR in ITER]] [@ "key"] = TASK [<- DEPS];`
 pub(crate) struct Node {
     pub(crate) name: Ident,
+    /// `[i in 0..n]`: the node is a family, one member per item.
+    pub(crate) over: Option<Over>,
+    /// A plain key, or for a family a `format!` string over its variable.
     pub(crate) key: Option<LitStr>,
     pub(crate) task: Expr,
     pub(crate) deps: Option<Deps>,
 }
 
-/// What follows `<-`: one dependency, or a parenthesized list of them.
-pub(crate) struct Deps {
-    /// The tokens as written, for spans.
-    pub(crate) written: Expr,
-    /// The dependencies in order, each a node name or any `TaskHandle` expression.
-    pub(crate) list: Vec<Expr>,
+/// `[VAR in ITER]` after a family's name: a member for each item of `ITER`, bound to `VAR`.
+pub(crate) struct Over {
+    pub(crate) var: Ident,
+    pub(crate) iter: Expr,
+}
+
+/// The name a node is bound to after the macro, and whether it is a family.
+pub(crate) struct Binding {
+    pub(crate) name: Ident,
+    pub(crate) family: bool,
 }
 
 impl Parse for DagInput {
@@ -60,6 +69,11 @@ impl Parse for DagInput {
 impl Parse for Node {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let name = input.parse()?;
+        let over = if input.peek(syn::token::Bracket) {
+            Some(input.parse()?)
+        } else {
+            None
+        };
         let key = if input.peek(Token![@]) {
             input.parse::<Token![@]>()?;
             Some(input.parse().map_err(|error| {
@@ -92,6 +106,7 @@ impl Parse for Node {
         }
         Ok(Node {
             name,
+            over,
             key,
             task,
             deps,
@@ -99,27 +114,35 @@ impl Parse for Node {
     }
 }
 
-impl Parse for Deps {
+impl Parse for Over {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let written: Expr = input.parse()?;
-        let list = match &written {
-            Expr::Tuple(tuple) if tuple.elems.is_empty() => {
-                return Err(syn::Error::new_spanned(
-                    &written,
-                    "empty dependency list: name the dependencies, as in `<- (a, b)`, or remove `<- ()`",
-                ))
-            }
-            Expr::Tuple(tuple) => tuple.elems.iter().cloned().collect(),
-            Expr::Paren(paren) => vec![(*paren.expr).clone()],
-            single => vec![single.clone()],
+        let content;
+        syn::bracketed!(content in input);
+        let header = |span| {
+            syn::Error::new(
+                span,
+                "expected a family's variable and range in brackets, e.g. \
+                 `doc[i in 0..n] = Parse(i);` (a member, `doc[3]`, is written only as a dependency)",
+            )
         };
-        Ok(Deps { written, list })
+        let var = content.parse().map_err(|error| header(error.span()))?;
+        let in_token = content
+            .parse::<Token![in]>()
+            .map_err(|error| header(error.span()))?;
+        if content.is_empty() {
+            return Err(syn::Error::new(
+                in_token.span,
+                "expected the family's range or iterator after `in`, e.g. `doc[i in 0..n]`",
+            ));
+        }
+        let iter = content.parse()?;
+        Ok(Over { var, iter })
     }
 }
 
 /// The task expression: every token up to a top-level `<-` or `;`. (A plain `Expr` parse
 /// would read `Mul(2) <- five` as the comparison `Mul(2) < -five`.)
-fn tokens_before_arrow(input: ParseStream) -> syn::Result<TokenStream> {
+pub(crate) fn tokens_before_arrow(input: ParseStream) -> syn::Result<TokenStream> {
     input.step(|cursor| {
         let mut rest = *cursor;
         let mut tokens = TokenStream::new();
@@ -142,75 +165,45 @@ fn tokens_before_arrow(input: ParseStream) -> syn::Result<TokenStream> {
 }
 
 impl Node {
-    /// The node's task and dependencies as one tuple expression, for code that only needs
-    /// them to be type-checked.
+    /// The dependency a reduction reduces: its only one, written `FAMILY[..]`.
+    pub(crate) fn reduces(&self) -> Option<&Expr> {
+        match self.deps.as_ref()?.list.as_slice() {
+            [dep] => match Dep::of(dep) {
+                Dep::All { family } => Some(family),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub(crate) fn binding(&self) -> Binding {
+        Binding {
+            name: self.name.clone(),
+            family: self.over.is_some(),
+        }
+    }
+
+    /// The node's task and dependencies as one expression (inside a loop over a family's
+    /// items), for code that only needs them to be type-checked whatever the node's kind.
     pub(crate) fn expressions(&self) -> TokenStream {
         let task = &self.task;
-        let deps = self.deps.as_ref().map(Deps::argument);
-        quote::quote!((#task, #deps))
-    }
-}
-
-impl Deps {
-    /// The dependency as passed to `wire`: itself when alone, else a tuple.
-    pub(crate) fn argument(&self) -> TokenStream {
-        match self.list.as_slice() {
-            [single] => quote::quote!(#single),
-            list => quote::quote!((#(#list),*)),
+        let deps = self
+            .deps
+            .iter()
+            .flat_map(|deps| &deps.list)
+            .map(|dep| match Dep::of(dep) {
+                Dep::Member { family, index } => quote::quote!((&#family, #index)),
+                Dep::All { family } => quote::quote!(&#family),
+                Dep::Name(_) | Dep::Other => quote::quote!(#dep),
+            });
+        let both = quote::quote!((#task, #(#deps),*));
+        match &self.over {
+            None => both,
+            Some(Over { var, iter }) => quote::quote! {
+                for #var in ::core::iter::IntoIterator::into_iter(#iter) { let _ = #both; }
+            },
         }
     }
-}
-
-/// The node name a dependency refers to, if it is a bare identifier.
-pub(crate) fn dependency_name(dep: &Expr) -> Option<&Ident> {
-    match dep {
-        Expr::Path(path) if path.attrs.is_empty() && path.qself.is_none() => path.path.get_ident(),
-        _ => None,
-    }
-}
-
-/// What a malformed input still shows: the node names it seems to declare (the first token
-/// of each `;`-separated statement when `=` or `@` follows it), and the expressions of those
-/// statements that parse (see [`Node::expressions`]). Emitting them keeps one syntax error
-/// from turning every later use of a node, or of a name used only inside the macro, into a
-/// diagnostic of its own.
-pub(crate) fn recover(input: TokenStream) -> (Vec<Ident>, Vec<TokenStream>) {
-    let mut names = Vec::new();
-    let mut expressions = Vec::new();
-    let mut statement = Vec::new();
-    for tree in input
-        .into_iter()
-        .chain([TokenTree::Punct(Punct::new(';', Spacing::Alone))])
-    {
-        if !matches!(&tree, TokenTree::Punct(p) if p.as_char() == ';') {
-            statement.push(tree);
-            continue;
-        }
-        if let [TokenTree::Ident(name), TokenTree::Punct(next), ..] = statement.as_slice() {
-            let assigns = next.as_char() == '=' && next.spacing() == Spacing::Alone;
-            if assigns || next.as_char() == '@' {
-                names.push(name.clone());
-                let tokens: TokenStream = statement.drain(..).collect();
-                match syn::parse2::<Node>(tokens.clone()) {
-                    Ok(node) => expressions.push(node.expressions()),
-                    Err(_) => expressions.extend(task_after_eq.parse2(tokens).ok()),
-                }
-            }
-        }
-        statement.clear();
-    }
-    (names, expressions)
-}
-
-/// The task expression of a statement that is not a whole node: what follows its `=`.
-fn task_after_eq(input: ParseStream) -> syn::Result<TokenStream> {
-    while !input.peek(Token![=]) || input.peek(Token![==]) {
-        input.parse::<TokenTree>()?;
-    }
-    input.parse::<Token![=]>()?;
-    let task: Expr = syn::parse2(tokens_before_arrow(input)?)?;
-    input.parse::<TokenStream>()?;
-    Ok(quote::quote!(#task))
 }
 
 #[cfg(test)]
@@ -272,14 +265,39 @@ mod tests {
     }
 
     #[test]
-    fn dependency_names() {
-        let input = parse("dag: d; a = T <- (b, self::c, h[0], x);").unwrap();
-        let deps = &input.nodes[0].deps.as_ref().unwrap().list;
-        let names: Vec<Option<String>> = deps
-            .iter()
-            .map(|d| dependency_name(d).map(ToString::to_string))
-            .collect();
-        assert_eq!(names, [Some("b".into()), None, None, Some("x".into())]);
+    fn families_and_reductions() {
+        let input = parse(
+            r#"
+            dag: d;
+            doc[i in 0..n] @ "doc-{i}" = Load(i) <- raw[i];
+            word[w in words.iter()] = Count(w);
+            index @ "index" = |parts: &[&u64]| parts.len() as u64 <- doc[..];
+            "#,
+        )
+        .unwrap();
+        let doc = &input.nodes[0];
+        let over = doc.over.as_ref().unwrap();
+        assert_eq!(
+            (text(&over.var), text(&over.iter)),
+            ("i".into(), "0 .. n".into())
+        );
+        assert_eq!(doc.key.as_ref().unwrap().value(), "doc-{i}");
+        assert_eq!(text(&doc.task), "Load (i)");
+        assert_eq!(text(doc.deps.as_ref().unwrap().argument()), "raw [i]");
+        assert!(doc.reduces().is_none());
+
+        let word = &input.nodes[1];
+        assert_eq!(text(&word.over.as_ref().unwrap().iter), "words . iter ()");
+        assert!(word.key.is_none() && word.deps.is_none());
+
+        let index = &input.nodes[2];
+        assert!(index.over.is_none());
+        assert_eq!(
+            text(&index.task),
+            "| parts : & [& u64] | parts . len () as u64"
+        );
+        assert_eq!(text(index.reduces().unwrap()), "doc");
+        assert!(!index.binding().family && doc.binding().family);
     }
 
     #[test]
@@ -304,23 +322,27 @@ mod tests {
             ("dag: d; a = T <- ();", "empty dependency list"),
             ("dag: d; a = T b = U;", "unexpected token"),
             ("dag: d; a = T <- b c = U;", "expected `;`"),
+            (
+                "dag: d; doc[3] = T;",
+                "expected a family's variable and range in brackets, e.g. `doc[i in 0..n]",
+            ),
+            (
+                "dag: d; doc[i] = T;",
+                "expected a family's variable and range",
+            ),
+            (
+                "dag: d; doc[] = T;",
+                "expected a family's variable and range",
+            ),
+            (
+                "dag: d; doc[i in] = T;",
+                "expected the family's range or iterator after `in`",
+            ),
+            ("dag: d; doc[i in 0..n x] = T;", "unexpected token"),
         ];
         for (source, expected) in cases {
             let error = parse(source).err().unwrap().to_string();
             assert!(error.starts_with(expected), "{source}: {error}");
         }
-    }
-
-    #[test]
-    fn recovery_from_malformed_input() {
-        let tokens: TokenStream =
-            "a = A; b @ 5 = B <- (a); dag: d; c == C; d = ; = e; f = F <- x; g = G <- ()"
-                .parse()
-                .unwrap();
-        let (names, expressions) = recover(tokens);
-        let names: Vec<String> = names.iter().map(ToString::to_string).collect();
-        assert_eq!(names, ["a", "b", "d", "f", "g"]);
-        let expressions: Vec<String> = expressions.iter().map(text).collect();
-        assert_eq!(expressions, ["(A ,)", "B", "(F , x)", "G"]);
     }
 }
