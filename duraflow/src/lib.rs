@@ -150,3 +150,8 @@ pub use storing::Persistable;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// MIGRATING.md's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../MIGRATING.md")]
+struct MigratingDoctests;
