@@ -23,8 +23,8 @@
 //! | 65+T+S+K+N      | 4    | CRC-32 (IEEE) of bytes `0 .. 65+T+S+K+N`                    |
 //!
 //! Decoding checks, in order: length, magic, format version, every length against the bytes
-//! present, the checksum, the key, the schema fingerprint and version (see
-//! [`crate::schema`]: the shape of the type, or its name when it cannot be traced), the task
+//! present, the checksum, the key, the schema fingerprint and version (of the type's shape,
+//! or of its name when it cannot be traced), the task
 //! version (when the caller asks), the input fingerprint (when the caller asks), and that
 //! postcard consumes the payload exactly. A record failing any check is a [`Miss`], never a
 //! value.

@@ -85,7 +85,7 @@ where
 }
 
 /// Receives a `#[durable]` task's inputs as a tuple and runs it (the body of the
-/// `extract_and_run` that [`__dagx_task!`] writes).
+/// `extract_and_run` that `__dagx_task!` writes).
 pub async fn extract_and_run<T: Task, I: InputTuple>(
     task: T,
     receivers: Receivers,

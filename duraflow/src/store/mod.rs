@@ -14,8 +14,10 @@ mod redb;
 mod write_behind;
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PostgresStore;
 #[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use self::redb::{RedbStore, DEFAULT_SYNC_WINDOW};
 pub use file::FileStore;
 pub use memory::MemoryStore;

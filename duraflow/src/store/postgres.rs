@@ -51,6 +51,7 @@ use std::time::Duration;
 /// assert_eq!(ctx.get::<u64>("answer"), Some(42));
 /// # Ok(()) }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub struct PostgresStore {
     // Dropped first: the queue commits what is left through the session.
     queue: WriteBehind<Records>,
@@ -230,6 +231,7 @@ impl std::fmt::Debug for PostgresStore {
 
 /// Reads see the records still queued; `put` and `remove` only queue, for the store's
 /// writer thread, and `flush` waits for it. Claims are requests to the session thread.
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl Storage for PostgresStore {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
         self.queue.get(key)

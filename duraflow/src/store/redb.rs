@@ -14,6 +14,7 @@ use std::time::Duration;
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
 
 /// How long a record may stay not durable by default (see [`RedbStore::sync_window`]).
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub const DEFAULT_SYNC_WINDOW: Duration = Duration::from_millis(100);
 
 /// Records in one [redb](https://docs.rs/redb) database file: crash-safe (copy-on-write
@@ -34,6 +35,7 @@ pub const DEFAULT_SYNC_WINDOW: Duration = Duration::from_millis(100);
 /// # drop(ctx); std::fs::remove_file(path).unwrap();
 /// # Ok(()) }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub struct RedbStore {
     path: PathBuf,
     queue: WriteBehind<Db>,
@@ -187,6 +189,7 @@ impl std::fmt::Debug for RedbStore {
 
 /// Reads see the records still queued; `put` and `remove` only queue, for the store's
 /// writer thread, and `flush` waits for it.
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 impl Storage for RedbStore {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
         self.queue.get(key)
