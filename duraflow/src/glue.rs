@@ -298,7 +298,7 @@ pub(crate) type MergeFn<T> = Arc<dyn Fn(&[&T]) -> T + Send + Sync>;
 
 /// One merge of a reduction (see [`crate::Family`]): a durable task over up to 8 inputs
 /// `I`, a tuple of `T`s.
-pub struct Merge<T, I> {
+pub(crate) struct Merge<T, I> {
     key: TaskKey,
     /// The keys of its inputs, which its record is checked against.
     inputs: Vec<TaskKey>,
@@ -338,7 +338,7 @@ impl<T, I> Clone for Merge<T, I> {
 }
 
 /// Tuples of up to 8 `T`s: the inputs of a [`Merge`] as duraflow receives them.
-pub trait MergeInputs<T>: InputTuple + Clone + Sync {
+pub(crate) trait MergeInputs<T>: InputTuple + Clone + Sync {
     /// dagx's `Input` of a task over these inputs: the tuple, or the value alone for one.
     type Input: Clone + Send + Sync + 'static;
     /// dagx's `Input` from the tuple.

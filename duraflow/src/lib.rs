@@ -51,7 +51,7 @@
 //!   [`durable_dag!`] writes a whole DAG, checked at compile time. [`Durable`] is the wrapper
 //!   they all produce; [`Durable::run_result`] runs one task without a DAG. A [`Family`] of
 //!   nodes is reduced past dagx's 8 inputs by [`DurableDag::reduce`], through a tree of
-//!   [`Merge`] tasks over [`MergeInputs`].
+//!   durable merges.
 //! * **Stores.** [`Context`] holds the store and the completion counter the tasks share, and
 //!   reads and writes typed values. [`Storage`] is the small object-safe trait over bytes that
 //!   every store implements; [`FailedWrite`] is what its `flush` reports and [`Claim`] what a
@@ -67,7 +67,10 @@
 //! * **Events and report.** A [`RunReport`] counts what a run executed and restored and lists
 //!   its [`TaskRun`]s, [`TaskFailure`]s and [`Skipped`] tasks. [`DurableDag::with_events`]
 //!   takes an [`EventHandler`] of every [`Event`]; [`DurableDag::with_progress`] takes the
-//!   duraflow-rs callback, a [`Progress`].
+//!   duraflow-rs callback, a [`Progress`]. Each [`TaskSpan`] says when a task began and
+//!   ended and its [`Outcome`]. Every run leaves a [`RunEntry`] in the store's run journal
+//!   (keys under [`JOURNAL_PREFIX`], the last [`DEFAULT_JOURNAL_RUNS`] kept), read with
+//!   [`Context::runs`].
 //! * **Options.** [`TaskOptions`] (caching, retries, backoff, timeout, schema version) and
 //!   [`Cache`] (resume by key, or reuse only for the same inputs), for
 //!   [`DurableDag::task_with`] and [`DurableDag::with_cache`]; [`parse_duration`] reads the
@@ -134,7 +137,6 @@ pub use duraflow_macros::{durable, durable_dag};
 pub use error::DuraflowError;
 pub use events::{Event, EventHandler, Progress};
 pub use fingerprint::Fingerprint;
-pub use glue::{Merge, MergeInputs};
 pub use journal::{RunEntry, DEFAULT_JOURNAL_RUNS, JOURNAL_PREFIX};
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
 pub use options::{parse_duration, Cache, TaskOptions};

@@ -373,9 +373,9 @@ fn duration(duration: Duration) -> TokenStream {
 /// the task and its inputs to be `Serialize`, `retries` needs the task to be `Clone`.
 fn requirements(task: &TaskImpl, config: &Config) -> TokenStream {
     let self_ty = &task.item.self_ty;
-    // Of a `Result`, only the `Ok` value is stored; any other output is checked by
-    // `Storing::whole`, see `storing`.
-    let persistable = task.run.output().and_then(ok_type).map(|stored| {
+    // Of a `Result`, only the `Ok` value is stored.
+    let persistable = task.run.output().map(|output| {
+        let stored = ok_type(output).unwrap_or(output);
         quote_spanned! {stored.span()=>
             ::duraflow::__private::assert_persistable::<#stored>();
         }
@@ -397,19 +397,13 @@ fn requirements(task: &TaskImpl, config: &Config) -> TokenStream {
     }
 }
 
-/// How the output is stored. A `Result` goes through autoref specialization: when its `Err`
-/// has no serde, only its `Ok` is stored. Any other output is stored whole, and a type serde
-/// cannot store is reported once, on the output type.
-fn storing(task: &TaskImpl) -> TokenStream {
-    match task.run.output() {
-        Some(output) if ok_type(output).is_none() => quote_spanned! {output.span()=>
-            ::duraflow::__private::Storing::<#output>::whole()
-        },
-        _ => quote! {
-            #[allow(unused_imports)]
-            use ::duraflow::__private::{StoreOk as _, StoreWhole as _};
-            (&&::duraflow::__private::Chooser::<Self::Output>::new()).storing()
-        },
+/// How the output is stored, by autoref specialization: a `Result` whose `Err` has no serde
+/// stores its `Ok` only; any other output is stored whole.
+fn storing(_task: &TaskImpl) -> TokenStream {
+    quote! {
+        #[allow(unused_imports)]
+        use ::duraflow::__private::{StoreOk as _, StoreWhole as _};
+        (&&::duraflow::__private::Chooser::<Self::Output>::new()).storing()
     }
 }
 

@@ -85,10 +85,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("const VERSION : u32 = 3u32 ;"), "{out}");
-        assert!(
-            out.contains(":: duraflow :: __private :: Storing :: < i32 > :: whole ()"),
-            "{out}"
-        );
+        assert!(out.contains("assert_persistable :: < i32 > ()"), "{out}");
         assert!(
             out.contains(":: std :: format ! (\"load-{}\" , self . 0)"),
             "{out}"
