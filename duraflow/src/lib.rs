@@ -53,6 +53,7 @@ mod run_state;
 mod schema;
 pub mod store;
 mod storing;
+mod timeline;
 
 #[doc(hidden)]
 #[path = "private.rs"]
