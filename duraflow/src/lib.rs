@@ -121,6 +121,7 @@ mod schema;
 mod shared;
 pub mod store;
 mod storing;
+mod timeline;
 
 #[doc(hidden)]
 #[path = "private.rs"]
