@@ -80,6 +80,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write one run of the journal as a self-contained HTML timeline page
+    Report {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The run: its id, or `last`
+        #[arg(default_value = "last")]
+        run: String,
+        /// The HTML file to write
+        #[arg(short, long, value_name = "FILE.html")]
+        output: PathBuf,
+    },
     /// Remove temp files left by crashed writers (FileStore; a RedbStore has none)
     Gc {
         #[command(flatten)]
@@ -110,6 +121,9 @@ fn main() -> ExitCode {
                 json: *json,
             };
             commands::runs::run(&store.path, &options, &mut out)
+        }
+        Command::Report { store, run, output } => {
+            commands::report::run(&store.path, run, output, &mut out)
         }
         Command::Gc { store, force } => commands::gc::run(&store.path, *force, &mut out),
     };

@@ -119,6 +119,15 @@ fn check_store(store: &Path) {
         "{table}"
     );
 
+    let page = store.with_extension("html");
+    let page_arg = page.to_str().unwrap();
+    let (code, stdout, stderr) = duraflow(&["report", first_id, "-o", page_arg], store);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(first_id), "{stdout}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+    assert!(html.contains("load-1") && html.contains("1 is too small"));
+
     let (code, _, stderr) = duraflow(&["runs", "no-such-run"], store);
     assert_eq!(code, 2);
     assert!(stderr.contains("no run `no-such-run`"), "{stderr}");

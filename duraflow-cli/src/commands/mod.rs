@@ -3,6 +3,7 @@
 
 pub mod gc;
 pub mod ls;
+pub mod report;
 pub mod rm;
 pub mod runs;
 pub mod show;
