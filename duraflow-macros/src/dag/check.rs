@@ -254,22 +254,7 @@ impl LiteralRange {
 
 #[cfg(test)]
 mod tests {
-    use crate::dag::graph::emission_order;
-    use crate::dag::parse::DagInput;
-    use crate::errors::test_support::messages;
-    use crate::errors::Errors;
-
-    /// The errors of a `durable_dag!` body, or its emission order by name.
-    fn check(body: &str) -> Result<Vec<String>, Vec<String>> {
-        let input: DagInput = syn::parse_str(&format!("dag: d; {body}")).unwrap();
-        let mut errors = Errors::new();
-        let order = emission_order(&input.nodes, &mut errors);
-        errors.finish().map_err(messages)?;
-        Ok(order
-            .into_iter()
-            .map(|i| input.nodes[i].name.to_string())
-            .collect())
-    }
+    use crate::dag::graph::tests::order as check;
 
     fn one_error(body: &str) -> String {
         let errors = check(body).unwrap_err();

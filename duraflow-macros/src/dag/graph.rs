@@ -168,12 +168,13 @@ fn report_cycle(nodes: &[Node], edges: &[Vec<Edge>], cycle: &[usize], errors: &m
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dag::parse::DagInput;
     use crate::errors::test_support::messages;
 
-    fn order(body: &str) -> Result<Vec<String>, Vec<String>> {
+    /// The errors of a `durable_dag!` body, or its emission order by name.
+    pub(crate) fn order(body: &str) -> Result<Vec<String>, Vec<String>> {
         let input: DagInput = syn::parse_str(&format!("dag: d; {body}")).unwrap();
         let mut errors = Errors::new();
         let order = emission_order(&input.nodes, &mut errors);

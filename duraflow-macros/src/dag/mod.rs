@@ -37,6 +37,17 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
 mod tests {
     use super::*;
 
+    /// Asserts that each of `expected` occurs in `out`, in this order.
+    fn assert_in_order(out: &str, expected: &[&str]) {
+        let mut rest = out;
+        for statement in expected {
+            let at = rest
+                .find(statement)
+                .unwrap_or_else(|| panic!("{statement}\nnot in order in\n{out}"));
+            rest = &rest[at + statement.len()..];
+        }
+    }
+
     fn expand_str(source: &str) -> String {
         expand(source.parse().unwrap()).to_string()
     }
@@ -54,13 +65,7 @@ mod tests {
             "(&& :: duraflow :: __private :: Keyed :: new (__duraflow_dag , \"mul-ten\" , Mul (2))) . add () } , five) ;",
             "let sum = :: duraflow :: __private :: wire (:: duraflow :: DurableDag :: task (__duraflow_dag , Add) , (five , ten)) ;",
         ];
-        let mut rest = out.as_str();
-        for statement in expected {
-            let at = rest
-                .find(statement)
-                .unwrap_or_else(|| panic!("{statement}\nnot in order in\n{out}"));
-            rest = &rest[at + statement.len()..];
-        }
+        assert_in_order(&out, &expected);
         assert_eq!(out.matches("unused_variables").count(), 3, "{out}");
     }
 
@@ -85,13 +90,7 @@ mod tests {
             ":: duraflow :: Family :: push (& mut members , & key , :: duraflow :: __private :: wire (builder , raw [i])) ;",
             "let index = :: duraflow :: DurableDag :: reduce (__duraflow_dag , \"index\" , & doc , union) ;",
         ];
-        let mut rest = out.as_str();
-        for statement in expected {
-            let at = rest
-                .find(statement)
-                .unwrap_or_else(|| panic!("{statement}\nnot in order in\n{out}"));
-            rest = &rest[at + statement.len()..];
-        }
+        assert_in_order(&out, &expected);
     }
 
     #[test]
