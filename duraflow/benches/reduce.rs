@@ -110,7 +110,10 @@ fn hash_tree(dag: &DagRunner, level: u32, members: Vec<(u64, TaskHandle<u64>)>) 
 /// The tree by position: groups of 8 consecutive nodes, level by level.
 fn positional_tree(dag: &DagRunner, mut level: Vec<TaskHandle<u64>>) -> TaskHandle<u64> {
     loop {
-        level = level.chunks(FAN_IN).map(|group| merge(dag, group)).collect();
+        level = level
+            .chunks(FAN_IN)
+            .map(|group| merge(dag, group))
+            .collect();
         if level.len() == 1 {
             return level[0];
         }
@@ -198,7 +201,12 @@ impl Variant {
         let elapsed = start.elapsed();
         assert_eq!(total, INPUTS * (INPUTS - 1) / 2, "{} total", self.name());
         if resumed {
-            assert_eq!(executed, Some(0), "{} resumed run executed tasks", self.name());
+            assert_eq!(
+                executed,
+                Some(0),
+                "{} resumed run executed tasks",
+                self.name()
+            );
         }
         elapsed
     }

@@ -19,6 +19,29 @@
   const critical = new Uint8Array(n);
   for (const i of data.critical) critical[i] = 1;
 
+  // Reductions: a task named `key/3.5` (digits 0-7 joined by dots) beside a task `key` is
+  // an inner merge of the reduction `key`, whose root is the task `key`.
+  const reductions = [];
+  {
+    const MERGE = /^(.*)\/([0-7](?:\.[0-7])*)$/;
+    const index = new Map();
+    for (let i = 0; i < n; i++) index.set(tasks[i][0], i);
+    const byRoot = new Map();
+    for (let i = 0; i < n; i++) {
+      const match = MERGE.exec(tasks[i][0]);
+      const root = match && index.get(match[1]);
+      if (root === undefined || root === null) continue;
+      let reduction = byRoot.get(root);
+      if (!reduction) {
+        reduction = { root, members: [root], levels: 1 };
+        byRoot.set(root, reduction);
+        reductions.push(reduction);
+      }
+      reduction.members.push(i);
+      reduction.levels = Math.max(reduction.levels, match[2].split(".").length + 1);
+    }
+  }
+
   const $ = (id) => document.getElementById(id);
   const search = $("search"), criticalOnly = $("critical-only"), fit = $("fit"), shown = $("shown");
   const viewport = $("viewport"), spacer = $("spacer"), rowsBox = $("rows");
@@ -180,6 +203,26 @@
     ], "task that ran");
     $("slowest-count").textContent = "(top " + slowest.length + " of " + plural(ran, "task") + " that ran" + (query ? " and match" : "") + ")";
 
+    const shownReductions = reductions.filter((r) => matches(r.root));
+    shownReductions.total = reductions.length;
+    fillTable("reductions", shownReductions, (r) => {
+      const count = [0, 0, 0, 0];
+      let busy = 0, first = Infinity, last = 0;
+      for (const i of r.members) {
+        const [, outcome, start, end] = tasks[i];
+        count[outcome]++;
+        if (OUTCOMES[outcome] !== "restored") busy += end - start;
+        first = Math.min(first, start);
+        last = Math.max(last, end);
+      }
+      return [
+        ["reduction", keyOf(r.root), r.root], ["num", r.members.length.toLocaleString("en")],
+        ["num", String(r.levels)], ["num", count[0].toLocaleString("en")],
+        ["num", count[1].toLocaleString("en")], ["num", (count[2] + count[3]).toLocaleString("en")],
+        ["num", fmt(busy)], ["num", fmt(first)], ["num", fmt(last)],
+      ];
+    }, "reduction");
+
     const failures = data.failed.filter(([ref]) => matches(ref));
     failures.total = data.failed.length;
     fillTable("failures", failures, ([ref, message]) => [keyCell(ref), ["message", message]], "failure");
@@ -196,6 +239,14 @@
     drawRows();
     drawTables();
   }
+
+  // Clicking a reduction searches for its key: the chart shows its root and its merges.
+  document.addEventListener("click", (event) => {
+    const cell = event.target.closest("td.reduction");
+    if (!cell) return;
+    search.value = cell.textContent;
+    search.dispatchEvent(new Event("input"));
+  });
 
   // Clicking a key in a table scrolls the Gantt to its row.
   document.addEventListener("click", (event) => {

@@ -1,10 +1,10 @@
 //! The timeline page of a run: [`RunReport::to_html`] and [`RunReport::write_html`].
 //!
 //! One self-contained HTML file (inline CSS and script, nothing fetched): a Gantt chart of
-//! every task over the run's time, the critical path, the totals, the slowest tasks, the
-//! failures and the skipped tasks, all filtered by one search box. The run's data is
-//! embedded once, as JSON, and the script draws only the Gantt rows in view, so a page of
-//! 100,000 tasks stays quick.
+//! every task over the run's time, the critical path, the totals, each reduction's merges
+//! as one row, the slowest tasks, the failures and the skipped tasks, all filtered by one
+//! search box. The run's data is embedded once, as JSON, and the script draws only the
+//! Gantt rows in view, so a page of 100,000 tasks stays quick.
 //!
 //! The embedded data (`<script type="application/json" id="run-data">`) is an object:
 //! * `tasks`: every task as `[key, outcome, start, end]`, or `[key, outcome, start, end,
@@ -30,9 +30,10 @@ const SCRIPT: &str = include_str!("timeline.js");
 
 impl RunReport {
     /// The run as one self-contained HTML page titled `title`: a Gantt timeline of its
-    /// tasks (coloured by outcome, the critical path marked), its totals, its slowest
-    /// tasks, its failures and its skipped tasks, with a search box for keys (also read
-    /// from the address as `#q=...`). The page loads nothing from the network; keys and
+    /// tasks (coloured by outcome, the critical path marked), its totals, its reductions
+    /// (a root `key` and its merges `key/3.5` counted as one row), its slowest tasks, its
+    /// failures and its skipped tasks, with a search box for keys (also read from the
+    /// address as `#q=...`). The page loads nothing from the network; keys and
     /// messages are shown as text, whatever characters they hold.
     ///
     /// ```

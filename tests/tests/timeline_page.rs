@@ -7,8 +7,8 @@ mod common;
 use common::{spawn, CountedAdd, Load, MaybePanic, Mul, Runs};
 use dagx::{task, DagRunner, Task};
 use duraflow::{
-    Context, DurableDag, MemoryStore, Miss, Outcome, RunReport, Skipped, TaskFailure, TaskRun,
-    TaskSpan,
+    Context, DurableDag, Family, MemoryStore, Miss, Outcome, RunReport, Skipped, TaskFailure,
+    TaskRun, TaskSpan,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -320,4 +320,77 @@ fn a_page_of_100_000_tasks_loads_and_draws_only_the_rows_in_view() {
     let dom = dump_dom(&page, "q=task-09999");
     assert_eq!(text_of(&dom, "shown"), "10 of 100,000 tasks shown");
     assert_eq!(gantt_rows(&dom), 10);
+}
+
+/// Two runs of a reduction over inputs `load-0..200` (the second without `load-77`), beside
+/// a task `batch/3` that only looks like a merge. Returns the second run's report.
+async fn reduction_run() -> RunReport {
+    let ctx = Arc::new(Context::new(MemoryStore::new()));
+    let mut report = None;
+    for skip in [None, Some(77)] {
+        let dag = DagRunner::new();
+        let d = DurableDag::new(&dag, ctx.clone());
+        let inputs: Family<i32> = (0..200)
+            .filter(|i| Some(*i) != skip)
+            .map(|i| {
+                let key = format!("load-{i}");
+                let handle = d.add(&key, Load(i)).depends_on(());
+                (key, handle)
+            })
+            .collect();
+        d.reduce("total", &inputs, |parts: &[&i32]| {
+            parts.iter().copied().sum()
+        });
+        d.add("batch/3", Load(3));
+        report = Some(d.run(spawn).await.unwrap());
+    }
+    report.unwrap()
+}
+
+#[tokio::test]
+async fn a_reduction_is_one_row_of_its_merges() {
+    let report = reduction_run().await;
+    let merges: Vec<&TaskSpan> = report
+        .tasks
+        .iter()
+        .filter(|span| span.key.as_str() == "total" || span.key.as_str().starts_with("total/"))
+        .collect();
+    let count = |outcome| merges.iter().filter(|span| span.outcome == outcome).count();
+    let (executed, restored) = (count(Outcome::Executed), count(Outcome::Restored));
+    assert!(merges.len() > 8, "{} merges", merges.len());
+    assert!(
+        executed >= 1 && restored >= 1,
+        "{executed} ran, {restored} restored"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("reduce.html");
+    report.write_html(&page).unwrap();
+
+    let dom = dump_dom(&page, "");
+    assert_eq!(body_rows(&dom, "reductions"), 1, "batch/3 is no merge");
+    let row = table(&dom, "reductions");
+    let cells = format!(
+        "<td class=\"reduction\" data-index=\"{}\">total</td><td class=\"num\">{}</td>",
+        report
+            .tasks
+            .iter()
+            .position(|span| span.key.as_str() == "total")
+            .unwrap(),
+        merges.len()
+    );
+    assert!(row.contains(&cells), "{cells} not in {row}");
+    let counts = format!(
+        "<td class=\"num\">{executed}</td><td class=\"num\">{restored}</td><td class=\"num\">0</td>"
+    );
+    assert!(row.contains(&counts), "{counts} not in {row}");
+
+    let dom = dump_dom(&page, "q=total");
+    let shown = format!("{} of {} tasks shown", merges.len(), report.tasks.len());
+    assert_eq!(text_of(&dom, "shown"), shown);
+    let dom = dump_dom(&page, "q=load-");
+    assert_eq!(body_rows(&dom, "reductions"), 0);
+    assert_eq!(
+        text_of(&dom, "reductions-more"),
+        "No reduction matches the search."
+    );
 }
