@@ -140,7 +140,8 @@ struct StoreCase {
 
 impl StoreCase {
     fn parse(name: &str) -> Option<(Self, &str)> {
-        let (store, mode) = name.rsplit_once('-')?;
+        // `memory` runs fresh and resumed in one process: its store lives in it.
+        let (store, mode) = name.rsplit_once('-').unwrap_or((name, "fresh"));
         let (kind, zstd) = match store {
             "memory" => (Kind::Memory, false),
             "redb" => (Kind::Redb, false),
@@ -308,7 +309,7 @@ fn run_case(name: &str, config: &Config) {
             let check = buffers
                 .iter()
                 .map(|data| fold(data))
-                .fold(0, |acc, f: u64| acc.rotate_left(7) ^ f);
+                .fold(0u64, |acc, f| acc.rotate_left(7) ^ f);
             result(
                 name,
                 Measure {

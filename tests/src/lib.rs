@@ -5,6 +5,7 @@
 //! appends the task's key to a side log, which outlives a SIGKILL (plain `write` calls).
 
 pub mod faults;
+pub mod large;
 pub mod pg_dag;
 pub mod pg_workers;
 

@@ -8,55 +8,21 @@
 
 mod common;
 
-use common::{spawn, Runs};
-use dagx::{task, DagRunner, Task, TaskHandle};
-use duraflow::codec::{self, Stamp};
+use common::spawn;
+use dagx::{DagRunner, TaskHandle};
 use duraflow::{
-    Context, DurableDag, DuraflowError, FileStore, MemoryStore, Miss, RedbStore, RunReport, Storage,
+    Context, DurableDag, DuraflowError, FileStore, MemoryStore, Miss, RedbStore, Storage,
+};
+use duraflow_tests::large::{
+    assert_outputs, is_pattern, pattern, run_blobs, sizes, Blob, Spec, LARGE_RECORD,
 };
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Records of at least this many bytes are *large* (duraflow's `LARGE_RECORD`): a run's
-/// prefetch leaves them to their task, and `RedbStore` keeps each in a file of its own.
-const LARGE_RECORD: usize = 64 * 1024;
-
-/// `len` bytes of `seed`, with every 4 KiB block numbered, so that a shifted, cut or mixed
-/// buffer never equals another.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    let mut bytes = vec![seed; len];
-    for (block, at) in (0..len).step_by(4096).enumerate() {
-        bytes[at] = seed ^ (block as u8).wrapping_add(1);
-    }
-    bytes
-}
-
-/// Whether `bytes` are `pattern(bytes.len(), seed)`, checked in place.
-fn is_pattern(bytes: &[u8], seed: u8) -> bool {
-    bytes.iter().enumerate().all(|(at, byte)| match at % 4096 {
-        0 => *byte == seed ^ ((at / 4096) as u8).wrapping_add(1),
-        _ => *byte == seed,
-    })
-}
-
-/// Returns `pattern(len, seed)`, counting its executions.
-struct Blob {
-    len: usize,
-    seed: u8,
-    runs: Runs,
-}
-
-#[task]
-impl Blob {
-    async fn run(&self) -> Vec<u8> {
-        self.runs.hit();
-        pattern(self.len, self.seed)
-    }
-}
 
 /// The stores under test, each reopened as a later process would find it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,79 +76,12 @@ impl Store {
     }
 }
 
-/// Runs one `Blob` task per `(key, len, seed)`; returns the report and every output.
-async fn run_blobs(
-    ctx: &Arc<Context>,
-    blobs: &[(String, usize, u8)],
-    runs: &Runs,
-    refresh: bool,
-) -> Result<(RunReport, Vec<Vec<u8>>), DuraflowError> {
-    let dag = DagRunner::new();
-    let d = DurableDag::new(&dag, Arc::clone(ctx));
-    let d = if refresh { d.refresh_all() } else { d };
-    let handles: Vec<TaskHandle<Vec<u8>>> = blobs
-        .iter()
-        .map(|(key, len, seed)| {
-            let blob = Blob {
-                len: *len,
-                seed: *seed,
-                runs: runs.clone(),
-            };
-            d.add(key, blob).into()
-        })
-        .collect();
-    let report = d.run(spawn).await?;
-    let outputs = handles.into_iter().map(|h| dag.get(h).unwrap()).collect();
-    Ok((report, outputs))
-}
-
-/// Asserts that `outputs` are the blobs' patterns, naming the first that is not.
-fn assert_outputs(blobs: &[(String, usize, u8)], outputs: &[Vec<u8>], what: &str) {
-    for ((key, len, seed), output) in blobs.iter().zip(outputs) {
-        assert!(
-            output.len() == *len && is_pattern(output, *seed),
-            "{what}: wrong value of {key} ({} bytes, {len} expected)",
-            output.len()
-        );
-    }
-}
-
-/// The value length whose record under `key` is `record_len` bytes long.
-fn value_len_for_record(key: &str, record_len: usize) -> usize {
-    let encoded = |len: usize| codec::encode(key, &vec![0u8; len], Stamp::default()).unwrap();
-    // Values near 64 KiB have a 3-byte length varint, as this probe's.
-    let probe = 1 << 15;
-    let len = record_len - (encoded(probe).len() - probe);
-    assert_eq!(
-        encoded(len).len(),
-        record_len,
-        "the record is {record_len} bytes"
-    );
-    len
-}
-
-/// Values of 0 and 1 byte, values whose records are one byte shorter than a large record,
-/// exactly one, and one byte longer, and a few MiB.
-fn sizes() -> Vec<(String, usize, u8)> {
-    let mut blobs = vec![("empty".to_owned(), 0, 1), ("one".to_owned(), 1, 2)];
-    for (name, record_len, seed) in [
-        ("under", LARGE_RECORD - 1, 3),
-        ("at", LARGE_RECORD, 4),
-        ("over", LARGE_RECORD + 1, 5),
-    ] {
-        let key = format!("boundary-{name}");
-        blobs.push((key.clone(), value_len_for_record(&key, record_len), seed));
-    }
-    blobs.push(("mebibytes".to_owned(), (3 << 20) + 7, 6));
-    blobs
-}
-
 #[tokio::test]
 async fn records_of_every_size_round_trip_fresh_and_resumed() {
     let blobs = sizes();
     for kind in [Kind::Memory, Kind::File, Kind::Redb, Kind::RedbZstd] {
         let store = Store::new(kind);
-        let runs = Runs::new();
+        let runs = Arc::new(AtomicUsize::new(0));
         let what = format!("{kind:?}");
         let (report, outputs) = run_blobs(&store.open(), &blobs, &runs, false)
             .await
@@ -201,7 +100,11 @@ async fn records_of_every_size_round_trip_fresh_and_resumed() {
             (0, blobs.len()),
             "{what}"
         );
-        assert_eq!(runs.count(), blobs.len(), "{what}: nothing ran again");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            blobs.len(),
+            "{what}: nothing ran again"
+        );
         assert_outputs(&blobs, &outputs, &format!("{what} resumed"));
         for (key, len, seed) in &blobs {
             let stored = ctx.try_get::<Vec<u8>>(key).unwrap();
@@ -231,7 +134,7 @@ async fn a_flipped_byte_in_a_large_record_is_refused_and_the_task_runs_again() {
     let blobs = [(KEY.to_owned(), LEN, 9)];
     for kind in [Kind::File, Kind::Redb] {
         let store = Store::new(kind);
-        let runs = Runs::new();
+        let runs = Arc::new(AtomicUsize::new(0));
         run_blobs(&store.open(), &blobs, &runs, false)
             .await
             .unwrap();
@@ -252,9 +155,13 @@ async fn a_flipped_byte_in_a_large_record_is_refused_and_the_task_runs_again() {
                     other.map(|_| "a value")
                 ),
             }
-            let before = runs.count();
+            let before = runs.load(Ordering::SeqCst);
             let (report, outputs) = run_blobs(&ctx, &blobs, &runs, false).await.unwrap();
-            assert_eq!(runs.count(), before + 1, "{what}: the task runs again");
+            assert_eq!(
+                runs.load(Ordering::SeqCst),
+                before + 1,
+                "{what}: the task runs again"
+            );
             assert!(
                 matches!(report.runs[0].reason, Miss::Corrupt(_)),
                 "{what}: reason {:?}",
@@ -275,7 +182,7 @@ async fn a_flipped_byte_in_a_large_record_is_refused_and_the_task_runs_again() {
 async fn a_missing_large_record_file_is_an_error_naming_the_key_and_what_to_do() {
     let blobs = [(KEY.to_owned(), LEN, 9)];
     let store = Store::new(Kind::Redb);
-    let runs = Runs::new();
+    let runs = Arc::new(AtomicUsize::new(0));
     run_blobs(&store.open(), &blobs, &runs, false)
         .await
         .unwrap();
@@ -298,7 +205,7 @@ async fn a_missing_large_record_file_is_an_error_naming_the_key_and_what_to_do()
     // Doing what it says: the key is removed, and the next run computes it again.
     ctx.remove(KEY).unwrap();
     let (report, outputs) = run_blobs(&ctx, &blobs, &runs, false).await.unwrap();
-    assert_eq!((report.executed, runs.count()), (1, 2));
+    assert_eq!((report.executed, runs.load(Ordering::SeqCst)), (1, 2));
     assert_outputs(&blobs, &outputs, "after removing the key");
 }
 
@@ -352,9 +259,9 @@ fn assert_only_current_files(store: &Store, what: &str) {
 async fn records_replaced_run_after_run_leave_only_the_current_files() {
     for kind in [Kind::File, Kind::Redb] {
         let store = Store::new(kind);
-        let runs = Runs::new();
+        let runs = Arc::new(AtomicUsize::new(0));
         for round in 0..4u8 {
-            let blobs: Vec<(String, usize, u8)> = (0..4)
+            let blobs: Vec<Spec> = (0..4)
                 .map(|i| (format!("out-{i}"), 256 << 10, round * 8 + i as u8))
                 .collect();
             let ctx = store.open();
@@ -363,7 +270,11 @@ async fn records_replaced_run_after_run_leave_only_the_current_files() {
             drop(ctx);
             assert_only_current_files(&store, &format!("{kind:?} after round {round}"));
         }
-        assert_eq!(runs.count(), 16, "{kind:?}: every round ran every task");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            16,
+            "{kind:?}: every round ran every task"
+        );
     }
 }
 
@@ -510,7 +421,7 @@ fn kills_during_large_writes(kind: &str) {
 /// `len` bytes of 7 through a run, then restored by a run on a new handle.
 async fn soak(kind: Kind, len: usize) {
     let store = Store::new(kind);
-    let runs = Runs::new();
+    let runs = Arc::new(AtomicUsize::new(0));
     let what = format!("{kind:?}, {len} bytes");
     for (restored, ran) in [(0, 1), (1, 1)] {
         let dag = DagRunner::new();
@@ -526,7 +437,11 @@ async fn soak(kind: Kind, len: usize) {
             )
             .into();
         let report = d.run(spawn).await.unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!((report.restored, runs.count()), (restored, ran), "{what}");
+        assert_eq!(
+            (report.restored, runs.load(Ordering::SeqCst)),
+            (restored, ran),
+            "{what}"
+        );
         let value = dag.get(output).unwrap();
         drop(dag);
         assert!(

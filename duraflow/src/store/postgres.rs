@@ -5,11 +5,13 @@
 //! ([`super::write_behind`]): one transaction per batch, reads see queued writes, `flush`
 //! waits for them. The connections live on a thread of the store's own (see `session`).
 
+mod batch;
 mod session;
 mod sql;
 mod waiting;
 
-use self::session::{SessionThread, Settings, Write};
+use self::batch::Write;
+use self::session::{SessionThread, Settings};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{Claim, FailedWrite, Found, Listed, Storage};
 use crate::DuraflowError;
@@ -75,6 +77,12 @@ impl PostgresStore {
 
     /// How long a claim lasts unless its worker renews it.
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+    /// The longest record this store takes, in bytes: 1000 MiB, as PostgreSQL keeps at most
+    /// 1 GiB in one value. Storing a longer one fails with [`DuraflowError::Persist`] naming
+    /// the key; keep outputs that large in a [`FileStore`](crate::FileStore) or
+    /// [`RedbStore`](crate::RedbStore), or split them across several tasks.
+    pub const MAX_RECORD: u64 = batch::MAX_RECORD;
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
     /// the `key=value` form), creating the tables of the default namespace if needed.
@@ -251,8 +259,10 @@ impl Storage for PostgresStore {
     }
 
     /// The task is done: its claim slot is free (see `with_max_claims`), though the claim
-    /// lasts until the record is committed.
+    /// lasts until the record is committed. A record over [`PostgresStore::MAX_RECORD`] is
+    /// refused.
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
+        batch::check_record(key, record.len())?;
         self.queue.push(key, Some(record));
         let key = key.to_owned();
         self.session.tell(move |session| session.task_done(&key));

@@ -17,6 +17,7 @@
 //! Claims use only the database's clock (`now()`), so workers on machines whose clocks
 //! disagree still agree on when a lease has expired.
 
+use super::batch::{self, Write};
 use super::describe;
 use super::sql::{wake_payload, Sql};
 use super::waiting::{listen, Held, Waiters};
@@ -175,9 +176,6 @@ struct Writer {
     unclaim: Statement,
     notify: Statement,
 }
-
-/// One queued write of a batch: a record, or `None` for a removal.
-pub(super) type Write = (String, Option<Vec<u8>>);
 
 /// The state of the session thread.
 pub(super) struct Session {
@@ -396,31 +394,23 @@ impl Session {
     }
 
     async fn try_commit(&self, batch: &[Write]) -> PgResult<()> {
-        let (put_keys, records): (Vec<&str>, Vec<&[u8]>) = batch
-            .iter()
-            .filter_map(|(key, record)| Some((key.as_str(), record.as_deref()?)))
-            .unzip();
-        let removed: Vec<&str> = batch
-            .iter()
-            .filter(|(_, record)| record.is_none())
-            .map(|(key, _)| key.as_str())
-            .collect();
-        let payload = wake_payload(&put_keys);
+        let split = batch::split(batch);
+        let (put_keys, removed) = (&split.put_keys, &split.removed);
+        let payload = wake_payload(put_keys);
         let mut slot = self.writer().await?;
         let writer = slot
             .as_mut()
             .expect("writer() leaves a connection in the slot");
         let transaction = writer.client.transaction().await?;
-        let upsert_params: &[&(dyn ToSql + Sync)] = &[&put_keys, &records];
-        let unclaim_params: &[&(dyn ToSql + Sync)] = &[&put_keys];
+        let unclaim_params: &[&(dyn ToSql + Sync)] = &[put_keys];
         let notify_params: &[&(dyn ToSql + Sync)] = &[&self.sql.channel, &payload];
         let puts = async {
             if put_keys.is_empty() {
                 return Ok(());
             }
-            // Pipelined: one round trip for the three statements.
+            // Pipelined: one round trip for the three statements (of a batch in one chunk).
             futures::try_join!(
-                transaction.execute(&writer.upsert, upsert_params),
+                batch::upsert(&transaction, &writer.upsert, &split),
                 transaction.execute(&writer.unclaim, unclaim_params),
                 transaction.execute(&writer.notify, notify_params),
             )
@@ -431,7 +421,7 @@ impl Session {
                 return Ok(());
             }
             transaction
-                .execute(&writer.remove, &[&removed])
+                .execute(&writer.remove, &[removed])
                 .await
                 .map(drop)
         };
