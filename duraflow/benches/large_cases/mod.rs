@@ -36,6 +36,24 @@ impl Fold {
     }
 }
 
+/// Reads one output back from the plain file: a resumed run of raw dagx, as it were.
+struct ReadBack {
+    path: PathBuf,
+    at: u64,
+    len: usize,
+}
+
+#[task]
+impl ReadBack {
+    async fn run(&self) -> Vec<u8> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(&self.path).expect("plain file, from file-write");
+        let mut data = vec![0; self.len];
+        file.read_exact_at(&mut data, self.at).expect("read");
+        data
+    }
+}
+
 /// SplitMix64 words: several GB/s, and no two tasks' data alike.
 fn generate(seed: u64, len: usize, compressible: bool) -> Vec<u8> {
     let mut data = vec![0u8; len];
@@ -202,6 +220,25 @@ async fn run_dag(config: &Config, ctx: Option<Arc<Context>>, seed: u64, zstd: bo
     (folded(&dag, folds), 0)
 }
 
+/// Runs the DAG with every output read back from the plain file; returns the fold of every
+/// output.
+async fn run_read_back(config: &Config, plain: &Path) -> u64 {
+    let dag = DagRunner::new();
+    let folds = (0..config.n)
+        .map(|i| {
+            let read = ReadBack {
+                path: plain.to_path_buf(),
+                at: i * config.len() as u64,
+                len: config.len(),
+            };
+            let output: TaskHandle<Vec<u8>> = dag.add_task(read).into();
+            dag.add_task(Fold).depends_on(output)
+        })
+        .collect();
+    dag.run(|f| drop(tokio::spawn(f))).await.expect("run");
+    folded(&dag, folds)
+}
+
 fn folded(dag: &DagRunner, folds: Vec<TaskHandle<u64>>) -> u64 {
     folds
         .into_iter()
@@ -270,6 +307,11 @@ pub fn run_case(name: &str, config: &Config) {
             file.sync_all().expect("fsync");
             wall += started.elapsed();
             result(name, measure(wall, Some(disk_usage(&plain)), 0));
+        }
+        "raw-dagx-read" => {
+            let started = Instant::now();
+            let check = runtime.block_on(run_read_back(config, &plain));
+            result(name, measure(started.elapsed(), None, check));
         }
         "file-read" => {
             let started = Instant::now();
