@@ -22,8 +22,9 @@
 //! in between through `/proc/self/clear_refs`). The page cache is left warm throughout: the
 //! resumed runs and `file-read` read what was just written.
 //!
-//! Wall times are the fastest of the rounds (other processes only ever add time), peak RSS
-//! the highest, disk bytes those after the last round.
+//! Wall times are the median of the rounds, and each time ratio the median of the rounds'
+//! ratios (a round's runs share the load other processes put on the machine); peak RSS is
+//! the highest of the rounds, disk bytes those after the last round.
 //!
 //! Ratios and their targets (`✗` marks a miss): fresh and changed wall time to raw dagx plus
 //! `file-write` (≤ 1.3x); resumed wall time to `file-read` (≤ 2x); peak RSS to raw dagx's
@@ -119,23 +120,34 @@ fn spawn_case(case: &str, config: &Config) -> Vec<(String, Measure)> {
 /// Every round's measures of each row.
 type Rounds = BTreeMap<String, Vec<Measure>>;
 
-/// The fastest round: other processes on the machine only ever add time.
-fn fastest(measures: &[Measure]) -> Duration {
-    measures.iter().map(|m| m.wall).min().unwrap_or_default()
+/// The middle value.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
-/// `value / base` as `1.23x`, with `✗` when over `target`.
-fn ratio(value: f64, base: f64, target: Option<f64>) -> String {
-    let r = value / base;
-    let over = target.is_some_and(|t| r > t);
-    format!("{r:.2}x{}", if over { " ✗" } else { "" })
+/// A ratio as `1.23x`, with `✗` when over `target`.
+fn mark(ratio: f64, target: Option<f64>) -> String {
+    let over = target.is_some_and(|t| ratio > t);
+    format!("{ratio:.2}x{}", if over { " ✗" } else { "" })
 }
 
 fn table(rounds: &Rounds, config: &Config) -> String {
-    let wall = |row: &str| fastest(&rounds[row]).as_secs_f64();
+    let walls =
+        |row: &str| -> Vec<f64> { rounds[row].iter().map(|m| m.wall.as_secs_f64()).collect() };
+    // Each round's time over the same round's baseline, the median of those: the load of
+    // other processes drifts slowly, so the runs of one round share it.
+    let per_round = |row: &str, base: &[&str]| {
+        let bases = base
+            .iter()
+            .map(|b| walls(b))
+            .fold(vec![0.0; rounds[row].len()], |sum, b| {
+                sum.iter().zip(b).map(|(s, b)| s + b).collect()
+            });
+        median(walls(row).iter().zip(bases).map(|(w, b)| w / b).collect())
+    };
     let peak = |row: &str| rounds[row].iter().map(|m| m.peak_rss).max().unwrap_or(0) as f64;
     let mib = |bytes: f64| format!("{:.0}", bytes / f64::from(1 << 20));
-    let fresh_base = wall("raw-dagx") + wall("file-write");
     let mut out = String::from(
         "| case | wall s | compared with | wall ratio | peak RSS MiB | RSS / raw dagx \
          | on disk MiB | disk / payload |\n|---|---:|---|---:|---:|---:|---:|---:|\n",
@@ -144,32 +156,29 @@ fn table(rounds: &Rounds, config: &Config) -> String {
         "memory" => vec!["memory-fresh", "memory-resumed"],
         case => vec![case],
     }) {
-        let durable = !matches!(
-            case,
-            "raw-dagx" | "file-write" | "file-read" | "raw-dagx-read"
-        );
+        let baseline = matches!(case, "raw-dagx" | "file-write" | "file-read");
         // The time and disk targets are for incompressible data: none for the zstd rows.
         let target = |t: f64| (!case.contains("zstd")).then_some(t);
         let (base, wall_ratio) = match case {
-            "raw-dagx-read" => ("file-read", ratio(wall(case), wall("file-read"), None)),
-            _ if !durable => ("–", "–".to_owned()),
+            _ if baseline => ("–", "–".to_owned()),
+            "raw-dagx-read" => ("file-read", mark(per_round(case, &["file-read"]), None)),
             case if case.ends_with("-resumed") => (
                 "file-read",
-                ratio(wall(case), wall("file-read"), target(2.0)),
+                mark(per_round(case, &["file-read"]), target(2.0)),
             ),
             case => (
                 "raw dagx + file-write",
-                ratio(wall(case), fresh_base, target(1.3)),
+                mark(per_round(case, &["raw-dagx", "file-write"]), target(1.3)),
             ),
         };
-        let rss_ratio = match durable || case == "raw-dagx-read" {
-            true => ratio(peak(case), peak("raw-dagx"), Some(1.25)),
-            false => "–".to_owned(),
+        let rss_ratio = match baseline {
+            false => mark(peak(case) / peak("raw-dagx"), Some(1.25)),
+            true => "–".to_owned(),
         };
         let payload = config.payload() as f64;
         let (disk_mib, disk_ratio) = match rounds[case].last().and_then(|m| m.disk) {
             Some(d) if case != "file-write" => {
-                (mib(d as f64), ratio(d as f64, payload, target(1.15)))
+                (mib(d as f64), mark(d as f64 / payload, target(1.15)))
             }
             Some(d) => (mib(d as f64), "–".to_owned()),
             None => ("–".to_owned(), "–".to_owned()),
@@ -177,7 +186,7 @@ fn table(rounds: &Rounds, config: &Config) -> String {
         out.push_str(&format!(
             "| {case} | {:.2} | {base} | {wall_ratio} | {} | {rss_ratio} | {disk_mib} \
              | {disk_ratio} |\n",
-            wall(case),
+            median(walls(case)),
             mib(peak(case)),
         ));
     }
@@ -242,8 +251,8 @@ fn main() {
         };
         std::fs::create_dir_all(&config.dir).expect("bench folder");
         for case in CASES {
-            eprintln!("round {round}: {case}");
             for (row, measure) in spawn_case(case, &config) {
+                eprintln!("round {round}: {row} {:.2} s", measure.wall.as_secs_f64());
                 measures.entry(row).or_default().push(measure);
             }
         }
@@ -257,7 +266,7 @@ fn main() {
     };
     let _ = std::fs::remove_dir(&base);
     println!(
-        "{n} tasks × {mib} MiB ({} MiB of payload); wall time: the fastest of {rounds} round(s), peak RSS: the highest\n",
+        "{n} tasks × {mib} MiB ({} MiB of payload), {rounds} round(s)\n",
         config.payload() >> 20
     );
     print!("{}", table(&measures, &config));
