@@ -87,6 +87,17 @@ const SAME_DATA: [&[&str]; 3] = [
     ],
 ];
 
+/// What a case reads or writes in a round's folder: its store's folder, or the plain file.
+fn files_of(case: &str) -> &str {
+    match case {
+        "file-write" | "file-read" | "raw-dagx-read" => "plain.bin",
+        case => ["-fresh", "-resumed", "-changed"]
+            .iter()
+            .find_map(|mode| case.strip_suffix(mode))
+            .unwrap_or(case),
+    }
+}
+
 /// Runs `case` in a new process of this binary; returns its rows.
 fn spawn_case(case: &str, config: &Config) -> Vec<(String, Measure)> {
     let exe = std::env::current_exe().expect("the bench binary");
@@ -250,10 +261,17 @@ fn main() {
             dir: base.join(format!("round-{round}")),
         };
         std::fs::create_dir_all(&config.dir).expect("bench folder");
-        for case in CASES {
+        for (i, case) in CASES.iter().enumerate() {
             for (row, measure) in spawn_case(case, &config) {
                 eprintln!("round {round}: {row} {:.2} s", measure.wall.as_secs_f64());
                 measures.entry(row).or_default().push(measure);
+            }
+            // What no later case reads is removed at once: the bench needs room on disk for
+            // about two copies of the payload, not one a store.
+            let used = files_of(case);
+            if !CASES[i + 1..].iter().any(|later| files_of(later) == used) {
+                let _ = std::fs::remove_dir_all(config.dir.join(used));
+                let _ = std::fs::remove_file(config.dir.join(used));
             }
         }
         std::fs::remove_dir_all(&config.dir).expect("bench folder removed");
