@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(chunks([], 10), []);
         assert_eq!(chunks([3, 3, 4, 1], 10), [0..3, 3..4]);
         assert_eq!(chunks([25, 3, 30, 2, 2], 10), [0..1, 1..2, 2..3, 3..5]);
-        assert_eq!(chunks([0, 0, 10, 0], 10), [0..4]);
+        assert_eq!(chunks([0, 0, 10, 0], 10), vec![0..4]);
     }
 
     proptest! {
