@@ -140,16 +140,23 @@ pub use events::{Event, EventHandler, Progress};
 pub use fingerprint::Fingerprint;
 pub use journal::{RunEntry, DEFAULT_JOURNAL_RUNS, JOURNAL_PREFIX};
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
+/// The `object_store` crate that [`ObjectStore`] is built on, for stores configured by hand.
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use object_store;
 pub use options::{parse_duration, Cache, TaskOptions};
 pub use reduce::Family;
 pub use report::{Outcome, RunReport, Skipped, TaskFailure, TaskRun, TaskSpan};
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use store::ObjectStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresStore;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use store::RedbStore;
-pub use store::{Claim, FailedWrite, FileStore, MemoryStore, Storage};
+pub use store::{CachedStore, Claim, FailedWrite, FileStore, MemoryStore, Storage};
 pub use storing::Persistable;
 
 /// The README's Rust examples, compiled and run as doctests.

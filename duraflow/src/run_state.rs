@@ -71,7 +71,10 @@ impl RunState {
         self.failed.lock().clear();
         self.skipped.lock().clear();
         self.lost.lock().clear();
-        *self.timeline.lock() = Timeline::default();
+        let mut timeline = Timeline::default();
+        // One span per task: sized once, not regrown (and copied) as the run goes.
+        timeline.spans.reserve(total);
+        *self.timeline.lock() = timeline;
         self.restored.store(0, Ordering::Relaxed);
         self.completed.store(0, Ordering::Relaxed);
     }

@@ -7,6 +7,7 @@
 pub mod faults;
 pub mod pg_dag;
 pub mod pg_workers;
+pub mod s3_server;
 
 use dagx::{task, DagRunner, Task, TaskHandle};
 use duraflow::{Context, DurableDag, DuraflowError, RunReport};

@@ -4,21 +4,28 @@
 //! batch writes (group commit) make their reads see their own pending writes and make
 //! everything durable on [`Storage::flush`].
 
+mod cached;
 mod file;
 pub mod file_name;
 mod memory;
+#[cfg(feature = "object-store")]
+mod object;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redb")]
 mod redb;
 mod write_behind;
 
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use self::object::ObjectStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PostgresStore;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use self::redb::{RedbStore, DEFAULT_SYNC_WINDOW};
+pub use cached::CachedStore;
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
