@@ -139,7 +139,8 @@ impl Store {
     fn items(&self) -> Result<Vec<Item>, Fatal> {
         let list_error =
             |e: io::Error| Fatal::new(format!("could not list {}: {e}", self.path().display()));
-        let mut keys = self.storage().keys().map_err(list_error)?;
+        let listed = self.storage().list().map_err(list_error)?;
+        let mut keys: Vec<String> = listed.into_iter().map(|listed| listed.key).collect();
         keys.sort();
         let stray = match self {
             Store::File(files) => stray_files(files, &keys).map_err(list_error)?,

@@ -93,6 +93,6 @@ pub(crate) async fn claim<O>(
         })?;
     Ok(match claim {
         Claim::Run => None,
-        Claim::Restore(bytes) => (storing.decode)(key, &bytes, expect).ok(),
+        Claim::Restore(bytes) => (storing.decode)(key, bytes, expect).ok(),
     })
 }

@@ -6,38 +6,43 @@
 //! | offset          | size | field                                                       |
 //! |-----------------|------|-------------------------------------------------------------|
 //! | 0               | 4    | magic `b"DFLW"`                                             |
-//! | 4               | 1    | format version, `2`                                         |
-//! | 5               | 4    | task version (`#[durable(version = N)]`, 0 by default)      |
-//! | 9               | 4    | schema version (`#[durable(schema = N)]`, 0 by default)     |
-//! | 13              | 16   | schema fingerprint: SHA-256 of the shape (or type name)     |
-//! | 29              | 16   | input fingerprint slot (all zero: resume-by-key, no inputs) |
-//! | 45              | 8    | written at: milliseconds since the Unix epoch               |
-//! | 53              | 2    | `T`                                                         |
-//! | 55              | 2    | `S` (0: the type could not be traced, its name is checked)  |
-//! | 57              | 4    | `K`                                                         |
-//! | 61              | T    | output type name, UTF-8 (`std::any::type_name`)             |
-//! | 61+T            | S    | the type's serde shape as text, UTF-8, at most 4 KiB        |
-//! | 61+T+S          | K    | the key, UTF-8: a record copied under another key is refused |
-//! | 61+T+S+K        | 4    | `N`                                                         |
-//! | 65+T+S+K        | N    | payload: the value in postcard                              |
-//! | 65+T+S+K+N      | 4    | CRC-32 (IEEE) of bytes `0 .. 65+T+S+K+N`                    |
+//! | 4               | 1    | format version, `3`                                         |
+//! | 5               | 1    | flags: bit 0 set = the payload is a zstd frame              |
+//! | 6               | 4    | task version (`#[durable(version = N)]`, 0 by default)      |
+//! | 10              | 4    | schema version (`#[durable(schema = N)]`, 0 by default)     |
+//! | 14              | 16   | schema fingerprint: SHA-256 of the shape (or type name)     |
+//! | 30              | 16   | input fingerprint slot (all zero: resume-by-key, no inputs) |
+//! | 46              | 8    | written at: milliseconds since the Unix epoch               |
+//! | 54              | 2    | `T`                                                         |
+//! | 56              | 2    | `S` (0: the type could not be traced, its name is checked)  |
+//! | 58              | 4    | `K`                                                         |
+//! | 62              | T    | output type name, UTF-8 (`std::any::type_name`)             |
+//! | 62+T            | S    | the type's serde shape as text, UTF-8, at most 4 KiB        |
+//! | 62+T+S          | K    | the key, UTF-8: a record copied under another key is refused |
+//! | 62+T+S+K        | 8    | `N`                                                         |
+//! | 70+T+S+K        | N    | payload: the value in postcard (zstd-compressed if flagged) |
+//! | 70+T+S+K+N      | 4    | CRC-32 (IEEE) of bytes `0 .. 70+T+S+K+N`                    |
 //!
-//! Decoding checks, in order: length, magic, format version, every length against the bytes
-//! present, the checksum, the key, the schema fingerprint and version (of the type's shape,
-//! or of its name when it cannot be traced), the task
-//! version (when the caller asks), the input fingerprint (when the caller asks), and that
-//! postcard consumes the payload exactly. A record failing any check is a [`Miss`], never a
-//! value.
+//! Records of format 2 (no flags byte, a 4-byte `N`, every later field one byte earlier)
+//! are read as well. Decoding checks, in order: length, magic, format version, every length
+//! against the bytes present, the checksum, the key, the schema fingerprint and version (of
+//! the type's shape, or of its name when it cannot be traced), the task version (when the
+//! caller asks), the input fingerprint (when the caller asks), and that postcard consumes
+//! the payload exactly. A record failing any check is a [`Miss`], never a value.
 
+use crate::payload;
 use crate::schema::{self, Schema};
 use serde::{de::DeserializeOwned, Serialize};
 
 /// First four bytes of every record.
 pub const MAGIC: [u8; 4] = *b"DFLW";
 /// Version of this byte layout.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
-const FIXED_HEAD: usize = 61;
+/// The flag of a zstd-compressed payload.
+const ZSTD: u8 = 1;
+/// Payloads shorter than this are never compressed: a zstd frame would not pay for itself.
+const COMPRESS_MIN: usize = 64;
 const CHECKSUM_LEN: usize = 4;
 /// The longest shape text a record keeps (its fingerprint covers all of it).
 const SHAPE_MAX: usize = 4096;
@@ -62,8 +67,29 @@ pub struct RecordView<'a> {
     pub shape: &'a str,
     /// The key the record was written under.
     pub key: &'a str,
-    /// The postcard payload.
+    /// The record's format version.
+    pub format_version: u8,
+    /// Whether the payload is a zstd frame (see [`RecordView::postcard`]).
+    pub compressed: bool,
+    /// The payload as stored.
     pub payload: &'a [u8],
+}
+
+impl RecordView<'_> {
+    /// The value in postcard: the payload, decompressed if it is compressed.
+    pub fn postcard(&self) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+        postcard_of(self.payload, self.compressed)
+    }
+}
+
+/// The postcard bytes of a payload, decompressed if `compressed`.
+fn postcard_of(payload: &[u8], compressed: bool) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if !compressed {
+        return Ok(std::borrow::Cow::Borrowed(payload));
+    }
+    zstd::stream::decode_all(payload)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| format!("compressed payload does not decompress: {e}"))
 }
 
 /// What a record is written with besides its value.
@@ -176,9 +202,11 @@ pub fn encode<T: Serialize + DeserializeOwned + 'static>(
     let type_len = u16::try_from(type_name.len()).map_err(too_long)?;
     let shape_len = u16::try_from(shape.len()).map_err(too_long)?;
     let key_len = u32::try_from(key.len()).map_err(too_long)?;
-    let mut out = Vec::with_capacity(FIXED_HEAD + type_name.len() + shape.len() + key.len() + 64);
+    let head = V3.head + type_name.len() + shape.len() + key.len();
+    let mut out = Vec::with_capacity(head + 8 + 64 + CHECKSUM_LEN);
     out.extend_from_slice(&MAGIC);
     out.push(FORMAT_VERSION);
+    out.push(0);
     out.extend_from_slice(&stamp.task_version.to_le_bytes());
     out.extend_from_slice(&stamp.schema_version.to_le_bytes());
     out.extend_from_slice(&schema.fingerprint);
@@ -192,13 +220,41 @@ pub fn encode<T: Serialize + DeserializeOwned + 'static>(
     out.extend_from_slice(key.as_bytes());
     // The payload is serialized in place, after a length slot filled in afterwards.
     let len_at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    let mut out = postcard::to_extend(value, out)?;
-    let payload_len = u32::try_from(out.len() - len_at - 4).map_err(too_long)?;
-    out[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    let mut out = payload::encode(value, out)?;
+    let payload_len = (out.len() - len_at - 8) as u64;
+    out[len_at..len_at + 8].copy_from_slice(&payload_len.to_le_bytes());
+    out.reserve_exact(CHECKSUM_LEN);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     Ok(out)
+}
+
+/// `record` with its payload compressed by zstd at `level`, when that makes it shorter;
+/// otherwise (or if it is not a record of this format, or compressed already) unchanged.
+pub fn compress(record: Vec<u8>, level: i32) -> Vec<u8> {
+    let Ok(frame) = frame(&record) else {
+        return record;
+    };
+    if frame.compressed || frame.payload.len() < COMPRESS_MIN || frame.layout != &V3 {
+        return record;
+    }
+    let Ok(packed) = zstd::bulk::compress(frame.payload, level) else {
+        return record;
+    };
+    if packed.len() >= frame.payload.len() {
+        return record;
+    }
+    let payload_at = frame.payload.as_ptr() as usize - record.as_ptr() as usize;
+    let len_at = payload_at - 8;
+    let mut out = Vec::with_capacity(payload_at + packed.len() + CHECKSUM_LEN);
+    out.extend_from_slice(&record[..len_at]);
+    out[5] |= ZSTD;
+    out.extend_from_slice(&(packed.len() as u64).to_le_bytes());
+    out.extend_from_slice(&packed);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
@@ -218,9 +274,41 @@ fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], String> {
         .ok_or_else(|| format!("truncated: {} bytes, field at {at} needs {N}", bytes.len()))
 }
 
+/// Where the fields of one format version are.
+#[derive(Debug, PartialEq, Eq)]
+struct Layout {
+    version: u8,
+    /// Offset of the flags byte, if the format has one.
+    flags: Option<usize>,
+    /// Offset of the task version; the fixed fields follow it as in the table.
+    fields: usize,
+    /// Length of the fixed head, before the type name.
+    head: usize,
+    /// Bytes of the payload length.
+    len_size: usize,
+}
+
+const V3: Layout = Layout {
+    version: 3,
+    flags: Some(5),
+    fields: 6,
+    head: 62,
+    len_size: 8,
+};
+
+const V2: Layout = Layout {
+    version: 2,
+    flags: None,
+    fields: 5,
+    head: 61,
+    len_size: 4,
+};
+
 /// A record's fields with the names and key still as bytes: what [`decode`] compares,
 /// without validating UTF-8 it does not need.
 struct Frame<'a> {
+    layout: &'static Layout,
+    compressed: bool,
     task_version: u32,
     schema_version: u32,
     schema_fingerprint: [u8; 16],
@@ -257,28 +345,38 @@ fn frame(bytes: &[u8]) -> Result<Frame<'_>, Unreadable> {
     if bytes.len() < 5 || bytes[0..4] != MAGIC {
         return Err("not a duraflow record (bad magic)".into());
     }
-    match bytes[4] {
-        FORMAT_VERSION => {}
-        old @ 1..FORMAT_VERSION => return Err(Unreadable::OldFormat(old)),
+    let layout = match bytes[4] {
+        3 => &V3,
+        2 => &V2,
+        1 => return Err(Unreadable::OldFormat(1)),
         other => return Err(format!("unknown record format version {other}").into()),
-    }
-    if bytes.len() < FIXED_HEAD + 4 + CHECKSUM_LEN {
+    };
+    if bytes.len() < layout.head + layout.len_size + CHECKSUM_LEN {
         return Err(format!(
             "truncated: {} bytes is shorter than any record",
             bytes.len()
         )
         .into());
     }
-    let type_len = usize::from(u16::from_le_bytes(take(bytes, 53)?));
-    let shape_len = usize::from(u16::from_le_bytes(take(bytes, 55)?));
-    let key_len = u32::from_le_bytes(take(bytes, 57)?) as usize;
-    let shape_at = FIXED_HEAD + type_len;
+    let flags = layout.flags.map_or(0, |at| bytes[at]);
+    if flags & !ZSTD != 0 {
+        return Err(format!("unknown flags {flags:#04x}").into());
+    }
+    let at = layout.fields;
+    let type_len = usize::from(u16::from_le_bytes(take(bytes, at + 48)?));
+    let shape_len = usize::from(u16::from_le_bytes(take(bytes, at + 50)?));
+    let key_len = u32::from_le_bytes(take(bytes, at + 52)?) as usize;
+    let shape_at = layout.head + type_len;
     let key_at = shape_at + shape_len;
     let len_at = key_at.checked_add(key_len).ok_or("length overflow")?;
-    let payload_len = u32::from_le_bytes(take(bytes, len_at)?) as usize;
-    let payload_at = len_at + 4;
-    let crc_at = payload_at
-        .checked_add(payload_len)
+    let payload_len = match layout.len_size {
+        4 => u64::from(u32::from_le_bytes(take(bytes, len_at)?)),
+        _ => u64::from_le_bytes(take(bytes, len_at)?),
+    };
+    let payload_at = len_at + layout.len_size;
+    let crc_at = usize::try_from(payload_len)
+        .ok()
+        .and_then(|len| payload_at.checked_add(len))
         .ok_or("length overflow")?;
     if crc_at.checked_add(CHECKSUM_LEN) != Some(bytes.len()) {
         return Err(format!(
@@ -293,12 +391,14 @@ fn frame(bytes: &[u8]) -> Result<Frame<'_>, Unreadable> {
         return Err("checksum mismatch".into());
     }
     Ok(Frame {
-        task_version: u32::from_le_bytes(take(bytes, 5)?),
-        schema_version: u32::from_le_bytes(take(bytes, 9)?),
-        schema_fingerprint: take::<16>(bytes, 13)?,
-        input_fingerprint: take::<16>(bytes, 29)?,
-        written_at_ms: u64::from_le_bytes(take(bytes, 45)?),
-        type_name: &bytes[FIXED_HEAD..shape_at],
+        layout,
+        compressed: flags & ZSTD != 0,
+        task_version: u32::from_le_bytes(take(bytes, at)?),
+        schema_version: u32::from_le_bytes(take(bytes, at + 4)?),
+        schema_fingerprint: take::<16>(bytes, at + 8)?,
+        input_fingerprint: take::<16>(bytes, at + 24)?,
+        written_at_ms: u64::from_le_bytes(take(bytes, at + 40)?),
+        type_name: &bytes[layout.head..shape_at],
         shape: &bytes[shape_at..key_at],
         key: &bytes[key_at..len_at],
         payload: &bytes[payload_at..crc_at],
@@ -324,6 +424,8 @@ pub fn parse(bytes: &[u8]) -> Result<RecordView<'_>, String> {
         type_name: text(frame.type_name, "type name")?,
         shape: text(frame.shape, "shape")?,
         key: text(frame.key, "key")?,
+        format_version: frame.layout.version,
+        compressed: frame.compressed,
         payload: frame.payload,
     })
 }
@@ -347,6 +449,42 @@ pub fn decode<T: DeserializeOwned + 'static>(
     bytes: &[u8],
     expect: Expect,
 ) -> Result<T, Miss> {
+    let record = checked::<T>(key, bytes, expect)?;
+    let postcard = postcard_of(record.payload, record.compressed).map_err(Miss::Corrupt)?;
+    payload::decode(&postcard).map_err(Miss::Corrupt)
+}
+
+/// As [`decode`], taking the record's buffer: a `Vec<u8>` value is then the buffer itself,
+/// its header cut off, so restoring a large byte buffer neither copies it nor holds it twice.
+/// On a miss the buffer comes back with it.
+pub fn decode_owned<T: DeserializeOwned + 'static>(
+    key: &str,
+    bytes: Vec<u8>,
+    expect: Expect,
+) -> Result<T, (Miss, Vec<u8>)> {
+    let (payload, compressed) = match checked::<T>(key, &bytes, expect) {
+        Ok(record) => {
+            let at = record.payload.as_ptr() as usize - bytes.as_ptr() as usize;
+            (at..at + record.payload.len(), record.compressed)
+        }
+        Err(miss) => return Err((miss, bytes)),
+    };
+    let decoded = match compressed {
+        false => {
+            return payload::decode_owned(bytes, payload)
+                .map_err(|(why, bytes)| (Miss::Corrupt(why), bytes))
+        }
+        true => postcard_of(&bytes[payload], true).and_then(|postcard| payload::decode(&postcard)),
+    };
+    decoded.map_err(|why| (Miss::Corrupt(why), bytes))
+}
+
+/// The frame of `bytes` after every check that [`decode`] makes before postcard's.
+fn checked<'a, T: DeserializeOwned + 'static>(
+    key: &str,
+    bytes: &'a [u8],
+    expect: Expect,
+) -> Result<Frame<'a>, Miss> {
     let schema = schema::of::<T>();
     let describe_expected = |schema: &Schema| {
         let shape = schema.shape.as_deref().unwrap_or_default();
@@ -405,14 +543,7 @@ pub fn decode<T: DeserializeOwned + 'static>(
             return Err(Miss::InputsChanged);
         }
     }
-    match postcard::take_from_bytes::<T>(record.payload) {
-        Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(Miss::Corrupt(format!(
-            "payload has {} trailing bytes",
-            rest.len()
-        ))),
-        Err(e) => Err(Miss::Corrupt(format!("payload does not decode: {e}"))),
-    }
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -429,34 +560,115 @@ mod tests {
     fn layout_matches_the_table() {
         let rec = encode("k", &7u8, STAMP).unwrap();
         assert_eq!(&rec[0..4], b"DFLW");
-        assert_eq!(rec[4], 2);
-        assert_eq!(u32::from_le_bytes(rec[5..9].try_into().unwrap()), 3);
-        assert_eq!(u32::from_le_bytes(rec[9..13].try_into().unwrap()), 0);
-        assert_eq!(&rec[13..29], &schema::of::<u8>().fingerprint);
-        assert_eq!(&rec[29..45], &[9; 16]);
-        let written = u64::from_le_bytes(rec[45..53].try_into().unwrap());
+        assert_eq!((rec[4], rec[5]), (3, 0));
+        assert_eq!(u32::from_le_bytes(rec[6..10].try_into().unwrap()), 3);
+        assert_eq!(u32::from_le_bytes(rec[10..14].try_into().unwrap()), 0);
+        assert_eq!(&rec[14..30], &schema::of::<u8>().fingerprint);
+        assert_eq!(&rec[30..46], &[9; 16]);
+        let written = u64::from_le_bytes(rec[46..54].try_into().unwrap());
         assert!(written > 1_700_000_000_000, "a plausible clock: {written}");
-        assert_eq!(u16::from_le_bytes(rec[53..55].try_into().unwrap()), 2); // "u8"
-        assert_eq!(u16::from_le_bytes(rec[55..57].try_into().unwrap()), 2); // "u8"
-        assert_eq!(u32::from_le_bytes(rec[57..61].try_into().unwrap()), 1);
-        assert_eq!(&rec[61..63], b"u8");
-        assert_eq!(&rec[63..65], b"u8");
-        assert_eq!(&rec[65..66], b"k");
-        assert_eq!(u32::from_le_bytes(rec[66..70].try_into().unwrap()), 1);
-        assert_eq!(rec[70], 7);
-        assert_eq!(rec.len(), 75);
+        assert_eq!(u16::from_le_bytes(rec[54..56].try_into().unwrap()), 2); // "u8"
+        assert_eq!(u16::from_le_bytes(rec[56..58].try_into().unwrap()), 2); // "u8"
+        assert_eq!(u32::from_le_bytes(rec[58..62].try_into().unwrap()), 1);
+        assert_eq!(&rec[62..64], b"u8");
+        assert_eq!(&rec[64..66], b"u8");
+        assert_eq!(&rec[66..67], b"k");
+        assert_eq!(u64::from_le_bytes(rec[67..75].try_into().unwrap()), 1);
+        assert_eq!(rec[75], 7);
+        assert_eq!(rec.len(), 80);
+        let crc = u32::from_le_bytes(rec[76..80].try_into().unwrap());
+        assert_eq!(crc, crc32fast::hash(&rec[..76]));
         let view = parse(&rec).unwrap();
         assert_eq!(
             (view.key, view.type_name, view.shape, view.payload),
             ("k", "u8", "u8", &[7u8][..])
         );
-        assert_eq!(view.written_at_ms, written);
+        assert_eq!((view.written_at_ms, view.format_version), (written, 3));
         let expect = Expect {
             task_version: Some(3),
             input_fingerprint: Some([9; 16]),
             ..Expect::default()
         };
         assert_eq!(decode::<u8>("k", &rec, expect), Ok(7));
+    }
+
+    /// The same record in format 2: no flags byte, a four-byte payload length.
+    fn as_format_2(rec: &[u8]) -> Vec<u8> {
+        let payload_len_at = rec.len() - 4 - 1 - 8;
+        let mut old = Vec::new();
+        old.extend_from_slice(&rec[..4]);
+        old.push(2);
+        old.extend_from_slice(&rec[6..payload_len_at]);
+        old.extend_from_slice(&1u32.to_le_bytes());
+        old.push(rec[rec.len() - 5]);
+        let crc = crc32fast::hash(&old);
+        old.extend_from_slice(&crc.to_le_bytes());
+        old
+    }
+
+    #[test]
+    fn records_of_format_2_are_read() {
+        let rec = encode("k", &7u8, STAMP).unwrap();
+        let old = as_format_2(&rec);
+        assert_eq!(old.len(), rec.len() - 5);
+        let view = parse(&old).unwrap();
+        assert_eq!(
+            (view.key, view.format_version, view.payload),
+            ("k", 2, &[7u8][..])
+        );
+        assert_eq!(view.input_fingerprint, [9; 16]);
+        assert_eq!(decode::<u8>("k", &old, Expect::default()), Ok(7));
+        let mut flipped = old.clone();
+        flipped[10] ^= 1;
+        assert!(matches!(
+            decode::<u8>("k", &flipped, Expect::default()),
+            Err(Miss::Corrupt(why)) if why.contains("checksum")
+        ));
+    }
+
+    #[test]
+    fn compressed_records_decode_to_the_same_value() {
+        let value: Vec<u64> = (0..4_000).map(|i| i % 7).collect();
+        let rec = encode("k", &value, STAMP).unwrap();
+        let packed = compress(rec.clone(), 3);
+        assert!(
+            packed.len() * 4 < rec.len(),
+            "{} vs {}",
+            packed.len(),
+            rec.len()
+        );
+        let view = parse(&packed).unwrap();
+        assert!(view.compressed);
+        assert_eq!(
+            view.postcard().unwrap().as_ref(),
+            parse(&rec).unwrap().payload
+        );
+        assert_eq!(
+            decode::<Vec<u64>>("k", &packed, Expect::default()),
+            Ok(value)
+        );
+        // Compressing again, or a payload too short to gain, leaves the record as it is.
+        assert_eq!(compress(packed.clone(), 3), packed);
+        let small = encode("k", &7u8, STAMP).unwrap();
+        assert_eq!(compress(small.clone(), 3), small);
+    }
+
+    #[test]
+    fn a_corrupt_compressed_payload_is_a_miss() {
+        let value = vec![5u8; 10_000];
+        let packed = compress(encode("k", &value, STAMP).unwrap(), 3);
+        let view = parse(&packed).unwrap();
+        let at = view.payload.as_ptr() as usize - packed.as_ptr() as usize;
+        // Garbage inside the frame with a checksum that matches it.
+        let mut bad = packed.clone();
+        bad[at + 4] ^= 0xff;
+        let end = bad.len() - 4;
+        let crc = crc32fast::hash(&bad[..end]);
+        bad[end..].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            decode::<Vec<u8>>("k", &bad, Expect::default()),
+            Err(Miss::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -76,9 +76,9 @@ impl Context {
             schema_version: schema,
             ..Expect::default()
         };
-        codec::decode(key, &bytes, expect)
+        codec::decode_owned(key, bytes, expect)
             .map(Some)
-            .map_err(|miss| miss_error(key, miss))
+            .map_err(|(miss, _)| miss_error(key, miss))
     }
 
     /// Stores `value` under `key` durably (as task and schema version 0).

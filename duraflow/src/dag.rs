@@ -8,7 +8,7 @@ use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
 use crate::report::TaskFailure;
 use crate::run_state::{Refresh, RunState};
-use crate::store::off_runtime;
+use crate::store::{off_runtime, LARGE_RECORD};
 use crate::storing::{Persistable, Storing};
 use crate::{Context, DuraflowError, RunReport};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
@@ -411,8 +411,9 @@ impl<'a> DurableDag<'a> {
     }
 
     /// Reads every record of the DAG in one store call before the run, when the store's
-    /// reads block: one trip off the runtime instead of one per task. A failure here is not
-    /// fatal: each task then reads its own record and reports its own error with its key.
+    /// reads block: one trip off the runtime instead of one per task. Large records are left
+    /// for their task to read, so that large outputs are never all in memory twice. A failure here is not fatal: each task then reads its own
+    /// record and reports its own error with its key.
     async fn prefetch(&self) {
         let store = &self.shared.ctx.db;
         if !store.is_blocking() {
@@ -421,7 +422,7 @@ impl<'a> DurableDag<'a> {
         let keys: Vec<TaskKey> = self.keys.lock().iter().cloned().collect();
         let fetched = off_runtime(store, move |store| {
             let refs: Vec<&str> = keys.iter().map(TaskKey::as_str).collect();
-            let records = store.get_many(&refs)?;
+            let records = store.get_many(&refs, LARGE_RECORD - 1)?;
             Ok::<_, std::io::Error>(keys.into_iter().zip(records).collect::<HashMap<_, _>>())
         })
         .await;

@@ -438,7 +438,9 @@ async fn look_up<O>(
     };
     Ok(match record {
         None => Err((Miss::NoRecord, None)),
-        Some(bytes) => (storing.decode)(key, &bytes, expect).map_err(|miss| (miss, Some(bytes))),
+        Some(bytes) => {
+            (storing.decode)(key, bytes, expect).map_err(|(miss, bytes)| (miss, Some(bytes)))
+        }
     })
 }
 

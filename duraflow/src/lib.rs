@@ -114,6 +114,7 @@ mod journal;
 mod key;
 mod options;
 mod outcome;
+mod payload;
 mod reduce;
 mod report;
 mod run_state;
@@ -153,10 +154,12 @@ pub use store::ObjectStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresStore;
+pub use store::{
+    CachedStore, Claim, FailedWrite, FileStore, Found, Listed, MemoryStore, Storage,
+};
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
-pub use store::RedbStore;
-pub use store::{CachedStore, Claim, FailedWrite, FileStore, MemoryStore, Storage};
+pub use store::{RedbBuilder, RedbStore};
 pub use storing::Persistable;
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -2,6 +2,7 @@
 //! to run again, and what each task reports back for the run's [`RunReport`].
 
 use crate::report::{Outcome, RunReport, Skipped, TaskFailure, TaskRun, TaskSpan};
+use crate::store::Found;
 use crate::{DuraflowError, TaskKey};
 use hashbrown::{HashMap, HashSet};
 use parking_lot::Mutex;
@@ -45,7 +46,7 @@ impl Default for Timeline {
 pub(crate) struct RunState {
     /// The records of the DAG's keys read before the run (`None` inside: no record), or
     /// `None` when nothing was read: each task then reads its own record.
-    prefetched: Mutex<Option<HashMap<TaskKey, Option<Vec<u8>>>>>,
+    prefetched: Mutex<Option<HashMap<TaskKey, Found>>>,
     refresh: Mutex<Refresh>,
     /// The executed tasks, in completion order.
     executed: Mutex<Vec<TaskRun>>,
@@ -104,14 +105,18 @@ impl RunState {
     }
 
     /// Keeps the records read before the run, for the tasks to take.
-    pub(crate) fn set_prefetched(&self, records: HashMap<TaskKey, Option<Vec<u8>>>) {
+    pub(crate) fn set_prefetched(&self, records: HashMap<TaskKey, Found>) {
         *self.prefetched.lock() = Some(records);
     }
 
     /// The record read before the run for `key` (`Some(None)`: there is none), taken out so
     /// its buffer goes once the task decoded it; `None` when it was not read before.
     pub(crate) fn take_prefetched(&self, key: &str) -> Option<Option<Vec<u8>>> {
-        self.prefetched.lock().as_mut()?.remove(key)
+        match self.prefetched.lock().as_mut()?.remove(key)? {
+            Found::Record(record) => Some(Some(record)),
+            Found::Absent => Some(None),
+            Found::Unread => None,
+        }
     }
 
     /// Logs when the task under `key`, which began at `began`, ended, and how.

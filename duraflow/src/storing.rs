@@ -20,13 +20,17 @@ pub trait Persistable: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Persistable for T {}
 
+/// A decoded output, or why the record is not one, with its buffer.
+pub(crate) type Decoded<O> = Result<O, (Miss, Vec<u8>)>;
+
 /// How one output type is checked for failure, encoded and decoded.
 #[doc(hidden)]
 pub struct Storing<O> {
     /// The error's text when the output is a failure (`Result::Err`), which is not stored.
     pub(crate) failure: fn(&O) -> Option<String>,
     pub(crate) encode: fn(&str, &O, Stamp) -> Result<Vec<u8>, postcard::Error>,
-    pub(crate) decode: fn(&str, &[u8], Expect) -> Result<O, Miss>,
+    /// Takes the record's buffer, which a `Vec<u8>` output becomes; gives it back on a miss.
+    pub(crate) decode: fn(&str, Vec<u8>, Expect) -> Decoded<O>,
 }
 
 impl<O> Clone for Storing<O> {
@@ -43,7 +47,7 @@ impl<O: Persistable> Storing<O> {
         Storing {
             failure: outcome::failure_text::<O>,
             encode: |key, output, stamp| codec::encode(key, output, stamp),
-            decode: codec::decode::<O>,
+            decode: codec::decode_owned::<O>,
         }
     }
 }
@@ -58,7 +62,7 @@ impl<T: Persistable, E: Display + Send + Sync + 'static> Storing<Result<T, E>> {
                 Ok(value) => codec::encode(key, value, stamp),
                 Err(_) => Err(postcard::Error::NotYetImplemented),
             },
-            decode: |key, bytes, expect| codec::decode::<T>(key, bytes, expect).map(Ok),
+            decode: |key, bytes, expect| codec::decode_owned::<T>(key, bytes, expect).map(Ok),
         }
     }
 }

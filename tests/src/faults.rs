@@ -1,7 +1,7 @@
 //! A `Storage` wrapper that fails or delays the k-th operation, for fault tests. Every
 //! method a real store has passes through it, so a fault can hit any path duraflow takes.
 
-use duraflow::{Claim, FailedWrite, Storage};
+use duraflow::{Claim, FailedWrite, Found, Listed, Storage};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -46,8 +46,8 @@ pub enum Op {
     Remove,
     /// `flush`
     Flush,
-    /// `keys`
-    Keys,
+    /// `list`
+    List,
     /// `claim`
     Claim,
     /// `release`
@@ -109,9 +109,9 @@ impl Storage for FaultyStore {
         self.step(Op::Get)?;
         self.inner.get(key)
     }
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
         self.step(Op::GetMany)?;
-        self.inner.get_many(keys)
+        self.inner.get_many(keys, limit)
     }
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         self.step(Op::Put)?;
@@ -130,9 +130,9 @@ impl Storage for FaultyStore {
         })?;
         self.inner.flush()
     }
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.step(Op::Keys)?;
-        self.inner.keys()
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.step(Op::List)?;
+        self.inner.list()
     }
     fn is_blocking(&self) -> bool {
         self.inner.is_blocking()

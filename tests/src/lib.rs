@@ -18,6 +18,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Every key with a record in `store`, sorted.
+pub fn stored_keys(store: &dyn duraflow::Storage) -> Vec<String> {
+    let mut keys: Vec<String> = store
+        .list()
+        .expect("the store lists its records")
+        .into_iter()
+        .map(|listed| listed.key)
+        .collect();
+    keys.sort();
+    keys
+}
+
 /// Appends one line per task execution, and tells tasks whether to pause.
 #[derive(Clone, Default)]
 pub struct SideLog {

@@ -2,7 +2,7 @@
 //! they report, and a private server a test can stop under a running worker.
 
 use crate::{pg_dag, SideLog};
-use duraflow::{Context, MemoryStore, PostgresStore, Storage};
+use duraflow::{Context, MemoryStore, PostgresStore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -63,10 +63,7 @@ pub fn assert_records_right(url: &str, namespace: &str, reference: &BTreeMap<Str
     // The workers' run journal entries are records too: they must read back, but are no
     // task's.
     ctx.runs().expect("the run journal reads back");
-    let keys: BTreeSet<String> = ctx
-        .db
-        .keys()
-        .expect("keys")
+    let keys: BTreeSet<String> = crate::stored_keys(&*ctx.db)
         .into_iter()
         .filter(|key| !key.starts_with(duraflow::JOURNAL_PREFIX))
         .collect();

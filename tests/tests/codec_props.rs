@@ -2,7 +2,7 @@
 //! that are not exactly a record written for this key and this schema never decode to a
 //! value. Which types count as the same schema: schema_props.rs.
 
-use duraflow::codec::{decode, encode, parse, Expect, Miss, Stamp};
+use duraflow::codec::{compress, decode, decode_owned, encode, parse, Expect, Miss, Stamp};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -99,9 +99,13 @@ fn u32_at(record: &[u8], at: usize) -> usize {
     u32::from_le_bytes(record[at..at + 4].try_into().unwrap()) as usize
 }
 
+fn u64_at(record: &[u8], at: usize) -> usize {
+    u64::from_le_bytes(record[at..at + 8].try_into().unwrap()) as usize
+}
+
 /// Offset of `N`, the payload length: everything before it is header, type name, shape, key.
 fn payload_len_at(record: &[u8]) -> usize {
-    61 + u16_at(record, 53) + u16_at(record, 55) + u32_at(record, 57)
+    62 + u16_at(record, 54) + u16_at(record, 56) + u32_at(record, 58)
 }
 
 /// Everything the record was written with is asked for.
@@ -142,27 +146,27 @@ where
 
     // the byte table of codec.rs
     prop_assert_eq!(&record[0..4], b"DFLW");
-    prop_assert_eq!(record[4], 2);
-    prop_assert_eq!(&record[5..9], &stamp.task_version.to_le_bytes());
-    prop_assert_eq!(&record[9..13], &stamp.schema_version.to_le_bytes());
-    prop_assert_eq!(&record[13..29], &view.schema_fingerprint);
-    prop_assert_eq!(&record[29..45], &stamp.input_fingerprint);
-    prop_assert_eq!(&record[45..53], &view.written_at_ms.to_le_bytes());
+    prop_assert_eq!((record[4], record[5]), (3, 0));
+    prop_assert_eq!(&record[6..10], &stamp.task_version.to_le_bytes());
+    prop_assert_eq!(&record[10..14], &stamp.schema_version.to_le_bytes());
+    prop_assert_eq!(&record[14..30], &view.schema_fingerprint);
+    prop_assert_eq!(&record[30..46], &stamp.input_fingerprint);
+    prop_assert_eq!(&record[46..54], &view.written_at_ms.to_le_bytes());
     let (t, s, k) = (
-        u16_at(&record, 53),
-        u16_at(&record, 55),
-        u32_at(&record, 57),
+        u16_at(&record, 54),
+        u16_at(&record, 56),
+        u32_at(&record, 58),
     );
     prop_assert_eq!(t, view.type_name.len());
     prop_assert_eq!(s, view.shape.len());
     prop_assert_eq!(k, key.len());
-    prop_assert_eq!(&record[61..61 + t], view.type_name.as_bytes());
-    prop_assert_eq!(&record[61 + t..61 + t + s], view.shape.as_bytes());
-    prop_assert_eq!(&record[61 + t + s..61 + t + s + k], key.as_bytes());
-    let n = u32_at(&record, 61 + t + s + k);
+    prop_assert_eq!(&record[62..62 + t], view.type_name.as_bytes());
+    prop_assert_eq!(&record[62 + t..62 + t + s], view.shape.as_bytes());
+    prop_assert_eq!(&record[62 + t + s..62 + t + s + k], key.as_bytes());
+    let n = u64_at(&record, 62 + t + s + k);
     prop_assert_eq!(n, view.payload.len());
-    prop_assert_eq!(&record[65 + t + s + k..65 + t + s + k + n], view.payload);
-    prop_assert_eq!(record.len(), 65 + t + s + k + n + 4);
+    prop_assert_eq!(&record[70 + t + s + k..70 + t + s + k + n], view.payload);
+    prop_assert_eq!(record.len(), 70 + t + s + k + n + 4);
     let crc = u32_at(&record, record.len() - 4) as u32;
     prop_assert_eq!(crc, crc32(&record[..record.len() - 4]));
     Ok(())
@@ -170,7 +174,7 @@ where
 
 /// A valid record of some type, with the key it was written for.
 fn any_record() -> impl Strategy<Value = (String, Vec<u8>)> {
-    ("\\PC{0,40}", 0u8..3, any::<i64>(), "\\PC{0,60}").prop_map(|(key, kind, number, text)| {
+    ("\\PC{0,40}", 0u8..4, any::<i64>(), "\\PC{0,60}").prop_map(|(key, kind, number, text)| {
         let record = match kind {
             0 => encode(&key, &number, Stamp::default()),
             1 => {
@@ -181,7 +185,7 @@ fn any_record() -> impl Strategy<Value = (String, Vec<u8>)> {
                 };
                 encode(&key, &text, stamp)
             }
-            _ => {
+            2 => {
                 let stamp = Stamp {
                     task_version: 1,
                     schema_version: 1,
@@ -189,6 +193,8 @@ fn any_record() -> impl Strategy<Value = (String, Vec<u8>)> {
                 };
                 encode(&key, &(number, text, vec![number; 3]), stamp)
             }
+            // A compressed payload: text repeated until zstd shrinks it.
+            _ => encode(&key, &text.repeat(40), Stamp::default()).map(|r| compress(r, 3)),
         };
         (key, record.unwrap())
     })
@@ -365,7 +371,7 @@ proptest! {
         let n = parse(&record).unwrap().payload.len();
         let mut longer = record[..record.len() - 4].to_vec();
         longer.push(extra);
-        longer[len_at..len_at + 4].copy_from_slice(&u32::try_from(n + 1).unwrap().to_le_bytes());
+        longer[len_at..len_at + 8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
         longer.extend([0; 4]);
         reseal(&mut longer);
         prop_assert!(parse(&longer).is_ok(), "structurally valid");
@@ -378,11 +384,41 @@ proptest! {
     fn random_payloads_in_a_valid_frame_never_panic(payload in vec(any::<u8>(), 0..64)) {
         let record = encode("k", &Point { x: 0, y: 0, label: String::new(), tags: vec![], parent: None }, Stamp::default()).unwrap();
         let mut framed = record[..payload_len_at(&record)].to_vec();
-        framed.extend(u32::try_from(payload.len()).unwrap().to_le_bytes());
+        framed.extend((payload.len() as u64).to_le_bytes());
         framed.extend(&payload);
         framed.extend([0; 4]);
         reseal(&mut framed);
         let _ = decode::<Point>("k", &framed, Expect::default());
+    }
+
+    /// Compressing a record never changes what it decodes to, by either decoder.
+    #[test]
+    fn compressed_records_decode_as_written(key in "\\PC{0,20}", text in "\\PC{0,30}", times in 0usize..200, level in 1i32..10) {
+        let value = text.repeat(times);
+        let record = encode(&key, &value, Stamp::default()).unwrap();
+        let packed = compress(record.clone(), level);
+        prop_assert!(packed.len() <= record.len());
+        prop_assert_eq!(decode::<String>(&key, &packed, Expect::default()), Ok(value.clone()));
+        let owned = decode_owned::<String>(&key, packed, Expect::default()).map_err(|(miss, _)| miss);
+        prop_assert_eq!(owned, Ok(value));
+    }
+
+    /// Byte buffers decode to the same value by both decoders, compressed or not; a miss
+    /// gives the buffer back whole.
+    #[test]
+    fn byte_buffers_decode_alike_by_both_decoders(key in "\\PC{0,20}", bytes in vec(any::<u8>(), 0..2_000), zeros in 0usize..2_000) {
+        let mut value = bytes;
+        value.extend(std::iter::repeat_n(0, zeros));
+        let record = encode(&key, &value, Stamp::default()).unwrap();
+        for record in [record.clone(), compress(record, 3)] {
+            prop_assert_eq!(decode::<Vec<u8>>(&key, &record, Expect::default()), Ok(value.clone()));
+            let owned = decode_owned::<Vec<u8>>(&key, record.clone(), Expect::default());
+            prop_assert_eq!(owned.map_err(|(miss, _)| miss), Ok(value.clone()));
+            let refused = decode_owned::<Vec<u8>>(&format!("{key}!"), record.clone(), Expect::default());
+            let (miss, back) = refused.unwrap_err();
+            prop_assert!(matches!(miss, Miss::Corrupt(_)));
+            prop_assert_eq!(back, record);
+        }
     }
 
     #[test]

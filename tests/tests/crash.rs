@@ -87,10 +87,7 @@ fn durable_keys(kind: &str, store: &Path, reference: &BTreeMap<String, u64>) -> 
     };
     // The run journal's entries are records too: they must read back, but are no task's.
     ctx.runs().expect("the journal reads back after a kill");
-    let keys: BTreeSet<String> = ctx
-        .db
-        .keys()
-        .expect("keys are listable")
+    let keys: BTreeSet<String> = duraflow_tests::stored_keys(&*ctx.db)
         .into_iter()
         .filter(|key| !key.starts_with(duraflow::JOURNAL_PREFIX))
         .collect();

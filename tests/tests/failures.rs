@@ -6,7 +6,8 @@ mod common;
 use common::{spawn, Counted, CountedAdd, MaybePanic, Runs};
 use dagx::{task, DagRunner, Task};
 use duraflow::{
-    Context, Durable, DurableDag, DuraflowError, FailedWrite, FileStore, MemoryStore, Storage,
+    Context, Durable, DurableDag, DuraflowError, FailedWrite, FileStore, Listed, MemoryStore,
+    Storage,
 };
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -397,8 +398,8 @@ impl Storage for BrokenStore {
             _ => Ok(()),
         }
     }
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.records.keys()
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.records.list()
     }
 }
 

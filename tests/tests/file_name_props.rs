@@ -6,7 +6,7 @@
 //! `[a-z0-9_~-]` only, never hidden (no leading `.`), and at most 255 bytes, for any UTF-8
 //! key up to 6,000 bytes.
 
-use duraflow::{Context, FileStore, Storage};
+use duraflow::{Context, FileStore};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::collections::BTreeSet;
@@ -173,7 +173,7 @@ fn stored_keys_are_listed_back_exactly() {
     let valid_key = any_key().prop_filter("a valid key", |k| duraflow::validate_key(k).is_ok());
     check(96, valid_key, |key| {
         ctx.save(&key, &1u8).unwrap();
-        let listed = ctx.db.keys().unwrap();
+        let listed = duraflow_tests::stored_keys(&*ctx.db);
         ctx.remove(&key).unwrap();
         prop_assert_eq!(listed, vec![key]);
         Ok(())
@@ -189,7 +189,7 @@ fn names_that_no_key_maps_to_are_not_listed() {
     check(256, "[a-zA-Z0-9_-]{1,40}", |name| {
         let path = dir.join(&name);
         std::fs::write(&path, b"").unwrap();
-        let listed = store.store.keys().unwrap();
+        let listed = duraflow_tests::stored_keys(&store.store);
         std::fs::remove_file(&path).unwrap();
         for key in &listed {
             prop_assert_eq!(store.name(key), name.clone(), "listed {:?}", key);

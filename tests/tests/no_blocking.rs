@@ -6,7 +6,9 @@ mod common;
 
 use common::{spawn, Load, Mul};
 use dagx::{task, DagRunner, Task};
-use duraflow::{Claim, Context, Durable, DurableDag, FailedWrite, MemoryStore, Storage};
+use duraflow::{
+    Claim, Context, Durable, DurableDag, FailedWrite, Found, Listed, MemoryStore, Storage,
+};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
@@ -50,9 +52,9 @@ impl Storage for WatchedStore {
         self.check("get");
         self.records.get(key)
     }
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
         self.check("get_many");
-        self.records.get_many(keys)
+        self.records.get_many(keys, limit)
     }
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         self.check("put");
@@ -66,9 +68,9 @@ impl Storage for WatchedStore {
         self.check("flush");
         self.records.flush()
     }
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.check("keys");
-        self.records.keys()
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.check("list");
+        self.records.list()
     }
     fn coordinates(&self) -> bool {
         true

@@ -7,7 +7,7 @@
 //! its own, whatever `DURAFLOW_PG_URL` says. Every test uses namespaces of its own, so tests
 //! are independent of each other and of earlier runs against the same database.
 
-use duraflow::{Claim, Context, DuraflowError, PostgresStore, Storage};
+use duraflow::{Claim, Context, DuraflowError, Found, Listed, PostgresStore, Storage};
 use duraflow_tests::pg_workers::{
     assert_completed, assert_records_right, assert_stored_values_right, executions, namespace,
     reference, server, start_workers, PrivateCluster, Worker, WORKERS_LIMIT,
@@ -95,12 +95,34 @@ fn the_storage_contract_holds() -> TestResult {
     store.remove("b")?;
     assert_eq!(store.get("b")?, None);
     store.put("odd key\nwith a line break ✓", vec![0, 255, 0])?;
-    assert_eq!(
-        store.get_many(&["a", "b", "missing", "odd key\nwith a line break ✓"])?,
-        vec![Some(b"third".to_vec()), None, None, Some(vec![0, 255, 0])]
-    );
+    let keys = ["a", "b", "missing", "odd key\nwith a line break ✓"];
+    let odd = Found::Record(vec![0, 255, 0]);
+    let expected = [
+        Found::Record(b"third".to_vec()),
+        Found::Absent,
+        Found::Absent,
+        odd.clone(),
+    ];
+    assert_eq!(store.get_many(&keys, u64::MAX)?, expected);
     store.flush().expect("flushed");
-    assert_eq!(store.keys()?, ["a", "odd key\nwith a line break ✓"]);
+    // From the table now; a record over the limit is left unread.
+    assert_eq!(store.get_many(&keys, u64::MAX)?, expected);
+    let limited = [Found::Unread, Found::Absent, Found::Absent, odd];
+    assert_eq!(store.get_many(&keys, 4)?, limited);
+    let listed = store.list()?;
+    assert_eq!(
+        listed,
+        [
+            Listed {
+                key: "a".into(),
+                size: 5
+            },
+            Listed {
+                key: "odd key\nwith a line break ✓".into(),
+                size: 3
+            }
+        ]
+    );
     drop(store);
 
     // Durable across handles; typed records through a Context; namespaces kept apart.
@@ -112,7 +134,7 @@ fn the_storage_contract_holds() -> TestResult {
         Some((42, "forty-two".to_owned()))
     );
     let other = PostgresStore::connect_with(&url, &namespace("contract_other"))?;
-    assert_eq!(other.keys()?, Vec::<String>::new());
+    assert_eq!(other.list()?, []);
     Ok(())
 }
 
@@ -468,7 +490,7 @@ fn a_database_that_goes_away_fails_the_run_and_keeps_finished_records() {
 
     cluster.ctl("start");
     let ctx = Context::new(PostgresStore::connect_with(&url, &ns).expect("store opens"));
-    let after: BTreeSet<String> = ctx.db.keys().expect("keys").into_iter().collect();
+    let after: BTreeSet<String> = duraflow_tests::stored_keys(&*ctx.db).into_iter().collect();
     let lost: Vec<_> = before.difference(&after).collect();
     assert!(lost.is_empty(), "records lost with the server: {lost:?}");
     assert_stored_values_right(&ctx, &after, &reference);

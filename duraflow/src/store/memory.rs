@@ -1,6 +1,6 @@
 //! `MemoryStore`: records in memory, for tests and for runs that need no durability.
 
-use super::{FailedWrite, Storage};
+use super::{FailedWrite, Found, Listed, Storage};
 use hashbrown::HashMap;
 use parking_lot::RwLock;
 use std::io;
@@ -41,9 +41,14 @@ impl Storage for MemoryStore {
     }
 
     /// Under one read lock: the records all come from the same moment of the store.
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
         let records = self.records.read();
-        Ok(keys.iter().map(|key| records.get(*key).cloned()).collect())
+        let found = keys.iter().map(|key| match records.get(*key) {
+            None => Found::Absent,
+            Some(record) if record.len() as u64 > limit => Found::Unread,
+            Some(record) => Found::Record(record.clone()),
+        });
+        Ok(found.collect())
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
@@ -60,8 +65,13 @@ impl Storage for MemoryStore {
         Ok(())
     }
 
-    fn keys(&self) -> io::Result<Vec<String>> {
-        Ok(self.records.read().keys().cloned().collect())
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        let records = self.records.read();
+        let listed = records.iter().map(|(key, record)| Listed {
+            key: key.clone(),
+            size: record.len() as u64,
+        });
+        Ok(listed.collect())
     }
 
     fn is_blocking(&self) -> bool {
@@ -97,7 +107,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// Puts, overwrites and removals: the store answers every key as a map would, by
-        /// `get`, `get_many`, `keys` and `len`.
+        /// `get`, `get_many`, `list` and `len`.
         #[test]
         fn the_store_answers_as_a_map_does(ops in proptest::collection::vec(op(), 1..60)) {
             let store = MemoryStore::new();
@@ -116,14 +126,22 @@ mod tests {
             }
             let keys: Vec<String> = (0u8..24).map(key).collect();
             let wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let many = store.get_many(&wanted).unwrap();
+            let many = store.get_many(&wanted, 1_000).unwrap();
             for (key, batched) in keys.iter().zip(many) {
-                prop_assert_eq!(store.get(key).unwrap(), model.get(key).cloned());
-                prop_assert_eq!(batched, model.get(key).cloned());
+                let expected = model.get(key).cloned();
+                prop_assert_eq!(store.get(key).unwrap(), expected.clone());
+                let expected = match expected {
+                    Some(record) if record.len() > 1_000 => Found::Unread,
+                    record => Found::from_record(record),
+                };
+                prop_assert_eq!(batched, expected);
             }
-            let mut listed = store.keys().unwrap();
+            let mut listed = store.list().unwrap();
             listed.sort();
-            let mut expected: Vec<String> = model.keys().cloned().collect();
+            let mut expected: Vec<Listed> = model
+                .iter()
+                .map(|(key, record)| Listed { key: key.clone(), size: record.len() as u64 })
+                .collect();
             expected.sort();
             prop_assert_eq!(listed, expected);
             prop_assert_eq!(store.len(), model.len());
@@ -150,9 +168,13 @@ mod tests {
             .collect();
         let wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
         for _ in 0..200 {
-            let records = store.get_many(&wanted).unwrap();
+            let records = store.get_many(&wanted, u64::MAX).unwrap();
             assert_eq!(records.len(), wanted.len());
-            for (key, record) in wanted.iter().zip(records.iter().flatten()) {
+            let records = records.into_iter().filter_map(|found| match found {
+                Found::Record(record) => Some(record),
+                _ => None,
+            });
+            for (key, record) in wanted.iter().zip(records) {
                 assert_eq!(record.len(), 64, "{key}");
                 assert!(record.iter().all(|&b| b == record[0]), "{key}");
             }
@@ -162,7 +184,8 @@ mod tests {
         }
         // Each key holds the last round of one of the writers.
         let last_rounds: Vec<Vec<u8>> = (0..3u8).map(|w| vec![w ^ 199; 64]).collect();
-        for (key, record) in wanted.iter().zip(store.get_many(&wanted).unwrap()) {
+        for key in &wanted {
+            let record = store.get(key).unwrap();
             let record = record.unwrap_or_else(|| panic!("{key} has no record"));
             assert!(last_rounds.contains(&record), "{key}: {record:?}");
         }

@@ -4,6 +4,8 @@
 //! batch writes (group commit) make their reads see their own pending writes and make
 //! everything durable on [`Storage::flush`].
 
+#[cfg(feature = "redb")]
+mod blobs;
 mod cached;
 mod file;
 pub mod file_name;
@@ -24,13 +26,17 @@ pub use self::object::ObjectStore;
 pub use self::postgres::PostgresStore;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
-pub use self::redb::{RedbStore, DEFAULT_SYNC_WINDOW};
+pub use self::redb::{RedbBuilder, RedbStore, DEFAULT_SYNC_WINDOW};
 pub use cached::CachedStore;
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
 use std::io;
 use std::sync::Arc;
+
+/// Records at least this long are *large*: a run reads them when their task restores, not
+/// in its prefetch, and `RedbStore` keeps them in files of their own.
+pub(crate) const LARGE_RECORD: u64 = 64 * 1024;
 
 /// A write that did not become durable: which key, and the store's error.
 #[derive(Debug)]
@@ -39,6 +45,34 @@ pub struct FailedWrite {
     pub key: String,
     /// Why.
     pub source: io::Error,
+}
+
+/// What [`Storage::get_many`] found under one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The record.
+    Record(Vec<u8>),
+    /// No record is stored under the key.
+    Absent,
+    /// A record longer than the caller's limit, left unread so that a batch of large
+    /// records never sits in memory at once: read it with [`Storage::get`] when needed.
+    Unread,
+}
+
+impl Found {
+    /// `Found::Record` for `Some`, `Found::Absent` for `None`.
+    pub fn from_record(record: Option<Vec<u8>>) -> Self {
+        record.map_or(Found::Absent, Found::Record)
+    }
+}
+
+/// One record as [`Storage::list`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listed {
+    /// Its key.
+    pub key: String,
+    /// Its length in bytes, as [`Storage::get`] would return it.
+    pub size: u64,
 }
 
 /// What a coordinating store answers to [`Storage::claim`].
@@ -61,16 +95,22 @@ pub trait Storage: Send + Sync {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
 
     /// The records of several keys at once, in the order of `keys` (one transaction where
-    /// the backend has them). Default: [`Storage::get`] for each key.
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        keys.iter().map(|key| self.get(key)).collect()
+    /// the backend has them). A record longer than `limit` bytes may be answered
+    /// [`Found::Unread`] instead, when the store can tell its length without reading it.
+    /// Default: [`Storage::get`] for each key.
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        let _ = limit;
+        keys.iter()
+            .map(|key| self.get(key).map(Found::from_record))
+            .collect()
     }
 
     /// Stores `record` under `key`. Called where the task ran, on the async runtime's
     /// thread: a store that writes to disk or network must not do that I/O here but queue
     /// the record (the crate's durable stores use one write-behind queue for it) and make it
-    /// durable in [`Storage::flush`]. A failure that happens later is returned by the next
-    /// `flush`.
+    /// durable in [`Storage::flush`]. It may wait while its queue is full, so that records
+    /// produced faster than the disk takes them do not pile up in memory. A failure that
+    /// happens later is returned by the next `flush`.
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()>;
 
     /// Removes the record under `key` (no error if there is none).
@@ -79,8 +119,8 @@ pub trait Storage: Send + Sync {
     /// Makes every earlier `put` and `remove` durable, or reports the first that failed.
     fn flush(&self) -> Result<(), FailedWrite>;
 
-    /// Every key with a record.
-    fn keys(&self) -> io::Result<Vec<String>>;
+    /// Every record's key and length, in no particular order.
+    fn list(&self) -> io::Result<Vec<Listed>>;
 
     /// Whether reads, `flush`, `claim` and `release` may block on I/O: duraflow then calls
     /// them off the async runtime's worker threads. Default `true`.
@@ -116,8 +156,8 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
         (**self).get(key)
     }
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        (**self).get_many(keys)
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        (**self).get_many(keys, limit)
     }
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
         (**self).put(key, record)
@@ -128,8 +168,8 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn flush(&self) -> Result<(), FailedWrite> {
         (**self).flush()
     }
-    fn keys(&self) -> io::Result<Vec<String>> {
-        (**self).keys()
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        (**self).list()
     }
     fn is_blocking(&self) -> bool {
         (**self).is_blocking()

@@ -11,7 +11,7 @@ mod waiting;
 
 use self::session::{SessionThread, Settings, Write};
 use super::write_behind::{Backend, Op, WriteBehind};
-use super::{Claim, FailedWrite, Storage};
+use super::{Claim, FailedWrite, Found, Listed, Storage};
 use crate::DuraflowError;
 use std::io;
 use std::path::PathBuf;
@@ -208,6 +208,15 @@ impl PostgresStore {
         &self.target
     }
 
+    /// Compresses the payload of every record stored from now on with zstd at `level` (1 to
+    /// 22; 3 is zstd's default), on the thread that stores it. Records say in their header
+    /// whether they are compressed, so every reader decodes both kinds; a payload that does
+    /// not shrink is stored as it is. Off by default.
+    pub fn with_compression(self, level: i32) -> Self {
+        self.queue.set_compression(Some(level));
+        self
+    }
+
     /// The table-name prefix of this store.
     pub fn namespace(&self) -> &str {
         &self.namespace
@@ -237,8 +246,8 @@ impl Storage for PostgresStore {
         self.queue.get(key)
     }
 
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        self.queue.get_many(keys)
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        self.queue.get_many(keys, limit)
     }
 
     /// The task is done: its claim slot is free (see `with_max_claims`), though the claim
@@ -259,8 +268,8 @@ impl Storage for PostgresStore {
         self.queue.flush()
     }
 
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.queue.keys()
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.queue.list()
     }
 
     fn coordinates(&self) -> bool {
@@ -281,16 +290,20 @@ impl Storage for PostgresStore {
 
 impl Backend for Records {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.read_many(&[key])?.pop().flatten())
+        match self.read_many(&[key], u64::MAX)?.pop() {
+            Some(Found::Record(record)) => Ok(Some(record)),
+            _ => Ok(None),
+        }
     }
 
     /// One query for all keys.
-    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+    fn read_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
-        self.session.call(|session| session.read(keys))?
+        self.session
+            .call(move |session| session.read(keys, limit))?
     }
 
     /// Every batch is a transaction the server makes durable (no durability window).
@@ -313,8 +326,8 @@ impl Backend for Records {
             })
     }
 
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.session.call(|session| session.keys())?
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.session.call(|session| session.list())?
     }
 }
 

@@ -1,17 +1,21 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
+use super::blobs::{self, Blobs};
 use super::write_behind::{Backend, Op, WriteBehind};
-use super::{remove_temp_files, FailedWrite, Storage};
+use super::{remove_temp_files, FailedWrite, Found, Listed, Storage, LARGE_RECORD};
 use crate::DuraflowError;
 use redb::{
-    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
+    Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
     TableError,
 };
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Key → record, or → pointer to the file of a large record (see [`blobs`]).
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
+/// File name → key, for every large record's file: what an open's sweep keeps.
+const BLOB_FILES: TableDefinition<&str, &str> = TableDefinition::new("duraflow_blob_files");
 
 /// How long a record may stay not durable by default (see [`RedbStore::sync_window`]).
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
@@ -43,12 +47,62 @@ pub struct RedbStore {
 
 struct Db {
     db: Database,
+    blobs: Blobs,
+}
+
+/// Settings a [`RedbStore`] is opened with: [`RedbStore::builder`].
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
+#[derive(Debug, Clone, Default)]
+pub struct RedbBuilder {
+    cache_size: Option<usize>,
+}
+
+impl RedbBuilder {
+    /// The memory redb may use to cache the database's pages (redb's default: 1 GiB).
+    /// Large records live in files of their own and are not cached, so this bounds the
+    /// memory of the store's small records and B-tree.
+    pub fn with_cache_size(mut self, bytes: usize) -> Self {
+        self.cache_size = Some(bytes);
+        self
+    }
+
+    /// Opens (or creates) the database file at `path` with these settings.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<RedbStore, DuraflowError> {
+        RedbStore::open_with(path.as_ref(), self)
+    }
+
+    fn redb(&self) -> Builder {
+        let mut builder = Database::builder();
+        if let Some(bytes) = self.cache_size {
+            builder.set_cache_size(bytes);
+        }
+        builder
+    }
 }
 
 impl RedbStore {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`, with its large records in the
+    /// directory beside it (`{path}.blobs`).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DuraflowError> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), &RedbBuilder::default())
+    }
+
+    /// Settings to open a store with, such as its cache size:
+    ///
+    /// ```
+    /// # fn main() -> Result<(), duraflow::DuraflowError> {
+    /// use duraflow::RedbStore;
+    /// let path = std::env::temp_dir().join(format!("duraflow-cache-{}.redb", std::process::id()));
+    /// let store = RedbStore::builder().with_cache_size(64 << 20).open(&path)?;
+    /// # drop(store); std::fs::remove_file(path).unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> RedbBuilder {
+        RedbBuilder::default()
+    }
+
+    fn open_with(path: &Path, builder: &RedbBuilder) -> Result<Self, DuraflowError> {
+        let path = path.to_path_buf();
         let open_error = |source: io::Error| DuraflowError::Open {
             path: path.clone(),
             source,
@@ -59,7 +113,19 @@ impl RedbStore {
         if !path.exists() {
             create_atomically(&path)?;
         }
-        let db = Database::create(&path).map_err(|e| open_failed(&path, e))?;
+        let db = builder
+            .redb()
+            .create(&path)
+            .map_err(|e| open_failed(&path, e))?;
+        let db = Db {
+            blobs: Blobs::beside(&path),
+            db,
+        };
+        // Files of large records that no committed pointer names: from commits a crash lost.
+        db.sweep().map_err(|source| DuraflowError::Open {
+            path: db.blobs.dir().to_path_buf(),
+            source,
+        })?;
         Self::start(path, db)
     }
 
@@ -91,16 +157,20 @@ impl RedbStore {
                 "a redb database without duraflow records".into(),
             ));
         }
+        let db = Db {
+            blobs: Blobs::beside(&path),
+            db,
+        };
         Self::start(path, db)
     }
 
-    fn start(path: PathBuf, db: Database) -> Result<Self, DuraflowError> {
+    fn start(path: PathBuf, db: Db) -> Result<Self, DuraflowError> {
         let open_error = |source: io::Error| DuraflowError::Open {
             path: path.clone(),
             source,
         };
-        let queue = WriteBehind::new(Db { db }, "duraflow-redb", Some(DEFAULT_SYNC_WINDOW))
-            .map_err(open_error)?;
+        let queue =
+            WriteBehind::new(db, "duraflow-redb", Some(DEFAULT_SYNC_WINDOW)).map_err(open_error)?;
         Ok(Self { path, queue })
     }
 
@@ -122,6 +192,15 @@ impl RedbStore {
     /// ```
     pub fn sync_window(self, window: Option<Duration>) -> Self {
         self.queue.set_window(window);
+        self
+    }
+
+    /// Compresses the payload of every record stored from now on with zstd at `level` (1 to
+    /// 22; 3 is zstd's default), on the thread that stores it. Records say in their header
+    /// whether they are compressed, so every reader decodes both kinds; a payload that does
+    /// not shrink is stored as it is. Off by default.
+    pub fn with_compression(self, level: i32) -> Self {
+        self.queue.set_compression(Some(level));
         self
     }
 
@@ -195,8 +274,8 @@ impl Storage for RedbStore {
         self.queue.get(key)
     }
 
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        self.queue.get_many(keys)
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        self.queue.get_many(keys, limit)
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
@@ -213,35 +292,71 @@ impl Storage for RedbStore {
         self.queue.flush()
     }
 
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.queue.keys()
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.queue.list()
     }
 }
 
-impl Backend for Db {
-    fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.read_many(&[key])?.pop().flatten())
+impl Db {
+    /// What a value of the records table holds: the record, or the record its pointer
+    /// names when that is not longer than `limit`.
+    fn resolve(&self, key: &str, value: &[u8], limit: u64) -> io::Result<Found> {
+        match blobs::parse_pointer(value) {
+            None if value.len() as u64 > limit => Ok(Found::Unread),
+            None => Ok(Found::Record(value.to_vec())),
+            Some((len, _)) if len > limit => Ok(Found::Unread),
+            Some((len, name)) => self.blobs.read(key, name, len).map(Found::Record),
+        }
     }
 
-    /// One read transaction for all keys.
-    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+    /// Deletes the files of large records that no committed pointer names.
+    fn sweep(&self) -> io::Result<usize> {
         let txn = self.db.begin_read().map_err(io::Error::other)?;
-        let table = match txn.open_table(RECORDS) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(vec![None; keys.len()]),
+        let files = match txn.open_table(BLOB_FILES) {
+            Ok(files) => Some(files),
+            Err(TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(io::Error::other(e)),
         };
-        keys.iter()
-            .map(|key| {
-                let value = table.get(*key).map_err(io::Error::other)?;
-                Ok(value.map(|value| value.value().to_vec()))
-            })
-            .collect()
+        self.blobs.sweep(|name| match &files {
+            Some(files) => Ok(files.get(name).map_err(io::Error::other)?.is_some()),
+            None => Ok(false),
+        })
     }
 
-    /// One write transaction per batch; `durable` commits with `Durability::Immediate`
-    /// (which also makes the earlier `Durability::None` commits durable).
-    fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite> {
+    /// Writes the batch's large records to files of their own; the value each op stores.
+    fn stage_large<'b>(
+        &self,
+        batch: &'b [Op<'b>],
+        written: &mut Vec<String>,
+    ) -> Result<Vec<Option<std::borrow::Cow<'b, [u8]>>>, FailedWrite> {
+        let mut values = Vec::with_capacity(batch.len());
+        for op in batch {
+            values.push(match op.record {
+                Some(record) if record.len() as u64 >= LARGE_RECORD => {
+                    let name = self.blobs.write(record).map_err(|e| failed(op.key, e))?;
+                    let pointer = blobs::pointer(&name, record.len() as u64);
+                    written.push(name);
+                    Some(std::borrow::Cow::Owned(pointer))
+                }
+                record => record.map(std::borrow::Cow::Borrowed),
+            });
+        }
+        if let Some(op) = batch.iter().find(|op| op.record.is_some()) {
+            if !written.is_empty() {
+                self.blobs.sync_dir().map_err(|e| failed(op.key, e))?;
+            }
+        }
+        Ok(values)
+    }
+
+    /// Applies the batch in one write transaction; the files of the records it replaced or
+    /// removed are doomed.
+    fn apply(
+        &self,
+        batch: &[Op<'_>],
+        values: &[Option<std::borrow::Cow<'_, [u8]>>],
+        durable: bool,
+    ) -> Result<(), FailedWrite> {
         let fail = |e: &dyn std::fmt::Display| FailedWrite {
             key: batch
                 .first()
@@ -256,26 +371,91 @@ impl Backend for Db {
             Durability::None
         };
         txn.set_durability(durability).map_err(|e| fail(&e))?;
+        let mut dropped = Vec::new();
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| fail(&e))?;
+            let mut files = txn.open_table(BLOB_FILES).map_err(|e| fail(&e))?;
             // In key order, each B-tree page is visited once, in one pass.
-            let mut in_order: Vec<&Op<'_>> = batch.iter().collect();
-            in_order.sort_unstable_by(|a, b| a.key.cmp(b.key));
-            for op in in_order {
-                let result = match op.record {
-                    Some(record) => table.insert(op.key, record).map(drop),
-                    None => table.remove(op.key).map(drop),
+            let mut in_order: Vec<(&Op<'_>, &Option<std::borrow::Cow<'_, [u8]>>)> =
+                batch.iter().zip(values).collect();
+            in_order.sort_unstable_by(|a, b| a.0.key.cmp(b.0.key));
+            for (op, value) in in_order {
+                let key = op.key;
+                let failed_op = |e: redb::StorageError| failed(key, io::Error::other(e));
+                let old = match value {
+                    Some(value) => table.insert(key, value.as_ref()).map_err(failed_op)?,
+                    None => table.remove(key).map_err(failed_op)?,
                 };
-                result.map_err(|e| FailedWrite {
-                    key: op.key.to_owned(),
-                    source: io::Error::other(e.to_string()),
-                })?;
+                if let Some(old) = old {
+                    if let Some((_, name)) = blobs::parse_pointer(old.value()) {
+                        dropped.push(name.to_owned());
+                    }
+                }
+                if let Some((_, name)) = value.as_deref().and_then(blobs::parse_pointer) {
+                    files.insert(name, key).map_err(failed_op)?;
+                }
+            }
+            for name in &dropped {
+                files.remove(name.as_str()).map_err(|e| fail(&e))?;
             }
         }
-        txn.commit().map_err(|e| fail(&e))
+        txn.commit().map_err(|e| fail(&e))?;
+        for name in &dropped {
+            self.blobs.doom(name);
+        }
+        if durable {
+            self.blobs.commit_durable();
+        }
+        Ok(())
+    }
+}
+
+fn failed(key: &str, source: io::Error) -> FailedWrite {
+    FailedWrite {
+        key: key.to_owned(),
+        source,
+    }
+}
+
+impl Backend for Db {
+    fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        match self.read_many(&[key], u64::MAX)?.pop() {
+            Some(Found::Record(record)) => Ok(Some(record)),
+            _ => Ok(None),
+        }
     }
 
-    fn keys(&self) -> io::Result<Vec<String>> {
+    /// One read transaction for all keys.
+    fn read_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        let txn = self.db.begin_read().map_err(io::Error::other)?;
+        let table = match txn.open_table(RECORDS) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(vec![Found::Absent; keys.len()]),
+            Err(e) => return Err(io::Error::other(e)),
+        };
+        keys.iter()
+            .map(|key| match table.get(*key).map_err(io::Error::other)? {
+                None => Ok(Found::Absent),
+                Some(value) => self.resolve(key, value.value(), limit),
+            })
+            .collect()
+    }
+
+    /// Large records to files of their own first, then one write transaction for the
+    /// batch; `durable` commits with `Durability::Immediate` (which also makes the earlier
+    /// `Durability::None` commits durable).
+    fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite> {
+        let mut written = Vec::new();
+        let applied = self
+            .stage_large(batch, &mut written)
+            .and_then(|values| self.apply(batch, &values, durable));
+        if applied.is_err() {
+            self.blobs.discard(&written);
+        }
+        applied
+    }
+
+    fn list(&self) -> io::Result<Vec<Listed>> {
         let txn = self.db.begin_read().map_err(io::Error::other)?;
         let table = match txn.open_table(RECORDS) {
             Ok(table) => table,
@@ -286,9 +466,13 @@ impl Backend for Db {
             .iter()
             .map_err(io::Error::other)?
             .map(|entry| {
-                entry
-                    .map(|(key, _)| key.value().to_owned())
-                    .map_err(io::Error::other)
+                let (key, value) = entry.map_err(io::Error::other)?;
+                let value = value.value();
+                let size = blobs::parse_pointer(value).map_or(value.len() as u64, |(len, _)| len);
+                Ok(Listed {
+                    key: key.value().to_owned(),
+                    size,
+                })
             })
             .collect()
     }

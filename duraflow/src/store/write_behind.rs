@@ -3,17 +3,24 @@
 //! directory sync). Reads see queued writes; `flush` waits for them and reports failures.
 //!
 //! A store may also open a *durability window*: ops then gather into batches of up to
-//! [`BATCH`], each committed without a sync (atomic and visible, but not yet durable), and
-//! everything becomes durable (one commit with a sync) at the latest one window after it was
-//! queued, or at once when `flush` asks for it. A crash loses at most the window's ops, never
-//! their consistency, and `flush` still returns only once everything before it is durable.
+//! [`BATCH`] ops or [`BATCH_BYTES`], each committed without a sync (atomic and visible, but
+//! not yet durable), and everything becomes durable (one commit with a sync) at the latest
+//! one window after it was queued, or at once when `flush` asks for it. A crash loses at
+//! most the window's ops, never their consistency, and `flush` still returns only once
+//! everything before it is durable.
+//!
+//! Memory stays bounded when tasks produce records faster than the disk takes them: a push
+//! waits while the queue holds more than [`QUEUE_BYTES`] (unless the queue is empty), so
+//! at most about one large record waits beside the batch being written. A store may also
+//! compress records with zstd as they are queued ([`WriteBehind::set_compression`]).
 
-use super::FailedWrite;
+use super::{FailedWrite, Found, Listed};
+use crate::codec;
 use parking_lot::{Condvar, Mutex};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,15 +36,18 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Reads one committed record.
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
     /// The committed records of several keys, in the order of `keys` (one transaction where
-    /// the backend has them).
-    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        keys.iter().map(|key| self.read(key)).collect()
+    /// the backend has them); records longer than `limit` may be left [`Found::Unread`].
+    fn read_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        let _ = limit;
+        keys.iter()
+            .map(|key| self.read(key).map(Found::from_record))
+            .collect()
     }
     /// Applies a batch (possibly empty) atomically; with `durable`, also makes it and every
     /// earlier batch durable. On failure names the first key that did not make it.
     fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite>;
-    /// Every committed key.
-    fn keys(&self) -> io::Result<Vec<String>>;
+    /// Every committed key, with its record's length.
+    fn list(&self) -> io::Result<Vec<Listed>>;
 }
 
 /// The newest queued op per key: a record, or `None` for a removal.
@@ -50,6 +60,13 @@ struct Queue {
     pending: Ops,
     /// The batch the writer is committing: still read, as it is not yet in the backend.
     committing: Option<Arc<Ops>>,
+    /// Bytes of the records in `pending` and `committing`.
+    bytes: u64,
+    /// Bytes of the records in `pending`.
+    pending_bytes: u64,
+    /// Pushes waiting for room: the writer then takes what is pending without waiting for
+    /// its window.
+    waiting: usize,
     /// When the oldest op in `pending` was queued.
     first_pending_at: Option<Instant>,
     /// When the oldest batch committed without a sync was committed.
@@ -85,6 +102,8 @@ struct Shared<B> {
     backend: B,
     /// The durability window in nanoseconds; 0: every batch is committed durably.
     window_ns: AtomicU64,
+    /// The zstd level records are compressed with as they are queued, or [`NO_COMPRESSION`].
+    compression: AtomicI32,
     queue: Mutex<Queue>,
     wake_writer: Condvar,
     committed: Condvar,
@@ -105,6 +124,7 @@ impl<B: Backend> WriteBehind<B> {
         let shared = Arc::new(Shared {
             backend,
             window_ns: AtomicU64::new(window_ns(window)),
+            compression: AtomicI32::new(NO_COMPRESSION),
             queue: Mutex::new(Queue {
                 writer_alive: true,
                 ..Queue::default()
@@ -130,16 +150,38 @@ impl<B: Backend> WriteBehind<B> {
         self.shared.wake_writer.notify_one();
     }
 
-    /// Queues a write or removal.
+    /// Compresses every record queued from now on with zstd at `level` (`None`: off).
+    pub(crate) fn set_compression(&self, level: Option<i32>) {
+        let level = level.unwrap_or(NO_COMPRESSION);
+        self.shared.compression.store(level, Ordering::Relaxed);
+    }
+
+    /// Queues a write or removal; waits while the queue holds more than [`QUEUE_BYTES`].
     pub(crate) fn push(&self, key: &str, record: Option<Vec<u8>>) {
+        let record = match self.shared.compression.load(Ordering::Relaxed) {
+            NO_COMPRESSION => record,
+            level => record.map(|record| codec::compress(record, level)),
+        };
+        let len = record.as_ref().map_or(0, |record| record.len() as u64);
         let mut queue = self.shared.queue.lock();
+        while queue.bytes > 0 && queue.bytes + len > QUEUE_BYTES && queue.writer_alive {
+            queue.waiting += 1;
+            self.shared.wake_writer.notify_one();
+            self.shared.committed.wait(&mut queue);
+            queue.waiting -= 1;
+        }
         queue.last_seq += 1;
         let first = queue.pending.is_empty();
         if first {
             queue.first_pending_at = Some(Instant::now());
         }
-        queue.pending.insert(key.to_owned(), record);
-        let full = queue.pending.len() == BATCH;
+        if let Some(Some(replaced)) = queue.pending.insert(key.to_owned(), record) {
+            queue.bytes -= replaced.len() as u64;
+            queue.pending_bytes -= replaced.len() as u64;
+        }
+        queue.bytes += len;
+        queue.pending_bytes += len;
+        let full = queue.pending.len() == BATCH || queue.pending_bytes >= BATCH_BYTES;
         drop(queue);
         // Without a window every op is committed at once; with one, the writer only needs to
         // hear of a first op (it sets the deadline) and of a full batch.
@@ -156,23 +198,28 @@ impl<B: Backend> WriteBehind<B> {
         self.shared.backend.read(key)
     }
 
-    /// The records of `keys`, in order, queued or committed.
-    pub(crate) fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+    /// The records of `keys`, in order, queued or committed; those longer than `limit`
+    /// may be left unread.
+    pub(crate) fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
         let mut records = Vec::with_capacity(keys.len());
         let mut committed = Vec::new();
         {
             let queue = self.shared.queue.lock();
             for (i, key) in keys.iter().enumerate() {
-                let queued = queue.op(key);
-                if queued.is_none() {
-                    committed.push(i);
-                }
-                records.push(queued.flatten().map(<[u8]>::to_vec));
+                records.push(match queue.op(key) {
+                    None => {
+                        committed.push(i);
+                        Found::Absent
+                    }
+                    Some(None) => Found::Absent,
+                    Some(Some(record)) if record.len() as u64 > limit => Found::Unread,
+                    Some(Some(record)) => Found::Record(record.to_vec()),
+                });
             }
         }
         if !committed.is_empty() {
             let wanted: Vec<&str> = committed.iter().map(|&i| keys[i]).collect();
-            let found = self.shared.backend.read_many(&wanted)?;
+            let found = self.shared.backend.read_many(&wanted, limit)?;
             for (i, record) in committed.into_iter().zip(found) {
                 records[i] = record;
             }
@@ -180,28 +227,36 @@ impl<B: Backend> WriteBehind<B> {
         Ok(records)
     }
 
-    /// Committed keys plus queued writes, less queued removals.
-    pub(crate) fn keys(&self) -> io::Result<Vec<String>> {
+    /// Committed records plus queued writes, less queued removals.
+    pub(crate) fn list(&self) -> io::Result<Vec<Listed>> {
         // The queue is looked at first: a batch that finishes committing before the backend
         // is listed is then in the listing, where the other order would miss it.
-        let queued: Vec<(String, bool)> = {
+        let queued: Vec<(String, Option<u64>)> = {
             let queue = self.shared.queue.lock();
             // The batch being committed first, then the newer pending ops.
             let committing = queue.committing.as_deref().into_iter().flatten();
             committing
                 .chain(&queue.pending)
-                .map(|(key, record)| (key.clone(), record.is_some()))
+                .map(|(key, record)| (key.clone(), record.as_ref().map(|r| r.len() as u64)))
                 .collect()
         };
-        let mut keys: BTreeSet<String> = self.shared.backend.keys()?.into_iter().collect();
-        for (key, stored) in queued {
-            if stored {
-                keys.insert(key);
-            } else {
-                keys.remove(&key);
-            }
+        let mut listed: BTreeMap<String, u64> = self
+            .shared
+            .backend
+            .list()?
+            .into_iter()
+            .map(|listed| (listed.key, listed.size))
+            .collect();
+        for (key, size) in queued {
+            match size {
+                Some(size) => listed.insert(key, size),
+                None => listed.remove(&key),
+            };
         }
-        Ok(keys.into_iter().collect())
+        Ok(listed
+            .into_iter()
+            .map(|(key, size)| Listed { key, size })
+            .collect())
     }
 
     /// Waits until everything queued so far is committed durably; returns the first failure
@@ -243,6 +298,16 @@ impl<B: Backend> Drop for WriteBehind<B> {
 /// so a long run's records reach the backend while it runs.
 const BATCH: usize = 256;
 
+/// With a durability window, pending ops are also committed once their records hold this
+/// many bytes.
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// A push waits while the queue holds more than this many bytes of records, unless it is
+/// empty: the memory a store adds to a run that produces large outputs.
+const QUEUE_BYTES: u64 = 32 << 20;
+
+const NO_COMPRESSION: i32 = i32::MIN;
+
 fn window_ns(window: Option<Duration>) -> u64 {
     window.map_or(0, |w| {
         u64::try_from(w.as_nanos()).unwrap_or(u64::MAX).max(1)
@@ -278,7 +343,8 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
                 if asked || due.is_some_and(|due| Instant::now() >= due) {
                     break true;
                 }
-                if queue.pending.len() >= BATCH {
+                let full = queue.pending.len() >= BATCH || queue.pending_bytes >= BATCH_BYTES;
+                if full || (queue.waiting > 0 && !queue.pending.is_empty()) {
                     break false;
                 }
                 match due {
@@ -296,6 +362,7 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
             // The whole pending map becomes the batch; reads find it as `committing` until
             // it is in the backend.
             let batch = Arc::new(std::mem::take(&mut queue.pending));
+            queue.pending_bytes = 0;
             queue.first_pending_at = None;
             queue.committing = Some(Arc::clone(&batch));
             (batch, queue.last_seq, durable)
@@ -315,9 +382,11 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
                 })
             });
         let first_key = batch.keys().next().cloned();
+        let batch_bytes: u64 = batch.values().flatten().map(|r| r.len() as u64).sum();
         drop(ops);
         let mut queue = shared.queue.lock();
         queue.committing = None;
+        queue.bytes -= batch_bytes;
         if queue.unsynced_key.is_none() {
             queue.unsynced_key = first_key;
         }
@@ -379,8 +448,13 @@ mod tests {
             }
             Ok(())
         }
-        fn keys(&self) -> io::Result<Vec<String>> {
-            Ok(self.committed.lock().keys().cloned().collect())
+        fn list(&self) -> io::Result<Vec<Listed>> {
+            let committed = self.committed.lock();
+            let listed = committed.iter().map(|(key, record)| Listed {
+                key: key.clone(),
+                size: record.len() as u64,
+            });
+            Ok(listed.collect())
         }
     }
 
@@ -414,10 +488,16 @@ mod tests {
         queue.push("b", Some(b"b1".to_vec()));
         assert_eq!(queue.get("a").unwrap(), Some(b"a2".to_vec()));
         assert_eq!(
-            queue.get_many(&["b", "a", "gone", "none"]).unwrap(),
-            [Some(b"b1".to_vec()), Some(b"a2".to_vec()), None, None]
+            queue.get_many(&["b", "a", "gone", "none"], 2).unwrap(),
+            [record(b"b1"), record(b"a2"), Found::Absent, Found::Absent]
         );
-        assert_eq!(queue.keys().unwrap(), ["a", "b"]);
+        assert_eq!(
+            queue.get_many(&["b", "a"], 1).unwrap(),
+            [Found::Unread, Found::Unread],
+            "queued records over the limit are left unread"
+        );
+        let listed = queue.list().unwrap();
+        assert_eq!(listed, [listed_as("a", 2), listed_as("b", 2)]);
         go.send(()).unwrap(); // first batch
         entered.recv().unwrap();
         go.send(()).unwrap(); // second batch
@@ -428,9 +508,20 @@ mod tests {
         assert!(queue.shared.queue.lock().committing.is_none());
         // Now from the backend alone.
         assert_eq!(
-            queue.get_many(&["b", "a", "gone"]).unwrap(),
-            [Some(b"b1".to_vec()), Some(b"a2".to_vec()), None]
+            queue.get_many(&["b", "a", "gone"], u64::MAX).unwrap(),
+            [record(b"b1"), record(b"a2"), Found::Absent]
         );
+    }
+
+    fn record(bytes: &[u8]) -> Found {
+        Found::Record(bytes.to_vec())
+    }
+
+    fn listed_as(key: &str, size: u64) -> Listed {
+        Listed {
+            key: key.to_owned(),
+            size,
+        }
     }
 
     /// A backend that logs each commit: how many ops, and whether durable.
@@ -445,7 +536,7 @@ mod tests {
             self.0.lock().push((batch.len(), durable));
             Ok(())
         }
-        fn keys(&self) -> io::Result<Vec<String>> {
+        fn list(&self) -> io::Result<Vec<Listed>> {
             Ok(Vec::new())
         }
     }

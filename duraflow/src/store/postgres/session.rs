@@ -20,7 +20,7 @@
 use super::describe;
 use super::sql::{wake_payload, Sql};
 use super::waiting::{listen, Held, Waiters};
-use crate::store::{Claim, FailedWrite};
+use crate::store::{Claim, FailedWrite, Found, Listed};
 use futures::channel::{mpsc, oneshot};
 use futures::future::LocalBoxFuture;
 use futures::lock::Mutex as AsyncMutex;
@@ -226,23 +226,34 @@ impl Session {
     pub(super) async fn read(
         self: Rc<Self>,
         keys: Vec<String>,
-    ) -> io::Result<Vec<Option<Vec<u8>>>> {
+        limit: u64,
+    ) -> io::Result<Vec<Found>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
-            .with_reader(async |r| r.client.query(&r.read, &[&keys]).await)
+            .with_reader(async |r| r.client.query(&r.read, &[&keys, &limit]).await)
             .await?;
-        let mut found: HashMap<String, Vec<u8>> = rows
+        let mut found: HashMap<String, Option<Vec<u8>>> = rows
             .into_iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-        Ok(keys.iter().map(|key| found.remove(key)).collect())
+        let found = keys.iter().map(|key| match found.remove(key) {
+            None => Found::Absent,
+            Some(None) => Found::Unread,
+            Some(Some(record)) => Found::Record(record),
+        });
+        Ok(found.collect())
     }
 
     /// Every committed key.
-    pub(super) async fn keys(self: Rc<Self>) -> io::Result<Vec<String>> {
+    pub(super) async fn list(self: Rc<Self>) -> io::Result<Vec<Listed>> {
         let rows = self
             .with_reader(async |r| r.client.query(&r.keys, &[]).await)
             .await?;
-        Ok(rows.into_iter().map(|row| row.get(0)).collect())
+        let listed = rows.into_iter().map(|row| Listed {
+            key: row.get(0),
+            size: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+        });
+        Ok(listed.collect())
     }
 
     /// Claims `key`, or waits while another worker holds a live claim on it and returns its

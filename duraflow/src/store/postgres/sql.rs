@@ -38,8 +38,12 @@ impl Sql {
                  COMMIT;"
             ),
             channel: records.clone(),
-            read: format!("SELECT key, record FROM {records} WHERE key = ANY($1::text[])"),
-            keys: format!("SELECT key FROM {records} ORDER BY key"),
+            // A record longer than $2 bytes comes back as NULL, with its length.
+            read: format!(
+                "SELECT key, CASE WHEN octet_length(record) <= $2::int8 THEN record END
+                 FROM {records} WHERE key = ANY($1::text[])"
+            ),
+            keys: format!("SELECT key, octet_length(record)::int8 FROM {records} ORDER BY key"),
             // Takes the key unless it has a record (other than the stale one in $4, which
             // counts as none) or a live claim; an expired claim (its owner died or stalled
             // past its lease) is taken over.

@@ -1,0 +1,211 @@
+//! The large records of a `RedbStore`, as files beside its database (`{file}.blobs/`).
+//!
+//! A B-tree stores a large value in pages rounded up to a power of two, and copy-on-write
+//! keeps the old pages of a replaced value until the next commit: a store of large records
+//! would take up to twice their size on disk, more while a run replaces them. So a record of
+//! at least [`super::LARGE_RECORD`] bytes is written to a file of its own, and the database
+//! keeps a *pointer* to it: `b"DFLB"`, the record's length (u64, little-endian) and the
+//! file's name. The file holds the whole record, checksum included, so reading it back
+//! checks it as any record is checked.
+//!
+//! Protocol: the file is written under a name never used before and synced, its directory
+//! synced, and only then is the pointer committed; a replaced or removed record's file is
+//! deleted once the commit that dropped its pointer is durable. A crash therefore leaves
+//! every committed pointer with its file, and at worst files no pointer names, which the
+//! next open deletes.
+
+use parking_lot::Mutex;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+const POINTER_MAGIC: &[u8; 4] = b"DFLB";
+
+/// The pointer a database keeps for a record stored in the file `name`.
+pub(crate) fn pointer(name: &str, len: u64) -> Vec<u8> {
+    let mut pointer = Vec::with_capacity(12 + name.len());
+    pointer.extend_from_slice(POINTER_MAGIC);
+    pointer.extend_from_slice(&len.to_le_bytes());
+    pointer.extend_from_slice(name.as_bytes());
+    pointer
+}
+
+/// The record length and file name in `value`, if it is a pointer.
+pub(crate) fn parse_pointer(value: &[u8]) -> Option<(u64, &str)> {
+    let rest = value.strip_prefix(POINTER_MAGIC)?;
+    let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    let name = std::str::from_utf8(&rest[8..]).ok()?;
+    Some((len, name))
+}
+
+/// The directory of a database's large records.
+pub(crate) struct Blobs {
+    dir: PathBuf,
+    /// The directory, opened (and created) on the first write.
+    handle: OnceLock<File>,
+    /// Starts every file name this handle writes: a clock reading, so names never repeat
+    /// across processes, then a counter.
+    prefix: String,
+    next: AtomicU64,
+    /// Files whose pointers are gone in a commit that is not durable yet.
+    doomed: Mutex<Vec<String>>,
+}
+
+impl Blobs {
+    /// The large records of the database at `db`.
+    pub(crate) fn beside(db: &Path) -> Self {
+        let mut dir = db.as_os_str().to_owned();
+        dir.push(".blobs");
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Self {
+            dir: PathBuf::from(dir),
+            handle: OnceLock::new(),
+            prefix: format!("{nonce:016x}-"),
+            next: AtomicU64::new(0),
+            doomed: Mutex::default(),
+        }
+    }
+
+    /// The directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn handle(&self) -> io::Result<&File> {
+        if let Some(handle) = self.handle.get() {
+            return Ok(handle);
+        }
+        if !self.dir.is_dir() {
+            fs::create_dir_all(&self.dir)?;
+            if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                File::open(parent)?.sync_all()?;
+            }
+        }
+        let handle = File::open(&self.dir)?;
+        Ok(self.handle.get_or_init(|| handle))
+    }
+
+    /// Writes `record` to a new file and syncs it; returns the file's name. The directory
+    /// must be synced ([`Blobs::sync_dir`]) before a pointer to the file is committed.
+    pub(crate) fn write(&self, record: &[u8]) -> io::Result<String> {
+        self.handle()?;
+        let name = format!(
+            "{}{:08x}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = self.dir.join(&name);
+        let written = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            file.write_all(record)?;
+            file.sync_data()
+        })();
+        match written {
+            Ok(()) => Ok(name),
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes the names of the files written so far durable.
+    pub(crate) fn sync_dir(&self) -> io::Result<()> {
+        self.handle()?.sync_all()
+    }
+
+    /// The record in file `name`, which its pointer says is `len` bytes long.
+    pub(crate) fn read(&self, key: &str, name: &str, len: u64) -> io::Result<Vec<u8>> {
+        let path = self.dir.join(name);
+        let mut file = File::open(&path).map_err(|e| {
+            let what = format!(
+                "the record of key {key:?} is kept in {}, which cannot be opened ({e}); \
+                 remove the key (`duraflow rm`) to compute it again",
+                path.display()
+            );
+            io::Error::new(e.kind(), what)
+        })?;
+        let mut record = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(&mut record)?;
+        Ok(record)
+    }
+
+    /// Deletes file `name` once the commit now being made is durable ([`Blobs::commit_durable`]).
+    pub(crate) fn doom(&self, name: &str) {
+        self.doomed.lock().push(name.to_owned());
+    }
+
+    /// A commit made every earlier one durable: deletes the files they dropped.
+    pub(crate) fn commit_durable(&self) {
+        for name in std::mem::take(&mut *self.doomed.lock()) {
+            let _ = fs::remove_file(self.dir.join(name));
+        }
+    }
+
+    /// Deletes the unused files written by `written` after a commit of them failed.
+    pub(crate) fn discard(&self, written: &[String]) {
+        for name in written {
+            let _ = fs::remove_file(self.dir.join(name));
+        }
+    }
+
+    /// Deletes every file that `referenced` does not name: those of commits a crash lost,
+    /// and those whose deletion it interrupted. Returns how many were deleted.
+    pub(crate) fn sweep(&self, referenced: impl Fn(&str) -> io::Result<bool>) -> io::Result<usize> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut deleted = 0;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !referenced(name)? {
+                fs::remove_file(entry.path())?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_read_back_and_records_are_not_pointers() {
+        let p = pointer("0000-01", 1 << 40);
+        assert_eq!(parse_pointer(&p), Some((1 << 40, "0000-01")));
+        assert_eq!(parse_pointer(b"DFLW\x03rest of a record"), None);
+        assert_eq!(parse_pointer(b"DFLB"), None);
+    }
+
+    #[test]
+    fn written_files_read_back_and_unreferenced_ones_are_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blobs = Blobs::beside(&tmp.path().join("db.redb"));
+        let kept = blobs.write(b"kept record").unwrap();
+        let lost = blobs.write(b"lost record").unwrap();
+        blobs.sync_dir().unwrap();
+        assert_ne!(kept, lost);
+        assert_eq!(blobs.read("k", &kept, 11).unwrap(), b"kept record");
+        let deleted = blobs.sweep(|name| Ok(name == kept)).unwrap();
+        assert_eq!(deleted, 1);
+        let error = blobs.read("lost-key", &lost, 11).unwrap_err();
+        assert!(error.to_string().contains("\"lost-key\""), "{error}");
+        blobs.doom(&kept);
+        assert!(blobs.read("k", &kept, 11).is_ok(), "kept until durable");
+        blobs.commit_durable();
+        assert!(blobs.read("k", &kept, 11).is_err());
+    }
+}
