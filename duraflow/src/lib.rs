@@ -154,9 +154,7 @@ pub use store::ObjectStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresStore;
-pub use store::{
-    CachedStore, Claim, FailedWrite, FileStore, Found, Listed, MemoryStore, Storage,
-};
+pub use store::{CachedStore, Claim, FailedWrite, FileStore, Found, Listed, MemoryStore, Storage};
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use store::{RedbBuilder, RedbStore};

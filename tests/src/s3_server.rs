@@ -1,51 +1,47 @@
-//! A real S3-compatible server for the `ObjectStore` tests: `s3s-fs`, one process per test
-//! on a loopback port of its own, keeping its objects as files in a temp directory (so they
-//! outlive a kill and a restart). `.ci/run` installs it (`cargo install s3s-fs`); without it
-//! the tests fail, saying how to install it.
+//! A real S3-compatible server for the `ObjectStore` tests: moto's server mode
+//! (`moto_server`, from PyPI), one process per test on a loopback port of its own. `.ci/run`
+//! installs it (`pip install 'moto[server]'`); without it the tests fail, saying how to
+//! install it.
+//!
+//! moto keeps objects in memory. Started with [`S3Server::start_recorded`], it also appends
+//! every request to a file (moto's recorder), and [`S3Server::restart`] replays that file:
+//! the bucket then outlives a kill, as a disk-backed server's would.
 
 use duraflow::{DuraflowError, ObjectStore};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The bucket every test server holds.
 pub const BUCKET: &str = "duraflow-tests";
+/// The credentials the tests sign with (moto accepts any).
 const ACCESS_KEY: &str = "duraflow-test-key";
-const SECRET_KEY: &str = "duraflow-test-secret";
+/// The secret key, which no message may show.
+pub const SECRET_KEY: &str = "duraflow-test-secret";
 
-/// The `s3s-fs` binary: on `PATH` or in cargo's bin directory.
-fn binary() -> PathBuf {
-    let cargo_bin = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
-        .map(|home| home.join("bin"));
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(cargo_bin)
-        .map(|dir| dir.join("s3s-fs"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the ObjectStore tests need an S3 server, and `s3s-fs` is neither on PATH nor \
-                 in ~/.cargo/bin: run `cargo install s3s-fs@0.14.1 --features binary --locked`"
-            )
-        })
-}
-
-/// One `s3s-fs` server on loopback.
+/// One `moto_server` on loopback, with the bucket [`BUCKET`].
 pub struct S3Server {
     child: Option<Child>,
     port: u16,
-    root: TempDir,
+    /// Where moto's recorder writes, for servers that outlive a kill.
+    recording: Option<TempDir>,
 }
 
 impl S3Server {
-    /// Starts a server with an empty bucket [`BUCKET`].
+    /// Starts a server with an empty bucket, kept in memory only.
     pub fn start() -> Self {
-        let root = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir(root.path().join(BUCKET)).expect("bucket directory");
+        Self::launch(None)
+    }
+
+    /// Starts a server with an empty bucket whose requests are recorded, so that
+    /// [`S3Server::restart`] brings the bucket back after [`S3Server::kill`].
+    pub fn start_recorded() -> Self {
+        Self::launch(Some(tempfile::tempdir().expect("a temp dir")))
+    }
+
+    fn launch(recording: Option<TempDir>) -> Self {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -53,9 +49,11 @@ impl S3Server {
         let mut server = S3Server {
             child: None,
             port,
-            root,
+            recording,
         };
-        server.restart();
+        server.spawn();
+        let (status, body) = server.request("PUT", &format!("/{BUCKET}"), b"");
+        assert_eq!(status, 200, "creating the bucket: {body}");
         server
     }
 
@@ -69,9 +67,17 @@ impl S3Server {
         open_bucket(&self.endpoint(), prefix)
     }
 
-    /// The file in which the server keeps the object `name` under `prefix`.
-    pub fn object_file(&self, prefix: &str, name: &str) -> PathBuf {
-        self.root.path().join(BUCKET).join(prefix).join(name)
+    /// Stores `body` as the object `name` (`prefix/name`), behind every store's back.
+    pub fn put_object(&self, name: &str, body: &[u8]) {
+        let (status, answer) = self.request("PUT", &format!("/{BUCKET}/{name}"), body);
+        assert_eq!(status, 200, "storing {name}: {answer}");
+    }
+
+    /// The object `name` (`prefix/name`), read behind every store's back.
+    pub fn get_object(&self, name: &str) -> Vec<u8> {
+        let (status, body) = self.request_bytes("GET", &format!("/{BUCKET}/{name}"), b"");
+        assert_eq!(status, 200, "reading {name}");
+        body
     }
 
     /// Kills the server (SIGKILL) and waits for it to be gone.
@@ -82,28 +88,80 @@ impl S3Server {
         }
     }
 
-    /// Starts the server again (after [`S3Server::kill`]) on the same port and files, and
-    /// waits until it accepts connections.
+    /// Starts a server killed by [`S3Server::kill`] again on the same port, and replays its
+    /// recorded requests so that it holds what it held before the kill.
     pub fn restart(&mut self) {
+        assert!(
+            self.recording.is_some(),
+            "only a server from start_recorded survives a restart"
+        );
         self.kill();
-        let child = Command::new(binary())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(self.root.path())
+        self.spawn();
+        let (status, body) = self.request("POST", "/moto-api/recorder/replay-recording", b"");
+        assert_eq!(status, 200, "replaying the recorded requests: {body}");
+    }
+
+    /// Starts `moto_server` and waits until it accepts connections.
+    fn spawn(&mut self) {
+        let mut command = Command::new("moto_server");
+        command
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs starts");
+            .stderr(Stdio::null());
+        if let Some(dir) = &self.recording {
+            command
+                .env("MOTO_ENABLE_RECORDING", "true")
+                .env("MOTO_RECORDER_FILEPATH", dir.path().join("requests.jsonl"));
+        }
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "the ObjectStore tests need an S3 server, and `moto_server` did not start \
+                 ({e}): install it with `pip install 'moto[server]'`"
+            )
+        });
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "s3s-fs did not listen on {}",
+                "moto_server did not listen on port {} within 30 s",
                 self.port
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// One plain HTTP/1.1 request to the server, its status and body as text. moto checks
+    /// no signature, but serves private objects only to requests that name credentials.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let (status, body) = self.request_bytes(method, path, body);
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn request_bytes(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("connects");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/us-east-1/s3/\
+             aws4_request, SignedHeaders=host, Signature=0\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("sends");
+        stream.write_all(body).expect("sends");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).expect("an answer");
+        let end = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("an HTTP answer");
+        let status_line = String::from_utf8_lossy(&answer[..end]).into_owned();
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("an HTTP status line: {status_line}"));
+        (status, answer[end + 4..].to_vec())
     }
 }
 

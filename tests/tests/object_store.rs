@@ -1,11 +1,14 @@
-//! `ObjectStore` against a real S3-compatible server (`s3s-fs` on loopback, see
-//! `duraflow_tests::s3_server`): the storage contract, hostile keys, conditional writes, two
-//! processes sharing a cache, a server killed mid-run and a corrupt object.
+//! `ObjectStore` against a real S3-compatible server (moto's server mode on loopback, see
+//! `duraflow_tests::s3_server`): the storage contract, hostile keys, conditional writes, a
+//! local store in front, two processes sharing a cache, a server killed mid-run and a
+//! corrupt object.
+
+mod common;
 
 use dagx::{task, DagRunner, Task};
-use duraflow::{CachedStore, Context, DurableDag, MemoryStore, Miss, RedbStore, Storage};
-use duraflow_tests::s3_server::S3Server;
-use duraflow_tests::SideLog;
+use duraflow::{Context, DurableDag, Found, Listed, MemoryStore, Miss, RedbStore, Storage};
+use duraflow_tests::s3_server::{open_bucket, S3Server, BUCKET, SECRET_KEY};
+use duraflow_tests::{stored_keys, SideLog};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,13 +22,20 @@ fn flushed(store: &impl Storage) {
         .unwrap_or_else(|failed| panic!("flush: {}", failed.source));
 }
 
+fn listed(key: &str, size: u64) -> Listed {
+    Listed {
+        key: key.to_owned(),
+        size,
+    }
+}
+
 #[test]
 fn the_storage_contract_holds() -> TestResult {
     let server = S3Server::start();
     let store = server.open("contract")?;
     assert!(store.is_blocking() && !store.coordinates());
     assert!(
-        store.location().contains(&server.endpoint()),
+        store.location().contains(&server.endpoint()) && store.location().contains(BUCKET),
         "{}",
         store.location()
     );
@@ -39,16 +49,27 @@ fn the_storage_contract_holds() -> TestResult {
     store.remove("b")?;
     assert_eq!(store.get("b")?, None);
     flushed(&store);
+    store.put("large", vec![7; 1000])?;
+    flushed(&store);
     assert_eq!(
-        store.get_many(&["a", "b", "missing"])?,
-        vec![Some(b"third".to_vec()), None, None]
+        store.get_many(&["a", "b", "missing", "large"], 999)?,
+        [
+            Found::Record(b"third".to_vec()),
+            Found::Absent,
+            Found::Absent,
+            Found::Unread
+        ],
+        "a record over the limit is left unread"
     );
-    assert_eq!(store.keys()?, ["a"]);
+    let mut all = store.list()?;
+    all.sort();
+    assert_eq!(all, [listed("a", 5), listed("large", 1000)]);
     drop(store);
 
-    // Durable across handles; typed records through a Context; prefixes kept apart.
+    // Durable across handles; typed records through a Context; prefixes kept apart, nested
+    // ones too.
     let ctx = Context::new(server.open("contract")?);
-    assert_eq!(ctx.db.get("a")?.as_deref(), Some(&b"third"[..]));
+    assert_eq!(ctx.db.get("large")?, Some(vec![7; 1000]));
     ctx.save("answer", &(42u64, "forty-two".to_owned()))?;
     drop(ctx);
     let ctx = Context::new(server.open("contract")?);
@@ -56,36 +77,29 @@ fn the_storage_contract_holds() -> TestResult {
         ctx.get::<(u64, String)>("answer"),
         Some((42, "forty-two".to_owned()))
     );
-    assert_eq!(server.open("other")?.keys()?, Vec::<String>::new());
+    let nested = server.open("contract/nested")?;
+    nested.put("inner", b"x".to_vec())?;
+    flushed(&nested);
+    assert_eq!(stored_keys(&server.open("other")?), Vec::<String>::new());
+    assert_eq!(stored_keys(&nested), ["inner"]);
+    assert_eq!(stored_keys(&*ctx.db), ["a", "answer", "large"]);
     Ok(())
 }
 
 #[test]
 fn hostile_keys_round_trip() -> TestResult {
     let server = S3Server::start();
-    let keys: Vec<String> = vec![
-        "plain".into(),
-        "a/b".into(),
-        "../../escape".into(),
-        "UPPER and lower".into(),
-        "ünïcödé ✓".into(),
-        "line\nbreak".into(),
-        "%2F%00".into(),
-        "_5f".into(),
-        "~".into(),
-        "x".repeat(900),
-        format!("{}/é", "long/".repeat(150)),
-    ];
+    let keys = common::tricky_keys();
     let ctx = Context::new(server.open("hostile")?);
     for (i, key) in keys.iter().enumerate() {
-        ctx.save(key, &(i as u64))?;
+        ctx.save(key, &i)?;
     }
     drop(ctx);
     let ctx = Context::new(server.open("hostile")?);
-    let listed: BTreeSet<String> = ctx.db.keys()?.into_iter().collect();
+    let listed: BTreeSet<String> = stored_keys(&*ctx.db).into_iter().collect();
     assert_eq!(listed, keys.iter().cloned().collect::<BTreeSet<_>>());
     for (i, key) in keys.iter().enumerate() {
-        assert_eq!(ctx.get::<u64>(key), Some(i as u64), "key {key:?}");
+        assert_eq!(ctx.get::<usize>(key), Some(i), "key {key:?}");
     }
     Ok(())
 }
@@ -107,7 +121,8 @@ fn a_writer_that_loses_a_race_keeps_the_record_of_the_first() -> TestResult {
         Some(&b"first"[..])
     );
 
-    // A handle that saw the first version replaces it; one that saw an older one does not.
+    // A handle that read the first version replaces it; one that read it too, but writes
+    // after the version changed, does not.
     let third = server.open("race")?;
     assert_eq!(third.get("k")?.as_deref(), Some(&b"first"[..]));
     let fourth = server.open("race")?;
@@ -120,6 +135,46 @@ fn a_writer_that_loses_a_race_keeps_the_record_of_the_first() -> TestResult {
         server.open("race")?.get("k")?.as_deref(),
         Some(&b"third"[..])
     );
+    Ok(())
+}
+
+#[test]
+fn a_cached_store_reads_through_and_writes_through() -> TestResult {
+    let server = S3Server::start();
+    let bucket = server.open("layered")?;
+    bucket.put("remote-only", b"from the bucket".to_vec())?;
+    bucket.put("remote-large", vec![1; 100])?;
+    flushed(&bucket);
+    let store = bucket.cached(MemoryStore::new());
+    // Read through: found in the bucket, copied into the local store.
+    assert_eq!(store.local().get("remote-only")?, None);
+    assert_eq!(
+        store.get_many(&["remote-only", "nowhere", "remote-large"], 99)?,
+        [
+            Found::Record(b"from the bucket".to_vec()),
+            Found::Absent,
+            Found::Unread
+        ]
+    );
+    assert_eq!(
+        store.local().get("remote-only")?.as_deref(),
+        Some(&b"from the bucket"[..])
+    );
+    assert_eq!(store.get("remote-large")?, Some(vec![1; 100]));
+    assert_eq!(store.local().get("remote-large")?, Some(vec![1; 100]));
+    // Write through: both stores hold it.
+    store.put("new", b"written".to_vec())?;
+    flushed(&store);
+    assert_eq!(store.local().get("new")?.as_deref(), Some(&b"written"[..]));
+    assert_eq!(
+        server.open("layered")?.get("new")?.as_deref(),
+        Some(&b"written"[..])
+    );
+    assert_eq!(stored_keys(&store), ["new", "remote-large", "remote-only"]);
+    store.remove("new")?;
+    flushed(&store);
+    assert_eq!(server.open("layered")?.get("new")?, None);
+    assert_eq!(store.local().get("new")?, None);
     Ok(())
 }
 
@@ -148,7 +203,7 @@ fn worker(server: &S3Server, prefix: &str, local: &Path) -> (usize, usize) {
 
 #[tokio::test]
 async fn a_second_machine_restores_everything_from_the_bucket() -> TestResult {
-    let server = S3Server::start();
+    let mut server = S3Server::start();
     let dirs = tempfile::tempdir()?;
     let (local_a, local_b) = (dirs.path().join("a.redb"), dirs.path().join("b.redb"));
     let (executed, restored) = worker(&server, "shared", &local_a);
@@ -157,10 +212,10 @@ async fn a_second_machine_restores_everything_from_the_bucket() -> TestResult {
     // Another process with an empty local store of its own: everything from the bucket.
     assert_eq!(worker(&server, "shared", &local_b), (0, executed));
 
-    // Its local store now holds every record: without the server, nothing is missing.
-    let mut server = server;
+    // Its local store now holds every record: with the server gone, a run of this machine
+    // reads (and, without a journal entry, writes) nothing over the network.
     server.kill();
-    let bucket = duraflow_tests::s3_server::open_bucket(&server.endpoint(), "shared")?;
+    let bucket = open_bucket(&server.endpoint(), "shared")?;
     let ctx = Arc::new(Context::new(bucket.cached(RedbStore::open(&local_b)?)));
     let dag = DagRunner::new();
     let d = DurableDag::new(&dag, ctx).with_journal(false);
@@ -216,7 +271,7 @@ async fn slow_run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_run_fails_the_run_naming_key_and_endpoint() -> TestResult {
-    let server = Arc::new(Mutex::new(S3Server::start()));
+    let server = Arc::new(Mutex::new(S3Server::start_recorded()));
     let endpoint = server.lock().unwrap().endpoint();
     let ctx = Arc::new(Context::new(server.lock().unwrap().open("killed")?));
     let killer = Arc::clone(&server);
@@ -230,14 +285,8 @@ async fn a_server_killed_mid_run_fails_the_run_naming_key_and_endpoint() -> Test
     let message = error.to_string();
     assert!(message.contains("slow-"), "no key in: {message}");
     assert!(message.contains(&endpoint), "no endpoint in: {message}");
-    assert!(
-        message.contains(duraflow_tests::s3_server::BUCKET),
-        "no bucket in: {message}"
-    );
-    assert!(
-        !message.contains("duraflow-test-secret"),
-        "a secret in: {message}"
-    );
+    assert!(message.contains(BUCKET), "no bucket in: {message}");
+    assert!(!message.contains(SECRET_KEY), "the secret in: {message}");
     drop(ctx);
 
     // The records committed before the kill are intact (each the right value), and the next
@@ -262,15 +311,16 @@ async fn a_server_killed_mid_run_fails_the_run_naming_key_and_endpoint() -> Test
 #[tokio::test]
 async fn a_corrupt_object_is_a_miss_and_is_replaced() -> TestResult {
     let server = S3Server::start();
-    let ctx = Arc::new(Context::new(server.open("corrupt")?));
+    let store = server.open("corrupt")?;
+    let name = store.object_name("slow-3");
+    assert_eq!(name, "corrupt/slow-3");
+    let ctx = Arc::new(Context::new(store));
     slow_run(Arc::clone(&ctx), 0, |_| {}).await?;
     // Flip one byte in the middle of one object, behind the store's back.
-    let file = server.object_file("corrupt", "slow-3");
-    assert!(file.is_file(), "s3s-fs keeps an object as a file");
-    let mut bytes = std::fs::read(&file)?;
+    let mut bytes = server.get_object(&name);
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5a;
-    std::fs::write(&file, &bytes)?;
+    server.put_object(&name, &bytes);
 
     let fresh = Arc::new(Context::new(server.open("corrupt")?));
     assert_eq!(fresh.get::<u64>("slow-3"), None, "never a wrong value");
@@ -288,39 +338,5 @@ async fn a_corrupt_object_is_a_miss_and_is_replaced() -> TestResult {
         Some(21),
         "the record was replaced"
     );
-    Ok(())
-}
-
-#[test]
-fn a_cached_store_reads_through_and_writes_through() -> TestResult {
-    let server = S3Server::start();
-    let bucket = server.open("layered")?;
-    bucket.put("remote-only", b"from the bucket".to_vec())?;
-    flushed(&bucket);
-    let store = bucket.cached(MemoryStore::new());
-    // Read through: found in the bucket, copied into the local store.
-    assert_eq!(store.local().get("remote-only")?, None);
-    assert_eq!(
-        store.get_many(&["remote-only", "nowhere"])?,
-        vec![Some(b"from the bucket".to_vec()), None]
-    );
-    assert_eq!(
-        store.local().get("remote-only")?.as_deref(),
-        Some(&b"from the bucket"[..])
-    );
-    // Write through: both stores hold it.
-    store.put("new", b"written".to_vec())?;
-    flushed(&store);
-    assert_eq!(store.local().get("new")?.as_deref(), Some(&b"written"[..]));
-    assert_eq!(
-        server.open("layered")?.get("new")?.as_deref(),
-        Some(&b"written"[..])
-    );
-    assert_eq!(store.keys()?, ["new", "remote-only"]);
-    store.remove("new")?;
-    flushed(&store);
-    assert_eq!(server.open("layered")?.get("new")?, None);
-    assert_eq!(store.local().get("new")?, None);
-    let _: &CachedStore<MemoryStore, duraflow::ObjectStore> = &store;
     Ok(())
 }

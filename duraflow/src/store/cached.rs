@@ -1,7 +1,7 @@
 //! `CachedStore`: a local store in front of a shared one, read through and written through.
 
-use super::{FailedWrite, Storage};
-use std::collections::BTreeSet;
+use super::{FailedWrite, Found, Listed, Storage};
+use std::collections::BTreeMap;
 use std::io;
 
 /// A local store (say a [`RedbStore`](crate::RedbStore) or [`FileStore`](crate::FileStore))
@@ -44,20 +44,27 @@ impl<L: Storage, S: Storage> Storage for CachedStore<L, S> {
         Ok(record)
     }
 
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        let mut records = self.local.get_many(keys)?;
-        let missing: Vec<usize> = (0..keys.len()).filter(|&i| records[i].is_none()).collect();
+    /// The local store's records, and the shared store's for the keys it lacks (copied into
+    /// the local store). A record over `limit` is left unread in either.
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        let mut found = self.local.get_many(keys, limit)?;
+        let missing: Vec<usize> = (0..keys.len())
+            .filter(|&i| found[i] == Found::Absent)
+            .collect();
         if missing.is_empty() {
-            return Ok(records);
+            return Ok(found);
         }
         let wanted: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
-        for (i, record) in missing.into_iter().zip(self.shared.get_many(&wanted)?) {
-            if let Some(record) = &record {
+        for (i, shared) in missing
+            .into_iter()
+            .zip(self.shared.get_many(&wanted, limit)?)
+        {
+            if let Found::Record(record) = &shared {
                 self.local.put(keys[i], record.clone())?;
             }
-            records[i] = record;
+            found[i] = shared;
         }
-        Ok(records)
+        Ok(found)
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
@@ -77,11 +84,15 @@ impl<L: Storage, S: Storage> Storage for CachedStore<L, S> {
         local.and(shared)
     }
 
-    /// The keys of either store.
-    fn keys(&self) -> io::Result<Vec<String>> {
-        let mut keys: BTreeSet<String> = self.local.keys()?.into_iter().collect();
-        keys.extend(self.shared.keys()?);
-        Ok(keys.into_iter().collect())
+    /// The records of either store.
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        let pairs = |listed: Vec<Listed>| listed.into_iter().map(|l| (l.key, l.size));
+        let mut listed: BTreeMap<String, u64> = pairs(self.shared.list()?).collect();
+        listed.extend(pairs(self.local.list()?));
+        Ok(listed
+            .into_iter()
+            .map(|(key, size)| Listed { key, size })
+            .collect())
     }
 
     fn is_blocking(&self) -> bool {

@@ -1,47 +1,59 @@
-//! `ObjectStore`: records as objects in a bucket (S3 and S3-compatible services, through the
-//! `object_store` crate), for a cache shared between machines and CI jobs.
+//! `ObjectStore`: records as objects in a bucket (S3 and S3-compatible services, GCS, Azure,
+//! local files: anything the `object_store` crate speaks), for a cache shared between
+//! machines and CI jobs.
 //!
 //! One object per record, named `{prefix}/{name}` with the key's name of
-//! [`file_name::OBJECTS`] (injective, reversible, long keys hashed, the record holding the
-//! full key). Writes go through the same
-//! group-commit queue as the other durable stores ([`super::write_behind`]); a batch is sent
-//! as parallel requests, at most [`CONCURRENCY`] at a time, on a runtime of the store's own.
+//! [`file_name::OBJECTS`](super::file_name::OBJECTS) (injective, reversible, long keys hashed,
+//! the record holding the full key). Writes go through the group-commit queue of the other
+//! durable stores ([`super::write_behind`]); a batch is sent as parallel requests, at most
+//! [`CONCURRENCY`] at a time, on a runtime of the store's own.
+//!
 //! A put replaces an object atomically (readers see the old record or the new one), and it is
-//! conditional: a key this store saw absent is created only if it still is, a key it saw is
-//! replaced only if it is still the version it saw. A write that loses such a race keeps the
-//! other writer's record (the same key: the same task's output), so two writers never
-//! interleave and never replace each other's records back and forth.
+//! conditional where the service offers it: a key this store saw absent is created only if it
+//! still is, a key it read is replaced only if it is still the version it read. A write that
+//! loses such a race keeps the other writer's record (the same key: the same task's output),
+//! so two writers never replace each other's records back and forth.
 
 use super::file_name::OBJECTS;
 use super::write_behind::{Backend, Op, WriteBehind};
-use super::{CachedStore, FailedWrite, Storage};
+use super::{CachedStore, FailedWrite, Found, Listed, Storage};
 use crate::DuraflowError;
-use futures::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use futures::{stream, StreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
+    BackoffConfig, Error as StoreError, ObjectStoreExt, PutMode, PutPayload, PutResult,
+    RetryConfig, UpdateVersion, WriteMultipart,
 };
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Requests a store has in flight at most.
-pub const CONCURRENCY: usize = 32;
+const CONCURRENCY: usize = 32;
+
+/// Records at least this long are uploaded in parts: one PUT is limited (5 GiB on S3), and
+/// parts go in parallel. Such an upload is not conditional (`object_store` offers no
+/// conditional multipart upload); it still appears at once, whole, when it completes.
+const MULTIPART_FROM: usize = 1 << 30;
+
+/// The size of each part of a multipart upload, and how many are in flight at once.
+const PART: usize = 64 << 20;
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// Records in a bucket of an object store: a cache that machines and CI jobs share.
 ///
 /// [`ObjectStore::s3`] opens an S3 bucket (AWS or any S3-compatible server) by URL;
 /// [`ObjectStore::new`] takes any store of the `object_store` crate (re-exported as
-/// [`duraflow::object_store`](crate::object_store)) configured by hand. Transient errors are
-/// retried with backoff by `object_store` (up to 5 times, for at most a minute, with
-/// [`ObjectStore::s3`]); an error that remains names the key, the bucket and the endpoint,
-/// never the credentials. Every read is a request: put a local store in front with
-/// [`ObjectStore::cached`] so that a second run on the same machine reads nothing from the
-/// network.
+/// [`duraflow::object_store`](crate::object_store)): GCS, Azure, local files, S3 configured
+/// by hand. Transient errors are retried with backoff by `object_store` (with
+/// [`ObjectStore::s3`]: up to 5 times, for at most a minute); an error that remains names
+/// the key, the bucket and the endpoint, never the credentials. Every read is a request: put
+/// a local store in front with [`ObjectStore::cached`] so that a second run on the same
+/// machine reads nothing from the network.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), duraflow::DuraflowError> {
@@ -59,27 +71,26 @@ pub const CONCURRENCY: usize = 32;
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub struct ObjectStore {
-    // Dropped first: the queue sends what is left through the bucket.
-    queue: WriteBehind<Arc<Bucket>>,
-    bucket: Arc<Bucket>,
-}
-
-/// What this store last saw of a key in the bucket: the version its next put must replace.
-#[derive(Clone)]
-enum Seen {
-    Absent,
-    Version(UpdateVersion),
+    queue: WriteBehind<Bucket>,
 }
 
 /// The bucket side of the queue.
 struct Bucket {
     store: Arc<dyn object_store::ObjectStore>,
     prefix: Path,
-    /// `bucket/prefix at endpoint`, for messages.
+    /// `bucket NAME at ENDPOINT, prefix PREFIX`, for messages.
     location: String,
+    /// What this store last saw of each key: the version its next put must replace.
     seen: Mutex<HashMap<String, Seen>>,
     /// Runs the requests; `None` only while the store is dropped.
     runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// What a store saw of a key in the bucket.
+#[derive(Clone)]
+enum Seen {
+    Absent,
+    Version(UpdateVersion),
 }
 
 impl ObjectStore {
@@ -102,6 +113,12 @@ impl ObjectStore {
             path: redact(url).into(),
             source: io::Error::new(io::ErrorKind::InvalidInput, message),
         };
+        let Some(path) = url.strip_prefix("s3://") else {
+            return Err(open_error(
+                "an S3 URL is s3://BUCKET or s3://BUCKET/PREFIX".into(),
+            ));
+        };
+        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
         let mut builder = AmazonS3Builder::from_env()
             .with_url(url)
             .with_retry(RetryConfig {
@@ -109,29 +126,19 @@ impl ObjectStore {
                 max_retries: 5,
                 retry_timeout: Duration::from_secs(60),
             });
-        let mut endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .or_else(|_| std::env::var("AWS_ENDPOINT"))
-            .ok();
         for (key, value) in options {
-            let value = value.into();
-            let config = key
+            let key: AmazonS3ConfigKey = key
                 .as_ref()
                 .parse()
-                .map_err(|e: object_store::Error| open_error(e.to_string()))?;
-            if matches!(config, object_store::aws::AmazonS3ConfigKey::Endpoint) {
-                endpoint = Some(value.clone());
-            }
-            builder = builder.with_config(config, value);
+                .map_err(|e: StoreError| open_error(e.to_string()))?;
+            builder = builder.with_config(key, value);
         }
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::Endpoint)
+            .map_or_else(|| "AWS's endpoint".to_owned(), |e| redact(&e));
+        let location = format!("bucket {bucket} at {endpoint}");
         let store = builder.build().map_err(|e| open_error(e.to_string()))?;
-        let path = url.split_once("://").map_or("", |(_, rest)| rest);
-        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-        let endpoint = endpoint.map_or_else(|| "AWS's endpoint".to_owned(), |e| redact(&e));
-        Self::new(
-            Arc::new(store),
-            prefix,
-            &format!("bucket {bucket} at {endpoint}"),
-        )
+        Self::new(Arc::new(store), prefix, &location)
     }
 
     /// A store of records under `prefix` in `store`, an `object_store` store configured by
@@ -148,8 +155,9 @@ impl ObjectStore {
             "" => location.to_owned(),
             prefix => format!("{location}, prefix {prefix}"),
         };
+        let path = std::path::PathBuf::from(&location);
         let open_error = |source: io::Error| DuraflowError::Open {
-            path: location.clone().into(),
+            path: path.clone(),
             source,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -158,27 +166,36 @@ impl ObjectStore {
             .enable_all()
             .build()
             .map_err(open_error)?;
-        let bucket = Arc::new(Bucket {
+        let bucket = Bucket {
             store,
             prefix,
-            location: location.clone(),
+            location,
             seen: Mutex::default(),
             runtime: Some(runtime),
-        });
-        let queue = WriteBehind::new(Arc::clone(&bucket), "duraflow-object-store-writer", None)
-            .map_err(open_error)?;
-        Ok(Self { queue, bucket })
+        };
+        let queue = WriteBehind::new(bucket, "duraflow-object-store-writer", None);
+        Ok(Self {
+            queue: queue.map_err(open_error)?,
+        })
     }
 
-    /// This store behind `local`, which every read looks in first (see [`CachedStore`]):
-    /// a second run on the same machine reads nothing from the network.
+    /// This store behind `local`, which every read looks in first and every write also goes
+    /// to (see [`CachedStore`]): a second run on the same machine reads nothing from the
+    /// network.
     pub fn cached<L: Storage>(self, local: L) -> CachedStore<L, ObjectStore> {
         CachedStore::new(local, self)
     }
 
     /// Where the records are: bucket, endpoint and prefix.
     pub fn location(&self) -> &str {
-        &self.bucket.location
+        &self.queue.backend().location
+    }
+
+    /// The name of the object that holds the record of `key`, as the bucket lists it
+    /// (`{prefix}/{name}`): `key` itself when it is made of `a-z`, `0-9` and `-` only,
+    /// other bytes escaped as `_xx`, long keys cut and followed by `.` and their SHA-256.
+    pub fn object_name(&self, key: &str) -> String {
+        self.queue.backend().path(&OBJECTS.name(key)).to_string()
     }
 }
 
@@ -187,8 +204,10 @@ impl Storage for ObjectStore {
         self.queue.get(key)
     }
 
-    fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        self.queue.get_many(keys)
+    /// One listing (which gives every object's size), then parallel reads of the keys that
+    /// have an object no longer than `limit`.
+    fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        self.queue.get_many(keys, limit)
     }
 
     fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
@@ -205,22 +224,17 @@ impl Storage for ObjectStore {
         self.queue.flush()
     }
 
-    fn keys(&self) -> io::Result<Vec<String>> {
-        self.queue.keys()
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.queue.list()
     }
 }
 
 impl std::fmt::Debug for ObjectStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectStore")
-            .field("location", &self.bucket.location)
+            .field("location", &self.location())
             .finish_non_exhaustive()
     }
-}
-
-/// The object name of `key`.
-fn object_name(key: &str) -> String {
-    OBJECTS.name(key)
 }
 
 impl Bucket {
@@ -228,206 +242,195 @@ impl Bucket {
         self.prefix.clone().join(name)
     }
 
-    /// Runs `request` on the store's runtime and waits for it: from any thread, also one of
-    /// another runtime's.
-    fn call<T: Send + 'static>(&self, request: impl Future<Output = T> + Send + 'static) -> T {
-        let runtime = self.runtime.as_ref().expect("the store's runtime");
-        let (send, receive) = std::sync::mpsc::sync_channel(1);
-        runtime.spawn(async move {
-            let _ = send.send(request.await);
-        });
-        receive
-            .recv()
-            .expect("the store's runtime runs every request to its end")
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the store's runtime")
     }
 
-    /// An `io::Error` naming the key and where the bucket is.
-    fn error(&self, key: &str, what: &str, error: object_store::Error) -> io::Error {
-        let kind = match error {
-            object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
-            object_store::Error::InvalidPath { .. } => io::ErrorKind::InvalidInput,
-            _ => io::ErrorKind::Other,
-        };
-        let message = format!("{what} {key:?} in {}: {error}", self.location);
-        io::Error::new(kind, message)
-    }
-
-    /// Reads the object of `name`, keeping its version for the next put.
-    async fn fetch(
-        store: Arc<dyn object_store::ObjectStore>,
-        path: Path,
-    ) -> object_store::Result<(Option<Vec<u8>>, Seen)> {
-        match store.get(&path).await {
-            Ok(found) => {
-                let version = UpdateVersion {
-                    e_tag: found.meta.e_tag.clone(),
-                    version: found.meta.version.clone(),
-                };
-                let bytes = found.bytes().await?;
-                Ok((Some(bytes.to_vec()), Seen::Version(version)))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok((None, Seen::Absent)),
-            Err(error) => Err(error),
+    /// Runs `requests` on the store's runtime and waits for them, from any thread (also a
+    /// worker of another runtime, where `Runtime::block_on` would panic).
+    fn call<T: Send + 'static>(&self, requests: impl Future<Output = T> + Send + 'static) -> T {
+        match futures::executor::block_on(self.runtime().spawn(requests)) {
+            Ok(done) => done,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
         }
     }
 
-    /// Every object name under the prefix.
-    fn names(&self) -> io::Result<Vec<String>> {
+    /// An `io::Error` saying what was done (to which key), and where the bucket is.
+    fn error(&self, doing: &str, error: StoreError) -> io::Error {
+        let kind = match error {
+            StoreError::NotFound { .. } => io::ErrorKind::NotFound,
+            StoreError::InvalidPath { .. } => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, format!("{doing} in {}: {error}", self.location))
+    }
+
+    /// Every object directly under the prefix: its name and size.
+    fn objects(&self) -> io::Result<Vec<(String, u64)>> {
+        let (store, prefix) = (Arc::clone(&self.store), self.prefix.clone());
+        let listed = self.call(async move { store.list_with_delimiter(Some(&prefix)).await });
+        let listed = listed.map_err(|e| self.error("listing the records", e))?;
+        let objects = listed.objects.into_iter().filter_map(|meta| {
+            let name = meta.location.filename()?.to_owned();
+            Some((name, meta.size))
+        });
+        Ok(objects.collect())
+    }
+
+    /// Reads the objects of `names` in parallel, at most [`CONCURRENCY`] at a time: each
+    /// one's record and version, in the order of `names`.
+    fn fetch_all(&self, names: Vec<String>) -> io::Result<Vec<(Option<Vec<u8>>, Seen)>> {
         let store = Arc::clone(&self.store);
-        let prefix = self.prefix.clone();
-        let listed = self.call(async move {
-            store
-                .list(Some(&prefix))
-                .map_ok(|meta| meta.location.filename().unwrap_or_default().to_owned())
-                .try_collect::<Vec<String>>()
+        let paths: Vec<Path> = names.iter().map(|name| self.path(name)).collect();
+        let fetched = self.call(async move {
+            let fetches = paths
+                .into_iter()
+                .map(|path| fetch(Arc::clone(&store), path));
+            stream::iter(fetches)
+                .buffered(CONCURRENCY)
+                .collect::<Vec<_>>()
                 .await
         });
-        listed.map_err(|e| self.error("", "listing the records before", e))
+        let named = names.iter().zip(fetched);
+        named
+            .map(|(name, result)| {
+                result.map_err(|e| self.error(&format!("reading the object {name}"), e))
+            })
+            .collect()
+    }
+
+    /// Sends one op of a batch: the key's version now, or `None` when another writer stored
+    /// the key first (its record stays).
+    async fn send(&self, op: &Op<'_>, mode: PutMode) -> object_store::Result<Option<Seen>> {
+        let path = self.path(&OBJECTS.name(op.key));
+        let Some(record) = op.record else {
+            return match self.store.delete(&path).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Some(Seen::Absent)),
+                Err(error) => Err(error),
+            };
+        };
+        if record.len() >= MULTIPART_FROM {
+            let done = upload_in_parts(&*self.store, &path, record, PART).await?;
+            return Ok(Some(Seen::Version(done.into())));
+        }
+        let payload = || PutPayload::from(record.to_vec());
+        let put = match self.store.put_opts(&path, payload(), mode.into()).await {
+            // A store without conditional puts (say, `LocalFileSystem` for updates).
+            Err(StoreError::NotImplemented { .. }) => self.store.put(&path, payload()).await,
+            put => put,
+        };
+        match put {
+            Ok(done) => Ok(Some(Seen::Version(done.into()))),
+            Err(StoreError::AlreadyExists { .. } | StoreError::Precondition { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 }
 
-impl Backend for Arc<Bucket> {
+impl Backend for Bucket {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        let fetched = self.call(Bucket::fetch(
-            Arc::clone(&self.store),
-            self.path(&object_name(key)),
-        ));
-        let (record, seen) = fetched.map_err(|e| self.error(key, "reading the record of", e))?;
+        let store = Arc::clone(&self.store);
+        let fetched = self.call(fetch(store, self.path(&OBJECTS.name(key))));
+        let (record, seen) =
+            fetched.map_err(|e| self.error(&format!("reading the record of {key:?}"), e))?;
         self.seen.lock().insert(key.to_owned(), seen);
         Ok(record)
     }
 
-    /// One listing, then parallel reads of the keys that have an object.
-    fn read_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
-        let listed: HashSet<String> = self.names()?.into_iter().collect();
-        let wanted: Vec<(usize, Path)> = keys
-            .iter()
-            .enumerate()
-            .filter_map(|(i, key)| {
-                let name = object_name(key);
-                listed.contains(&name).then(|| (i, self.path(&name)))
-            })
-            .collect();
-        let store = Arc::clone(&self.store);
-        let fetched = self.call(async move {
-            futures::stream::iter(wanted)
-                .map(|(i, path)| {
-                    let store = Arc::clone(&store);
-                    async move { (i, Bucket::fetch(store, path).await) }
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await
-        });
-        let mut records = vec![None; keys.len()];
-        let mut seen = self.seen.lock();
-        for key in keys {
-            seen.insert((*key).to_owned(), Seen::Absent);
+    fn read_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
+        let sizes: HashMap<String, u64> = self.objects()?.into_iter().collect();
+        let mut found = vec![Found::Absent; keys.len()];
+        let mut wanted = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let name = OBJECTS.name(key);
+            match sizes.get(&name) {
+                None => {
+                    self.seen.lock().insert((*key).to_owned(), Seen::Absent);
+                }
+                Some(&size) if size > limit => found[i] = Found::Unread,
+                Some(_) => wanted.push((i, name)),
+            }
         }
-        for (i, result) in fetched {
-            let (record, version) =
-                result.map_err(|e| self.error(keys[i], "reading the record of", e))?;
-            records[i] = record;
+        let (at, names): (Vec<usize>, Vec<String>) = wanted.into_iter().unzip();
+        let fetched = self.fetch_all(names)?;
+        let mut seen = self.seen.lock();
+        for (i, (record, version)) in at.into_iter().zip(fetched) {
+            found[i] = Found::from_record(record);
             seen.insert(keys[i].to_owned(), version);
         }
-        Ok(records)
+        Ok(found)
     }
 
     /// Sends the batch's puts and removals in parallel; names the first key that failed.
+    /// Runs on the queue's writer thread, so it may block on the store's runtime, and the
+    /// requests borrow the records (each copied only while its request is in flight).
     fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
-        let requests: Vec<(String, Path, Option<Vec<u8>>, PutMode)> = {
+        let modes: Vec<PutMode> = {
             let seen = self.seen.lock();
-            batch
-                .iter()
-                .map(|op| {
-                    let mode = match seen.get(op.key) {
-                        Some(Seen::Absent) => PutMode::Create,
-                        Some(Seen::Version(version)) => PutMode::Update(version.clone()),
-                        None => PutMode::Overwrite,
-                    };
-                    let path = self.path(&object_name(op.key));
-                    (op.key.to_owned(), path, op.record.map(<[u8]>::to_vec), mode)
-                })
-                .collect()
+            let mode = |key: &str| match seen.get(key) {
+                Some(Seen::Absent) => PutMode::Create,
+                Some(Seen::Version(v)) if v.e_tag.is_some() || v.version.is_some() => {
+                    PutMode::Update(v.clone())
+                }
+                _ => PutMode::Overwrite,
+            };
+            batch.iter().map(|op| mode(op.key)).collect()
         };
-        let store = Arc::clone(&self.store);
-        let sent = self.call(async move {
-            futures::stream::iter(requests)
-                .map(|(key, path, record, mode)| {
-                    let store = Arc::clone(&store);
-                    async move {
-                        let result = match record {
-                            Some(record) => put(&*store, &path, record, mode).await,
-                            None => store.delete(&path).await.map(|()| Some(Seen::Absent)),
-                        };
-                        (key, result)
-                    }
-                })
+        let requests = batch
+            .iter()
+            .zip(modes)
+            .map(|(op, mode)| async move { (op.key, self.send(op, mode).await) });
+        let sent: Vec<_> = self.runtime().block_on(
+            stream::iter(requests)
                 .buffer_unordered(CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await
-        });
+                .collect(),
+        );
         let mut failure = None;
         let mut seen = self.seen.lock();
         for (key, result) in sent {
             match result {
                 Ok(Some(now)) => {
-                    seen.insert(key, now);
+                    seen.insert(key.to_owned(), now);
                 }
                 // Another writer stored the key first: its version is not known here.
                 Ok(None) => {
-                    seen.remove(&key);
+                    seen.remove(key);
                 }
-                Err(error) if failure.is_none() => {
-                    let source = self.error(&key, "writing the record of", error);
-                    failure = Some(FailedWrite { key, source });
+                Err(error) => {
+                    failure.get_or_insert_with(|| FailedWrite {
+                        key: key.to_owned(),
+                        source: self.error(&format!("writing the record of {key:?}"), error),
+                    });
                 }
-                Err(_) => {}
             }
         }
         failure.map_or(Ok(()), Err)
     }
 
-    fn keys(&self) -> io::Result<Vec<String>> {
-        let mut keys = Vec::new();
-        for name in self.names()? {
-            if OBJECTS.is_hashed(&name) {
-                // The record holds the key that a hashed name stands for.
-                let store = Arc::clone(&self.store);
-                let fetched = self.call(Bucket::fetch(store, self.path(&name)));
-                let (record, _) =
-                    fetched.map_err(|e| self.error(&name, "reading the object", e))?;
-                let key = record.as_deref().and_then(|bytes| {
-                    let record = crate::codec::parse(bytes).ok()?;
-                    (object_name(record.key) == name).then(|| record.key.to_owned())
-                });
-                keys.extend(key);
-            } else {
-                keys.extend(OBJECTS.key_of(&name));
-            }
+    /// Direct names decode to their keys; a hashed name's key is read from its record.
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        let (hashed, direct): (Vec<_>, Vec<_>) = self
+            .objects()?
+            .into_iter()
+            .partition(|(name, _)| OBJECTS.is_hashed(name));
+        let mut listed: Vec<Listed> = direct
+            .into_iter()
+            .filter_map(|(name, size)| {
+                Some(Listed {
+                    key: OBJECTS.key_of(&name)?,
+                    size,
+                })
+            })
+            .collect();
+        let names: Vec<String> = hashed.iter().map(|(name, _)| name.clone()).collect();
+        for ((name, size), (record, _)) in hashed.into_iter().zip(self.fetch_all(names)?) {
+            let key = record.as_deref().and_then(|bytes| {
+                let record = crate::codec::parse(bytes).ok()?;
+                (OBJECTS.name(record.key) == name).then(|| record.key.to_owned())
+            });
+            listed.extend(key.map(|key| Listed { key, size }));
         }
-        Ok(keys)
-    }
-}
-
-/// A conditional put of `record`: the version now stored, or `None` when another writer
-/// stored the key first (its record stays).
-async fn put(
-    store: &dyn object_store::ObjectStore,
-    path: &Path,
-    record: Vec<u8>,
-    mode: PutMode,
-) -> object_store::Result<Option<Seen>> {
-    let options = PutOptions::from(mode);
-    match store
-        .put_opts(path, PutPayload::from(record), options)
-        .await
-    {
-        Ok(result) => Ok(Some(Seen::Version(result.into()))),
-        Err(
-            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
-        ) => Ok(None),
-        Err(error) => Err(error),
+        Ok(listed)
     }
 }
 
@@ -440,6 +443,45 @@ impl Drop for Bucket {
     }
 }
 
+/// Reads the object at `path`: its record and version, or `None` and [`Seen::Absent`].
+async fn fetch(
+    store: Arc<dyn object_store::ObjectStore>,
+    path: Path,
+) -> object_store::Result<(Option<Vec<u8>>, Seen)> {
+    match store.get(&path).await {
+        Ok(found) => {
+            let version = UpdateVersion {
+                e_tag: found.meta.e_tag.clone(),
+                version: found.meta.version.clone(),
+            };
+            let bytes = found.bytes().await?;
+            Ok((Some(Vec::from(bytes)), Seen::Version(version)))
+        }
+        Err(StoreError::NotFound { .. }) => Ok((None, Seen::Absent)),
+        Err(error) => Err(error),
+    }
+}
+
+/// Uploads `record` to `path` in parts of `part` bytes, a few in flight at once, each copied
+/// only while it is sent. The object appears when the upload completes; a failed upload is
+/// aborted, so that its parts do not linger.
+async fn upload_in_parts(
+    store: &dyn object_store::ObjectStore,
+    path: &Path,
+    record: &[u8],
+    part: usize,
+) -> object_store::Result<PutResult> {
+    let mut upload = WriteMultipart::new_with_chunk_size(store.put_multipart(path).await?, part);
+    for chunk in record.chunks(part) {
+        if let Err(error) = upload.wait_for_capacity(PARTS_IN_FLIGHT).await {
+            let _ = upload.abort().await;
+            return Err(error);
+        }
+        upload.write(chunk);
+    }
+    upload.finish().await
+}
+
 /// `url` without the user and password it may hold.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -449,5 +491,36 @@ fn redact(url: &str) -> String {
     match authority.rsplit_once('@') {
         Some((_, host)) => format!("{scheme}://{host}{}", &rest[authority.len()..]),
         None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    #[test]
+    fn a_record_uploaded_in_parts_reads_back_whole() {
+        let store = InMemory::new();
+        let path = Path::from("cache/large");
+        let record: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            upload_in_parts(&store, &path, &record, 1_000)
+                .await
+                .unwrap();
+            let read = store.get(&path).await.unwrap().bytes().await.unwrap();
+            assert_eq!(read.as_ref(), &record[..]);
+        });
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            redact("http://user:secret@host:9000/x"),
+            "http://host:9000/x"
+        );
+        assert_eq!(redact("http://host:9000"), "http://host:9000");
+        assert_eq!(redact("s3://bucket/prefix"), "s3://bucket/prefix");
     }
 }
