@@ -1,7 +1,7 @@
 //! A real S3-compatible server for the `ObjectStore` tests: moto's server mode
-//! (`moto_server`, from PyPI), one process per test on a loopback port of its own. `.ci/run`
-//! installs it (`pip install 'moto[server]'`); without it the tests fail, saying how to
-//! install it.
+//! (`python3 -m moto.server`, from PyPI), one process per test on a loopback port of its own.
+//! `.ci/run` installs it (`python3 -m pip install 'moto[server]'`); without it the tests fail,
+//! saying how to install it.
 //!
 //! moto keeps objects in memory. Started with [`S3Server::start_recorded`], it also appends
 //! every request to a file (moto's recorder), and [`S3Server::restart`] replays that file:
@@ -14,6 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+/// How to get the server the tests need.
+const INSTALL: &str = "the ObjectStore tests need moto's S3 server: install it with \
+                       `python3 -m pip install 'moto[server]'`";
+
 /// The bucket every test server holds.
 pub const BUCKET: &str = "duraflow-tests";
 /// The credentials the tests sign with (moto accepts any).
@@ -21,7 +25,7 @@ const ACCESS_KEY: &str = "duraflow-test-key";
 /// The secret key, which no message may show.
 pub const SECRET_KEY: &str = "duraflow-test-secret";
 
-/// One `moto_server` on loopback, with the bucket [`BUCKET`].
+/// One moto server on loopback, with the bucket [`BUCKET`].
 pub struct S3Server {
     child: Option<Child>,
     port: u16,
@@ -101,11 +105,18 @@ impl S3Server {
         assert_eq!(status, 200, "replaying the recorded requests: {body}");
     }
 
-    /// Starts `moto_server` and waits until it accepts connections.
+    /// Starts moto's server and waits until it accepts connections.
     fn spawn(&mut self) {
-        let mut command = Command::new("moto_server");
+        let mut command = Command::new("python3");
         command
-            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(dir) = &self.recording {
@@ -113,18 +124,19 @@ impl S3Server {
                 .env("MOTO_ENABLE_RECORDING", "true")
                 .env("MOTO_RECORDER_FILEPATH", dir.path().join("requests.jsonl"));
         }
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!(
-                "the ObjectStore tests need an S3 server, and `moto_server` did not start \
-                 ({e}): install it with `pip install 'moto[server]'`"
-            )
-        });
-        self.child = Some(child);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("python3 did not start ({e}): {INSTALL}"));
+        // Kept at once, so that a panic below kills it as the server drops.
+        let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("moto's server exited ({status}): {INSTALL}");
+            }
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen on port {} within 30 s",
+                "moto's server did not listen on port {} within 30 s",
                 self.port
             );
             std::thread::sleep(Duration::from_millis(20));

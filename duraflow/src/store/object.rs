@@ -111,7 +111,7 @@ impl ObjectStore {
     {
         let open_error = |message: String| DuraflowError::Open {
             path: redact(url).into(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, message),
+            source: io::Error::new(io::ErrorKind::InvalidInput, redact(&message)),
         };
         let Some(path) = url.strip_prefix("s3://") else {
             return Err(open_error(
@@ -262,7 +262,10 @@ impl Bucket {
             StoreError::InvalidPath { .. } => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::Other,
         };
-        io::Error::new(kind, format!("{doing} in {}: {error}", self.location))
+        io::Error::new(
+            kind,
+            redact(&format!("{doing} in {}: {error}", self.location)),
+        )
     }
 
     /// Every object directly under the prefix: its name and size.
@@ -482,16 +485,27 @@ async fn upload_in_parts(
     upload.finish().await
 }
 
-/// `url` without the user and password it may hold.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{}", &rest[authority.len()..]),
-        None => url.to_owned(),
+/// `text` with the user and password removed from every URL in it: an endpoint may carry
+/// them, and `object_store`'s messages repeat the URLs they requested.
+fn redact(text: &str) -> String {
+    let mut redacted = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, url) = rest.split_at(at + 3);
+        redacted.push_str(before);
+        let end = url
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(url.len());
+        let authority = &url[..end];
+        redacted.push_str(
+            authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host),
+        );
+        rest = &url[end..];
     }
+    redacted.push_str(rest);
+    redacted
 }
 
 #[cfg(test)]
@@ -522,5 +536,28 @@ mod tests {
         );
         assert_eq!(redact("http://host:9000"), "http://host:9000");
         assert_eq!(redact("s3://bucket/prefix"), "s3://bucket/prefix");
+        assert_eq!(
+            redact("at http://a:b@h, PUT https://a:b@h/k?x=@ failed"),
+            "at http://h, PUT https://h/k?x=@ failed"
+        );
+    }
+
+    #[test]
+    fn errors_never_show_credentials_given_in_the_endpoint() {
+        // Nothing listens on port 1: every request fails after its retries.
+        let endpoint = "http://user:hunter2@127.0.0.1:1";
+        let options = [
+            ("endpoint", endpoint),
+            ("allow_http", "true"),
+            ("region", "x"),
+        ];
+        let store = ObjectStore::s3("s3://bucket/prefix", options).unwrap();
+        store.put("k", vec![1]).unwrap();
+        let failed = store.flush().unwrap_err();
+        let message = failed.source.to_string();
+        assert!(message.contains("127.0.0.1:1"), "{message}");
+        assert!(message.contains("\"k\""), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(!store.location().contains("hunter2"));
     }
 }
