@@ -205,6 +205,22 @@ pub async fn run(
     run_built(ctx, |d| build(d, log)).await
 }
 
+/// Runs the crash-test DAG once against `ctx` in a test's child process: prints `done:
+/// executed N, restored M` when the run completes; prints the error and exits 1 when it
+/// fails.
+pub async fn run_in_child(ctx: Context, log: &SideLog) {
+    match run(Arc::new(ctx), log).await {
+        Ok((report, _)) => println!(
+            "done: executed {}, restored {}",
+            report.executed, report.restored
+        ),
+        Err(e) => {
+            eprintln!("run failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Runs the DAG that `build` adds once against `ctx`; returns the report and every output
 /// of the handles `build` returns.
 pub async fn run_built(

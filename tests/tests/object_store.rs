@@ -87,6 +87,23 @@ fn the_storage_contract_holds() -> TestResult {
 }
 
 #[test]
+fn a_large_record_goes_up_in_parts_and_reads_back_whole() -> TestResult {
+    let server = S3Server::start();
+    let store = server.open("large")?;
+    // Over the 64 MiB from which records are uploaded in parts of 16 MiB, each part of
+    // other bytes.
+    let record: Vec<u8> = (0..(65 << 20) + 3)
+        .map(|i: usize| (i >> 12) as u8)
+        .collect();
+    store.put("large", record.clone())?;
+    flushed(&store);
+    let store = server.open("large")?;
+    assert_eq!(store.list()?, [listed("large", record.len() as u64)]);
+    assert!(store.get("large")? == Some(record), "the record read back");
+    Ok(())
+}
+
+#[test]
 fn hostile_keys_round_trip() -> TestResult {
     let server = S3Server::start();
     let keys = common::tricky_keys();

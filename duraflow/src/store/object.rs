@@ -22,8 +22,8 @@ use futures::{stream, StreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, Error as StoreError, ObjectStoreExt, PutMode, PutPayload, PutResult,
-    RetryConfig, UpdateVersion, WriteMultipart,
+    BackoffConfig, ClientOptions, Error as StoreError, ObjectStoreExt, PutMode, PutPayload,
+    PutResult, RetryConfig, UpdateVersion, WriteMultipart,
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -35,14 +35,20 @@ use std::time::Duration;
 /// Requests a store has in flight at most.
 const CONCURRENCY: usize = 32;
 
-/// Records at least this long are uploaded in parts: one PUT is limited (5 GiB on S3), and
-/// parts go in parallel. Such an upload is not conditional (`object_store` offers no
-/// conditional multipart upload); it still appears at once, whole, when it completes.
-const MULTIPART_FROM: usize = 1 << 30;
+/// Records at least this long are uploaded in parts: one PUT is limited (5 GiB on S3) and
+/// needs a copy of the whole record, while parts go in parallel, each copied only while it
+/// is sent. Such an upload is not conditional (`object_store` offers no conditional
+/// multipart upload); it still appears at once, whole, when it completes.
+const MULTIPART_FROM: usize = 64 << 20;
 
-/// The size of each part of a multipart upload, and how many are in flight at once.
-const PART: usize = 64 << 20;
+/// The size of each part of a multipart upload (S3 takes up to 10,000 parts: records up to
+/// 160 GiB), and how many are in flight at once.
+const PART: usize = 16 << 20;
 const PARTS_IN_FLIGHT: usize = 4;
+
+/// A request fails when the server sends nothing for this long. There is no limit on a
+/// whole request, so that a large record goes through a slow link.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Records in a bucket of an object store: a cache that machines and CI jobs share.
 ///
@@ -50,8 +56,9 @@ const PARTS_IN_FLIGHT: usize = 4;
 /// [`ObjectStore::new`] takes any store of the `object_store` crate (re-exported as
 /// [`duraflow::object_store`](crate::object_store)): GCS, Azure, local files, S3 configured
 /// by hand. Transient errors are retried with backoff by `object_store` (with
-/// [`ObjectStore::s3`]: up to 5 times, for at most a minute); an error that remains names
-/// the key, the bucket and the endpoint, never the credentials. Every read is a request: put
+/// [`ObjectStore::s3`]: up to 5 times, for at most a minute, and a request fails after 30 s
+/// without a byte from the server); an error that remains names the key, the bucket and the
+/// endpoint, never the credentials. Records of 64 MiB and more are uploaded in parts. Every read is a request: put
 /// a local store in front with [`ObjectStore::cached`] so that a second run on the same
 /// machine reads nothing from the network.
 ///
@@ -119,8 +126,12 @@ impl ObjectStore {
             ));
         };
         let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+        let client = ClientOptions::new()
+            .with_timeout_disabled()
+            .with_read_timeout(IDLE_TIMEOUT);
         let mut builder = AmazonS3Builder::from_env()
             .with_url(url)
+            .with_client_options(client)
             .with_retry(RetryConfig {
                 backoff: BackoffConfig::default(),
                 max_retries: 5,
@@ -133,9 +144,13 @@ impl ObjectStore {
                 .map_err(|e: StoreError| open_error(e.to_string()))?;
             builder = builder.with_config(key, value);
         }
-        let endpoint = builder
-            .get_config_value(&AmazonS3ConfigKey::Endpoint)
-            .map_or_else(|| "AWS's endpoint".to_owned(), |e| redact(&e));
+        let config = |key| builder.get_config_value(&key);
+        let endpoint = config(AmazonS3ConfigKey::Endpoint).unwrap_or_else(|| {
+            let region = config(AmazonS3ConfigKey::Region);
+            let region = region.as_deref().unwrap_or("us-east-1");
+            format!("https://s3.{region}.amazonaws.com")
+        });
+        let endpoint = redact(&endpoint);
         let location = format!("bucket {bucket} at {endpoint}");
         let store = builder.build().map_err(|e| open_error(e.to_string()))?;
         Self::new(Arc::new(store), prefix, &location)

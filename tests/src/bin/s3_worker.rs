@@ -1,13 +1,12 @@
 //! One machine of the shared-cache test: runs the crash-test DAG against a local RedbStore
 //! in front of a bucket.
 //!
-//! Usage: `s3_worker ENDPOINT PREFIX LOCAL_STORE`. Prints `done: executed N,
-//! restored M` after a complete run; exits 1 when the run fails, 3 when a store cannot be
-//! opened (the error on stderr).
+//! Usage: `s3_worker ENDPOINT PREFIX LOCAL_STORE`. Prints `done: executed N, restored M`
+//! after a complete run; exits 1 when the run fails, 3 when a store cannot be opened (the
+//! error on stderr).
 
 use duraflow::{Context, RedbStore};
 use duraflow_tests::{s3_server, SideLog};
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() {
@@ -23,14 +22,5 @@ async fn main() {
         eprintln!("error: {e}");
         std::process::exit(3);
     });
-    match duraflow_tests::run(Arc::new(Context::new(store)), &SideLog::default()).await {
-        Ok((report, _)) => println!(
-            "done: executed {}, restored {}",
-            report.executed, report.restored
-        ),
-        Err(e) => {
-            eprintln!("run failed: {e}");
-            std::process::exit(1);
-        }
-    }
+    duraflow_tests::run_in_child(Context::new(store), &SideLog::default()).await;
 }
