@@ -7,7 +7,8 @@
 //! ```
 
 use dagx::{task, DagRunner, Task};
-use duraflow::{Context, DurableDag, RedbStore, Storage};
+use duraflow::object_store::memory::InMemory;
+use duraflow::{Context, DurableDag, ObjectStore, RedbStore, Storage};
 use duraflow_tests::s3_server::S3Server;
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,17 +47,21 @@ async fn run(what: &str, store: impl Storage + 'static, tasks: u64, len: usize) 
     (report.executed, report.restored)
 }
 
+/// The runs of one size: fresh and restored on a bucket, through a new local store, and
+/// from that local store.
+const SIZES: [(u64, usize); 3] = [(2_000, 1_000), (200, 100_000), (20, 10_000_000)];
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement: see the module's doc for the command"]
 async fn fresh_and_restored_runs_against_a_loopback_server() {
     let server = S3Server::start();
     let dir = tempfile::tempdir().unwrap();
-    for (tasks, len) in [(2_000u64, 1_000usize), (200, 100_000), (20, 10_000_000)] {
+    for (tasks, len) in SIZES {
         let prefix = format!("figures-{len}");
         let all = (tasks as usize, 0);
         let none = (0, tasks as usize);
         let bucket = || server.open(&prefix).unwrap();
-        assert_eq!(run("fresh, bucket", bucket(), tasks, len).await, all);
+        assert_eq!(run("fresh", bucket(), tasks, len).await, all);
         assert_eq!(
             run("restored from the bucket", bucket(), tasks, len).await,
             none
@@ -69,5 +74,19 @@ async fn fresh_and_restored_runs_against_a_loopback_server() {
         );
         let again = "restored from the local store";
         assert_eq!(run(again, bucket().cached(local()), tasks, len).await, none);
+    }
+}
+
+/// The same runs on `object_store`'s in-memory store: what the store costs without a server.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: see the module's doc for the command"]
+async fn fresh_and_restored_runs_without_a_server() {
+    let memory: Arc<dyn duraflow::object_store::ObjectStore> = Arc::new(InMemory::new());
+    for (tasks, len) in SIZES {
+        let bucket = || ObjectStore::new(Arc::clone(&memory), "figures", "memory").unwrap();
+        let (all, none) = ((tasks as usize, 0), (0, tasks as usize));
+        assert_eq!(run("fresh, in memory", bucket(), tasks, len).await, all);
+        let restored = "restored, in memory";
+        assert_eq!(run(restored, bucket(), tasks, len).await, none);
     }
 }
