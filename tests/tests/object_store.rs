@@ -281,7 +281,7 @@ async fn slow_run(
     let mut previous = d.add("start", Start).depends_on(());
     for i in 0..40u64 {
         let node = d.add(&format!("slow-{i}"), Slow { value: i * 7, ms });
-        previous = node.depends_on(&previous);
+        previous = node.depends_on(previous);
     }
     d.run(|f| drop(tokio::spawn(f))).await
 }

@@ -79,6 +79,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub struct ObjectStore {
     queue: WriteBehind<Bucket>,
+    /// The bucket's prefix and location, as [`Bucket`] has them.
+    prefix: Path,
+    location: String,
 }
 
 /// The bucket side of the queue.
@@ -183,14 +186,16 @@ impl ObjectStore {
             .map_err(open_error)?;
         let bucket = Bucket {
             store,
-            prefix,
-            location,
+            prefix: prefix.clone(),
+            location: location.clone(),
             seen: Mutex::default(),
             runtime: Some(runtime),
         };
         let queue = WriteBehind::new(bucket, "duraflow-object-store-writer", None);
         Ok(Self {
             queue: queue.map_err(open_error)?,
+            prefix,
+            location,
         })
     }
 
@@ -203,14 +208,14 @@ impl ObjectStore {
 
     /// Where the records are: bucket, endpoint and prefix.
     pub fn location(&self) -> &str {
-        &self.queue.backend().location
+        &self.location
     }
 
     /// The name of the object that holds the record of `key`, as the bucket lists it
     /// (`{prefix}/{name}`): `key` itself when it is made of `a-z`, `0-9` and `-` only,
     /// other bytes escaped as `_xx`, long keys cut and followed by `.` and their SHA-256.
     pub fn object_name(&self, key: &str) -> String {
-        self.queue.backend().path(&OBJECTS.name(key)).to_string()
+        object_path(&self.prefix, key).to_string()
     }
 }
 
@@ -250,6 +255,11 @@ impl std::fmt::Debug for ObjectStore {
             .field("location", &self.location())
             .finish_non_exhaustive()
     }
+}
+
+/// The path of the object of `key` under `prefix`.
+fn object_path(prefix: &Path, key: &str) -> Path {
+    prefix.clone().join(OBJECTS.name(key))
 }
 
 impl Bucket {
@@ -320,7 +330,7 @@ impl Bucket {
     /// Sends one op of a batch: the key's version now, or `None` when another writer stored
     /// the key first (its record stays).
     async fn send(&self, op: &Op<'_>, mode: PutMode) -> object_store::Result<Option<Seen>> {
-        let path = self.path(&OBJECTS.name(op.key));
+        let path = object_path(&self.prefix, op.key);
         let Some(record) = op.record else {
             return match self.store.delete(&path).await {
                 Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Some(Seen::Absent)),
@@ -348,7 +358,7 @@ impl Bucket {
 impl Backend for Bucket {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
         let store = Arc::clone(&self.store);
-        let fetched = self.call(fetch(store, self.path(&OBJECTS.name(key))));
+        let fetched = self.call(fetch(store, object_path(&self.prefix, key)));
         let (record, seen) =
             fetched.map_err(|e| self.error(&format!("reading the record of {key:?}"), e))?;
         self.seen.lock().insert(key.to_owned(), seen);

@@ -142,11 +142,6 @@ impl<B: Backend> WriteBehind<B> {
         })
     }
 
-    /// The backend below the queue.
-    pub(crate) fn backend(&self) -> &B {
-        &self.shared.backend
-    }
-
     /// Changes the durability window (`None`: every batch durable).
     pub(crate) fn set_window(&self, window: Option<Duration>) {
         self.shared
