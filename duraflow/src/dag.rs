@@ -2,7 +2,7 @@
 
 use crate::attempt::panic_message;
 use crate::durable::{Durable, DurableTask, Shared};
-use crate::events::{Event, EventHandler};
+use crate::events::{Event, EventHandler, Progress};
 use crate::journal::{self, RunEntry, DEFAULT_JOURNAL_RUNS};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
@@ -84,10 +84,9 @@ impl<'a> DurableDag<'a> {
     where
         F: Fn(&str, usize) + Send + Sync + 'static,
     {
+        let handler: Progress = Arc::new(handler);
         self.shared
-            .observers
-            .write()
-            .push_progress(Arc::new(handler));
+            .observe(|observers| observers.push_progress(handler));
         self
     }
 
@@ -98,7 +97,7 @@ impl<'a> DurableDag<'a> {
         F: Fn(&Event<'_>) + Send + Sync + 'static,
     {
         let handler: EventHandler = Arc::new(handler);
-        self.shared.observers.write().push(handler);
+        self.shared.observe(|observers| observers.push(handler));
         self
     }
 
