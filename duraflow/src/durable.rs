@@ -178,6 +178,18 @@ impl<T: dagx::Task> Durable<T> {
         self
     }
 
+    /// Sets how long after it was written a record is restored: an older one is not, the
+    /// task runs again ([`Miss::Expired`]).
+    pub fn with_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.options.ttl = Some(ttl);
+        self
+    }
+
+    /// The ttl of its records, if any.
+    pub(crate) fn ttl(&self) -> Option<std::time::Duration> {
+        self.options.ttl
+    }
+
     /// The key.
     pub fn key(&self) -> &str {
         &self.key
@@ -324,6 +336,7 @@ where
             schema_version: options.schema,
             task_version: Some(version),
             input_fingerprint,
+            ttl: options.ttl,
         };
 
         let forced = shared.run.as_ref().is_some_and(|run| run.is_forced(&key));

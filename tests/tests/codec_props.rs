@@ -114,6 +114,7 @@ fn strict(stamp: Stamp) -> Expect {
         schema_version: stamp.schema_version,
         task_version: Some(stamp.task_version),
         input_fingerprint: Some(stamp.input_fingerprint),
+        ttl: Some(std::time::Duration::from_secs(86_400)),
     }
 }
 
