@@ -75,6 +75,14 @@ impl Kind {
 
 const LOCAL: [Kind; 3] = [Kind::Memory, Kind::File, Kind::Redb];
 
+/// Held by each test: a sweep keeps every key that a run of the process is using, in any
+/// store, so the tests' runs and sweeps (which use the same keys) take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
@@ -321,6 +329,7 @@ async fn every_rule(kind: Kind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rule_on_memory_file_and_redb_stores() {
+    let _turn = one_at_a_time();
     for kind in LOCAL {
         every_rule(kind).await;
     }
@@ -329,11 +338,13 @@ async fn every_rule_on_memory_file_and_redb_stores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rule_on_a_postgres_store() {
     let Some(url) = server() else { return };
+    let _turn = one_at_a_time();
     every_rule(Kind::Postgres(url)).await;
 }
 
 #[test]
 fn a_run_with_a_ttl_task_reports_the_expiry() {
+    let _turn = one_at_a_time();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ctx = Arc::new(Context::new(MemoryStore::new()));
     save_aged(&ctx, "fresh-7", &70, 2 * HOUR);
@@ -344,4 +355,84 @@ fn a_run_with_a_ttl_task_reports_the_expiry() {
     let text = reason.reason.to_string();
     assert!(text.starts_with("expired: written at "), "{text}");
     assert!(text.ends_with("older than the ttl of 1h"), "{text}");
+}
+
+/// A store that tells when a claim is asked for, and otherwise is `inner`.
+struct ClaimSpy {
+    inner: PostgresStore,
+    claiming: std::sync::mpsc::SyncSender<String>,
+}
+
+impl Storage for ClaimSpy {
+    fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn get_many(&self, keys: &[&str], limit: u64) -> std::io::Result<Vec<duraflow::Found>> {
+        self.inner.get_many(keys, limit)
+    }
+    fn put(&self, key: &str, record: Vec<u8>) -> std::io::Result<()> {
+        self.inner.put(key, record)
+    }
+    fn remove(&self, key: &str) -> std::io::Result<()> {
+        self.inner.remove(key)
+    }
+    fn flush(&self) -> Result<(), duraflow::FailedWrite> {
+        self.inner.flush()
+    }
+    fn list(&self) -> std::io::Result<Vec<duraflow::Listed>> {
+        self.inner.list()
+    }
+    fn coordinates(&self) -> bool {
+        self.inner.coordinates()
+    }
+    fn claim(&self, key: &str, stale: Option<&[u8]>) -> std::io::Result<duraflow::Claim> {
+        let _ = self.claiming.send(key.to_owned());
+        self.inner.claim(key, stale)
+    }
+    fn release(&self, key: &str) -> std::io::Result<()> {
+        self.inner.release(key)
+    }
+}
+
+/// Worker A recomputes `k` (its old record is stale to A) and holds the claim; worker B's
+/// task waits to restore A's record. A sweep on a third worker that would remove `k` waits
+/// for A, and keeps the record B restores; a key nobody claims is removed.
+#[test]
+fn a_sweep_on_postgres_keeps_the_record_another_worker_s_claimed_task_stores() {
+    let Some(url) = server() else { return };
+    let _turn = one_at_a_time();
+    let ns = namespace("sweep_claims");
+    let worker = || Arc::new(PostgresStore::connect_with(&url, &ns).unwrap());
+    let (a, b) = (worker(), worker());
+    let old = codec::encode("k", &1i32, Stamp::default()).unwrap();
+    a.put("k", old.clone()).unwrap();
+    a.put("idle", codec::encode("idle", &2i32, Stamp::default()).unwrap())
+        .unwrap();
+    a.flush().unwrap();
+    assert_eq!(a.claim("k", Some(&old)).unwrap(), duraflow::Claim::Run);
+
+    let b_restores = {
+        let (b, old) = (b.clone(), old.clone());
+        std::thread::spawn(move || b.claim("k", Some(&old)))
+    };
+    let (claiming, asked) = std::sync::mpsc::sync_channel(16);
+    let spy = ClaimSpy {
+        inner: PostgresStore::connect_with(&url, &ns).unwrap(),
+        claiming,
+    };
+    let sweeper = std::thread::spawn(move || {
+        Context::new(spy).sweep_with(&Retention::unused_by(&RunReport::default()))
+    });
+    // The sweeper has read `k`'s old record and asks for the claim A holds.
+    while asked.recv().unwrap() != "k" {}
+    let new = codec::encode("k", &10i32, Stamp::default()).unwrap();
+    a.put("k", new.clone()).unwrap();
+    a.flush().unwrap();
+
+    let swept = sweeper.join().unwrap().unwrap();
+    assert_eq!(removed_keys(&swept), ["idle"]);
+    assert_eq!(swept.kept_in_use, 1);
+    assert_eq!(b_restores.join().unwrap().unwrap(), duraflow::Claim::Restore(new.clone()));
+    assert_eq!(a.get("k").unwrap(), Some(new));
+    assert_eq!(a.get("idle").unwrap(), None);
 }
