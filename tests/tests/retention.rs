@@ -13,6 +13,8 @@ use duraflow::{
     PostgresStore, RedbStore, Retention, RunReport, Storage, TaskOptions, Why,
 };
 use duraflow_tests::pg_workers::{namespace, server};
+use duraflow_tests::sweep_store::written_at;
+use duraflow_tests::watched::{Call, Watched};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -88,13 +90,10 @@ fn now_ms() -> u64 {
 }
 
 /// `record` as if written `age` ago: its write time changed, its checksum recomputed.
-fn aged(mut record: Vec<u8>, age: Duration) -> Vec<u8> {
+fn aged(record: Vec<u8>, age: Duration) -> Vec<u8> {
     assert_eq!(codec::parse(&record).unwrap().format_version, 3);
     let written = now_ms() - age.as_millis() as u64;
-    record[46..54].copy_from_slice(&written.to_le_bytes());
-    let end = record.len() - 4;
-    let crc = crc32fast::hash(&record[..end]);
-    record[end..].copy_from_slice(&crc.to_le_bytes());
+    let record = written_at(record, written);
     assert_eq!(codec::parse(&record).unwrap().written_at_ms, written);
     record
 }
@@ -357,43 +356,6 @@ fn a_run_with_a_ttl_task_reports_the_expiry() {
     assert!(text.ends_with("older than the ttl of 1h"), "{text}");
 }
 
-/// A store that tells when a claim is asked for, and otherwise is `inner`.
-struct ClaimSpy {
-    inner: PostgresStore,
-    claiming: std::sync::mpsc::SyncSender<String>,
-}
-
-impl Storage for ClaimSpy {
-    fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
-        self.inner.get(key)
-    }
-    fn get_many(&self, keys: &[&str], limit: u64) -> std::io::Result<Vec<duraflow::Found>> {
-        self.inner.get_many(keys, limit)
-    }
-    fn put(&self, key: &str, record: Vec<u8>) -> std::io::Result<()> {
-        self.inner.put(key, record)
-    }
-    fn remove(&self, key: &str) -> std::io::Result<()> {
-        self.inner.remove(key)
-    }
-    fn flush(&self) -> Result<(), duraflow::FailedWrite> {
-        self.inner.flush()
-    }
-    fn list(&self) -> std::io::Result<Vec<duraflow::Listed>> {
-        self.inner.list()
-    }
-    fn coordinates(&self) -> bool {
-        self.inner.coordinates()
-    }
-    fn claim(&self, key: &str, stale: Option<&[u8]>) -> std::io::Result<duraflow::Claim> {
-        let _ = self.claiming.send(key.to_owned());
-        self.inner.claim(key, stale)
-    }
-    fn release(&self, key: &str) -> std::io::Result<()> {
-        self.inner.release(key)
-    }
-}
-
 /// Worker A recomputes `k` (its old record is stale to A) and holds the claim; worker B's
 /// task waits to restore A's record. A sweep on a third worker that would remove `k` waits
 /// for A, and keeps the record B restores; a key nobody claims is removed.
@@ -416,9 +378,14 @@ fn a_sweep_on_postgres_keeps_the_record_another_worker_s_claimed_task_stores() {
         std::thread::spawn(move || b.claim("k", Some(&old)))
     };
     let (claiming, asked) = std::sync::mpsc::sync_channel(16);
-    let spy = ClaimSpy {
+    let claiming = std::sync::Mutex::new(claiming);
+    let spy = Watched {
         inner: PostgresStore::connect_with(&url, &ns).unwrap(),
-        claiming,
+        watch: Box::new(move |call, key| {
+            if call == Call::Claim {
+                let _ = claiming.lock().unwrap().send(key.to_owned());
+            }
+        }),
     };
     let sweeper = std::thread::spawn(move || {
         Context::new(spy).sweep_with(&Retention::unused_by(&RunReport::default()))
