@@ -159,7 +159,7 @@ pub use store::PostgresStore;
 pub use store::{Claim, FailedWrite, FileStore, Found, Listed, MemoryStore, Storage};
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
-pub use store::{RedbBuilder, RedbStore};
+pub use store::{RedbBuilder, RedbReader, RedbStore};
 pub use storing::Persistable;
 pub use usage::LastUse;
 

@@ -13,6 +13,8 @@ mod memory;
 mod postgres;
 #[cfg(feature = "redb")]
 mod redb;
+#[cfg(feature = "redb")]
+mod redb_read;
 mod write_behind;
 
 #[cfg(feature = "postgres")]
@@ -21,6 +23,9 @@ pub use self::postgres::PostgresStore;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use self::redb::{RedbBuilder, RedbStore, DEFAULT_SYNC_WINDOW};
+#[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
+pub use self::redb_read::RedbReader;
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
