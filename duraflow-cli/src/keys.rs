@@ -77,7 +77,10 @@ mod tests {
         assert!(!listing("load-").matches("mul-5"));
         assert!(listing("*-5").matches("load-5") && listing("a/*").matches("a/b/c"));
         assert!(listing("").matches("x"));
-        assert!(!listing("").matches("__duraflow/runs"), "own keys need their prefix");
+        assert!(
+            !listing("").matches("__duraflow/runs"),
+            "own keys need their prefix"
+        );
         assert!(listing("__duraflow/").matches("__duraflow/runs"));
         assert!(!listing("*").matches("__duraflow/runs"));
         let removal = |arg| Pattern::removal(arg, |key| key == "odd*key").unwrap();

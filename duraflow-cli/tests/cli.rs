@@ -450,7 +450,11 @@ fn a_redb_store_held_by_a_running_process_is_read_but_not_written() {
     for (command, extra) in [("rm", &["greeting"][..]), ("gc", &["--max-size", "0"][..])] {
         let out = run(command, &store, extra);
         assert_eq!(out.code, 2, "{command}");
-        assert!(out.stderr.contains("is in use"), "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("is in use"),
+            "{command}: {}",
+            out.stderr
+        );
     }
     assert_eq!(holder.get::<String>("greeting").as_deref(), Some(GREETING));
     drop(holder);

@@ -37,7 +37,10 @@ fn json(command: &str, store: &Path, extra: &[&str]) -> Value {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -101,7 +104,11 @@ fn ls_takes_a_prefix_or_a_glob() {
         assert_eq!(note["task_version"], 0);
         let (code, text, _) = run("ls", &store, &["mul"]);
         assert_eq!(code, 0);
-        assert_eq!(text.lines().count(), 2, "{kind:?}: header and one row\n{text}");
+        assert_eq!(
+            text.lines().count(),
+            2,
+            "{kind:?}: header and one row\n{text}"
+        );
     }
 }
 
@@ -112,7 +119,11 @@ fn rm_removes_many_keys_by_name_glob_and_prefix_with_a_dry_run_first() {
         let (code, dry, _) = run("rm", &store, &["load-*", "note", "--dry-run"]);
         assert_eq!(code, 0, "{kind:?}");
         assert!(dry.contains("would remove load-1 (") && dry.contains("would remove 3 records"));
-        assert_eq!(json("ls", &store, &[]).as_array().unwrap().len(), 5, "{kind:?}");
+        assert_eq!(
+            json("ls", &store, &[]).as_array().unwrap().len(),
+            5,
+            "{kind:?}"
+        );
 
         let (code, out, err) = run("rm", &store, &["load-*", "note", "--prefix", "img/"]);
         assert_eq!(code, 0, "{kind:?}: {err}");
@@ -135,12 +146,18 @@ fn du_groups_by_prefix_with_oldest_and_newest_use() {
     for (kind, store) in stores(&tmp, [10, 3, 5, 1]) {
         let du = json("du", &store, &[]);
         let groups = du["groups"].as_array().unwrap();
-        let prefixes: Vec<&str> = groups.iter().map(|g| g["prefix"].as_str().unwrap()).collect();
+        let prefixes: Vec<&str> = groups
+            .iter()
+            .map(|g| g["prefix"].as_str().unwrap())
+            .collect();
         assert_eq!(prefixes, ["img", "load", "mul", "note"], "{kind:?}");
         let load = &groups[1];
         assert_eq!(load["records"], 2);
         let day = |g: &Value, field: &str| (now_ms() - g[field].as_u64().unwrap()) / DAY_MS;
-        assert_eq!((day(load, "oldest_use_ms"), day(load, "newest_use_ms")), (10, 3));
+        assert_eq!(
+            (day(load, "oldest_use_ms"), day(load, "newest_use_ms")),
+            (10, 3)
+        );
         let listed: u64 = json("ls", &store, &[])
             .as_array()
             .unwrap()
@@ -155,7 +172,9 @@ fn du_groups_by_prefix_with_oldest_and_newest_use() {
         let (code, table, _) = run("du", &store, &[]);
         assert_eq!(code, 0);
         assert!(table.starts_with("PREFIX"), "{table}");
-        assert!(table.lines().any(|l| l.starts_with("load ") && l.contains("10d ago")));
+        assert!(table
+            .lines()
+            .any(|l| l.starts_with("load ") && l.contains("10d ago")));
     }
 }
 
@@ -173,7 +192,11 @@ fn gc_sweeps_by_age_size_and_expiry_and_a_dry_run_lists_it_first() {
         assert_eq!(removed, ["load-1", "load-2"], "{kind:?}");
         assert_eq!(dry["removed"][0]["why"], "unused");
         assert!(dry["bytes"].as_u64().unwrap() > 0);
-        assert_eq!(json("ls", &store, &[]).as_array().unwrap().len(), 5, "dry run");
+        assert_eq!(
+            json("ls", &store, &[]).as_array().unwrap().len(),
+            5,
+            "dry run"
+        );
 
         let (code, out, err) = run("gc", &store, &["--unused-for", "30d"]);
         assert_eq!(code, 0, "{kind:?}: {err}");

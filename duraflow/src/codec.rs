@@ -186,7 +186,8 @@ impl std::fmt::Display for Miss {
             Miss::InputsChanged => f.write_str("inputs changed"),
             Miss::Forced => f.write_str("refresh forced"),
             Miss::Expired { written_at_ms, ttl } => {
-                let written = std::time::UNIX_EPOCH + std::time::Duration::from_millis(*written_at_ms);
+                let written =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(*written_at_ms);
                 write!(
                     f,
                     "expired: written at {}, older than the ttl of {}",

@@ -293,9 +293,8 @@ impl<'a> DurableDag<'a> {
             );
         }
         drop(keys);
-        let durable =
-            Durable::sharing(key.clone(), Arc::clone(&self.shared), task, storing)
-                .with_version(version);
+        let durable = Durable::sharing(key.clone(), Arc::clone(&self.shared), task, storing)
+            .with_version(version);
         let durable = finish(durable);
         if let Some(ttl) = durable.ttl() {
             self.ttls.lock().insert(key, ttl);
@@ -429,9 +428,7 @@ impl<'a> DurableDag<'a> {
                 });
             if written.is_ok() && usage::compaction_due() {
                 // Best effort: entries that stay unfolded are folded next time.
-                let _ = store
-                    .list()
-                    .map(|listed| usage::compact(store, &listed));
+                let _ = store.list().map(|listed| usage::compact(store, &listed));
             }
             (written, entry)
         })

@@ -213,7 +213,11 @@ mod tests {
         let ttl = Some(Duration::from_secs(60));
         record(&store, "0002-run", [(TaskKey::from("b"), ttl)]).unwrap();
         record(&store, "0003-run", used(&[])).unwrap();
-        assert_eq!(entries(&store).len(), 2, "a run that used nothing writes nothing");
+        assert_eq!(
+            entries(&store).len(),
+            2,
+            "a run that used nothing writes nothing"
+        );
         let last = last_used(&store, &store.list().unwrap()).unwrap();
         assert_eq!(last.len(), 2);
         assert!(last["b"].at_ms > last["a"].at_ms);
@@ -236,7 +240,10 @@ mod tests {
         store.put("a", b"record".to_vec()).unwrap();
         record(&store, "0001-run", used(&["a"])).unwrap();
         store
-            .put(&format!("{USAGE_PREFIX}0000-garbage"), b"not a record".to_vec())
+            .put(
+                &format!("{USAGE_PREFIX}0000-garbage"),
+                b"not a record".to_vec(),
+            )
             .unwrap();
         let last = last_used(&store, &store.list().unwrap()).unwrap();
         assert_eq!(last.keys().collect::<Vec<_>>(), ["a"]);

@@ -37,14 +37,20 @@ pub fn swept_key(i: usize) -> String {
 
 /// The value stored under `key`.
 pub fn value_of(key: &str) -> Vec<u8> {
-    let i: usize = key.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let i: usize = key
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let len = if key.starts_with("sweep-") && i % LARGE_EVERY == 0 {
         100 * 1024
     } else {
         100
     };
     let seed = crate::mix(key.bytes().fold(0, |h, b| h * 31 + u64::from(b)));
-    (0..len).map(|n| (crate::mix(seed + n as u64) & 0xff) as u8).collect()
+    (0..len)
+        .map(|n| (crate::mix(seed + n as u64) & 0xff) as u8)
+        .collect()
 }
 
 /// Fills `store`: the kept records written now, the swept ones 40 days ago.

@@ -86,7 +86,10 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// `record` as if written `age` ago: its write time changed, its checksum recomputed.
@@ -188,7 +191,10 @@ async fn each_run_records_the_keys_it_used(kind: &Kind) {
         .into_iter()
         .filter(|l| l.key.starts_with("__duraflow/used/"))
         .count();
-    assert!(entries <= 17, "{kind:?}: entries are folded, {entries} kept");
+    assert!(
+        entries <= 17,
+        "{kind:?}: entries are folded, {entries} kept"
+    );
 
     // A run without a journal leaves nothing but its records.
     let dag = DagRunner::new();
@@ -208,7 +214,11 @@ async fn a_sweep_removes_what_the_run_did_not_use(kind: &Kind) {
     let expected_bytes = size_of(&ctx, "left-over") + size_of(&ctx, "older");
     let swept = ctx.sweep(&report).unwrap();
     assert_eq!(removed_keys(&swept), ["left-over", "older"], "{kind:?}");
-    assert_eq!((swept.count(), swept.bytes()), (2, expected_bytes), "{kind:?}");
+    assert_eq!(
+        (swept.count(), swept.bytes()),
+        (2, expected_bytes),
+        "{kind:?}"
+    );
     assert!(swept.removed.iter().all(|r| r.why == Why::NotUsedByRun));
     assert_eq!(ctx.get::<i32>("left-over"), None, "{kind:?}");
     // The journal and the DAG's records stay: the next run restores everything.
@@ -228,7 +238,11 @@ async fn policies_remove_the_unused_the_least_recently_used_and_the_expired(kind
     let dry = ctx.sweep_with(&by_age.clone().dry_run()).unwrap();
     assert_eq!(removed_keys(&dry), ["old"], "{kind:?}");
     assert_eq!(dry.removed[0].why, Why::Unused);
-    assert_eq!(ctx.get::<i32>("old"), Some(1), "{kind:?}: a dry run removes nothing");
+    assert_eq!(
+        ctx.get::<i32>("old"),
+        Some(1),
+        "{kind:?}: a dry run removes nothing"
+    );
     assert_eq!(removed_keys(&ctx.sweep_with(&by_age).unwrap()), ["old"]);
     assert_eq!(ctx.get::<i32>("old"), None, "{kind:?}");
 
@@ -246,7 +260,9 @@ async fn policies_remove_the_unused_the_least_recently_used_and_the_expired(kind
         .iter()
         .map(|key| size_of(&ctx, key))
         .sum();
-    let capped = ctx.sweep_with(&Retention::new().max_size(dag_bytes)).unwrap();
+    let capped = ctx
+        .sweep_with(&Retention::new().max_size(dag_bytes))
+        .unwrap();
     assert_eq!(removed_keys(&capped), ["new"], "{kind:?}");
 
     // Expired: older than the ttl the last run had for it; a record without one stays.
@@ -261,7 +277,10 @@ async fn policies_remove_the_unused_the_least_recently_used_and_the_expired(kind
     ctx.sweep_with(&Retention::new().max_size(0)).unwrap();
     assert_eq!(ctx.runs().unwrap().len(), 1, "{kind:?}");
     let left: Vec<String> = ctx.db.list().unwrap().into_iter().map(|l| l.key).collect();
-    assert!(left.iter().all(|k| k.starts_with("__duraflow/")), "{left:?}");
+    assert!(
+        left.iter().all(|k| k.starts_with("__duraflow/")),
+        "{left:?}"
+    );
 }
 
 /// `a` and `gate` in `dag`, and a receiver told when `gate` starts.
@@ -299,19 +318,21 @@ async fn a_sweep_keeps_the_records_of_a_run_in_progress(kind: &Kind) {
     let sweeping = async {
         at_gate.await.unwrap();
         let sweeper = ctx.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            sweeper.sweep_with(&Retention::new().max_size(0))
-        })
-        .await
-        .unwrap()
-        .unwrap();
+        let swept =
+            tokio::task::spawn_blocking(move || sweeper.sweep_with(&Retention::new().max_size(0)))
+                .await
+                .unwrap()
+                .unwrap();
         gate.notify_one();
         swept
     };
     let (report, swept) = tokio::join!(d.run(spawn), sweeping);
     assert_eq!(report.unwrap().tasks.len(), 2);
     assert_eq!(removed_keys(&swept), ["other"], "{kind:?}");
-    assert_eq!(swept.kept_in_use, 0, "{kind:?}: in use keys are not even selected");
+    assert_eq!(
+        swept.kept_in_use, 0,
+        "{kind:?}: in use keys are not even selected"
+    );
     assert_eq!(ctx.get::<i32>("a"), Some(1), "{kind:?}");
     // Once the run has ended, its records are like any other.
     let swept = ctx.sweep_with(&Retention::new().max_size(0)).unwrap();
@@ -368,8 +389,11 @@ fn a_sweep_on_postgres_keeps_the_record_another_worker_s_claimed_task_stores() {
     let (a, b) = (worker(), worker());
     let old = codec::encode("k", &1i32, Stamp::default()).unwrap();
     a.put("k", old.clone()).unwrap();
-    a.put("idle", codec::encode("idle", &2i32, Stamp::default()).unwrap())
-        .unwrap();
+    a.put(
+        "idle",
+        codec::encode("idle", &2i32, Stamp::default()).unwrap(),
+    )
+    .unwrap();
     a.flush().unwrap();
     assert_eq!(a.claim("k", Some(&old)).unwrap(), duraflow::Claim::Run);
 
@@ -399,7 +423,10 @@ fn a_sweep_on_postgres_keeps_the_record_another_worker_s_claimed_task_stores() {
     let swept = sweeper.join().unwrap().unwrap();
     assert_eq!(removed_keys(&swept), ["idle"]);
     assert_eq!(swept.kept_in_use, 1);
-    assert_eq!(b_restores.join().unwrap().unwrap(), duraflow::Claim::Restore(new.clone()));
+    assert_eq!(
+        b_restores.join().unwrap().unwrap(),
+        duraflow::Claim::Restore(new.clone())
+    );
     assert_eq!(a.get("k").unwrap(), Some(new));
     assert_eq!(a.get("idle").unwrap(), None);
 }

@@ -12,9 +12,7 @@
 use duraflow::codec::{self, Expect};
 use duraflow::Retention;
 use duraflow_tests::mix;
-use duraflow_tests::sweep_store::{
-    fill, kept_key, open, value_of, KEPT, SWEPT, UNUSED_FOR,
-};
+use duraflow_tests::sweep_store::{fill, kept_key, open, value_of, KEPT, SWEPT, UNUSED_FOR};
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -99,7 +97,11 @@ fn a_sweep_killed_midway_leaves_every_remaining_record_whole() {
         let tmp = tempfile::tempdir().unwrap();
         let path = fresh_store(kind, tmp.path());
         sweep_child(kind, &path, None);
-        assert_eq!(check(kind, &path), 0, "{kind}: a whole sweep removes them all");
+        assert_eq!(
+            check(kind, &path),
+            0,
+            "{kind}: a whole sweep removes them all"
+        );
 
         for kill in 0..kills {
             let tmp = tempfile::tempdir().unwrap();

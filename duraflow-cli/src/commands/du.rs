@@ -24,7 +24,11 @@ impl Group {
         self.records += 1;
         self.bytes += size;
         if used > 0 {
-            self.oldest = if self.oldest == 0 { used } else { self.oldest.min(used) };
+            self.oldest = if self.oldest == 0 {
+                used
+            } else {
+                self.oldest.min(used)
+            };
             self.newest = self.newest.max(used);
         }
     }
@@ -32,13 +36,19 @@ impl Group {
 
 /// The group of `key`: the key up to the first of `separators` (the whole key without one).
 fn group_of<'k>(key: &'k str, separators: &str) -> &'k str {
-    key.find(|c| separators.contains(c)).map_or(key, |at| &key[..at])
+    key.find(|c| separators.contains(c))
+        .map_or(key, |at| &key[..at])
 }
 
 /// Prints the records, bytes and oldest and newest use of the store at `path`, by key
 /// prefix up to the first character of `separators`, then in all. A key's use is when a
 /// run last used it, or when it was written if no run has.
-pub fn run(path: &Path, separators: &str, json: bool, out: &mut dyn Write) -> Result<Outcome, Fatal> {
+pub fn run(
+    path: &Path,
+    separators: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Outcome, Fatal> {
     let store = Store::open_read_only(path)?;
     let last = store.context().last_used()?;
     let listed = store
@@ -76,14 +86,29 @@ pub fn run(path: &Path, separators: &str, json: bool, out: &mut dyn Write) -> Re
         return Ok(Outcome::Clean);
     }
     let now = now_ms();
-    let ago = |ms: u64| if ms == 0 { "-".to_owned() } else { format!("{} ago", age(ms, now)) };
-    let width = groups.keys().map(|p| p.chars().count()).chain([6]).max().unwrap_or(6);
+    let ago = |ms: u64| {
+        if ms == 0 {
+            "-".to_owned()
+        } else {
+            format!("{} ago", age(ms, now))
+        }
+    };
+    let width = groups
+        .keys()
+        .map(|p| p.chars().count())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
     writeln!(
         out,
         "{:width$}  {:>8}  {:>14}  {:>10}  {:>10}",
         "PREFIX", "RECORDS", "BYTES", "OLDEST USE", "NEWEST USE"
     )?;
-    for (prefix, g) in groups.iter().map(|(p, g)| (*p, g)).chain([("(all)", &total)]) {
+    for (prefix, g) in groups
+        .iter()
+        .map(|(p, g)| (*p, g))
+        .chain([("(all)", &total)])
+    {
         writeln!(
             out,
             "{prefix:width$}  {:>8}  {:>14}  {:>10}  {:>10}",

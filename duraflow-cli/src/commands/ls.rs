@@ -18,7 +18,8 @@ struct Row {
 
 /// Lists the records of the store at `path` whose keys `pattern` matches (every record, and
 /// the stray files of a `FileStore`, without one): key, size in bytes, stored type, task
-/// version and age, as a table or (with `json`) a JSON array. A record that fails its checks
+/// version and age, as a table or (with `json`) a JSON array that also says when a run last
+/// used each key. A record that fails its checks
 /// is listed as `<corrupt: reason>`.
 pub fn run(
     path: &Path,
@@ -45,7 +46,8 @@ pub fn run(
         Ok(())
     })?;
     if json {
-        return write_json(&rows, out);
+        let last = store.context().last_used()?;
+        return write_json(&rows, &last, out);
     }
     if rows.is_empty() {
         eprintln!("no records in {}", store.path().display());
@@ -54,13 +56,19 @@ pub fn run(
     write_table(&rows, out)
 }
 
-fn write_json(rows: &[Row], out: &mut dyn Write) -> Result<Outcome, Fatal> {
+/// The rows as JSON objects, with when a run last used each key (`null`: no run has).
+fn write_json(
+    rows: &[Row],
+    last: &std::collections::BTreeMap<String, duraflow::LastUse>,
+    out: &mut dyn Write,
+) -> Result<Outcome, Fatal> {
     let rows: Vec<_> = rows
         .iter()
         .map(|row| match &row.fields {
             Ok((ty, version, written)) => serde_json::json!({
                 "key": row.label, "size": row.size, "type": ty, "task_version": version,
                 "written_at": utc_iso8601(*written), "written_at_ms": written,
+                "last_used": last.get(&row.label).map(|used| utc_iso8601(used.at_ms)),
             }),
             Err(reason) => serde_json::json!({
                 "key": row.label, "size": row.size, "corrupt": reason,

@@ -73,7 +73,11 @@ pub fn run(
     }
     if chosen.len() > 1 {
         let bytes: u64 = chosen.values().sum();
-        writeln!(out, "{verb} {}, {bytes} bytes", plural(chosen.len(), "record"))?;
+        writeln!(
+            out,
+            "{verb} {}, {bytes} bytes",
+            plural(chosen.len(), "record")
+        )?;
     }
     Ok(outcome)
 }

@@ -24,7 +24,12 @@ pub struct Options {
 /// Prints the record of `key` in the store at `path`: every header field and the payload (in
 /// postcard, decompressed), as text when it is a UTF-8 string, else as a hex dump. A record
 /// that fails its checks is dumped raw and reported as a problem.
-pub fn run(path: &Path, key: &str, options: &Options, out: &mut dyn Write) -> Result<Outcome, Fatal> {
+pub fn run(
+    path: &Path,
+    key: &str,
+    options: &Options,
+    out: &mut dyn Write,
+) -> Result<Outcome, Fatal> {
     let store = Store::open_read_only(path)?;
     let Some(bytes) = store.get(key)? else {
         return Ok(no_record(&store, key));
@@ -42,9 +47,9 @@ pub fn run(path: &Path, key: &str, options: &Options, out: &mut dyn Write) -> Re
             return Ok(Outcome::Problems);
         }
     };
-    let postcard = view.postcard().map_err(|why| {
-        Fatal::new(format!("the payload of `{}` {why}", printable_key(key)))
-    })?;
+    let postcard = view
+        .postcard()
+        .map_err(|why| Fatal::new(format!("the payload of `{}` {why}", printable_key(key))))?;
     let text = (!options.hex).then(|| as_text(&postcard)).flatten();
     if options.json {
         write_json(&view, bytes.len(), &postcard, text, options.all, out)?;
@@ -76,7 +81,11 @@ pub fn run(path: &Path, key: &str, options: &Options, out: &mut dyn Write) -> Re
     writeln!(out, "record size:        {} bytes", bytes.len())?;
     writeln!(out, "payload size:       {} bytes", view.payload.len())?;
     if view.compressed {
-        writeln!(out, "compressed:         zstd, {} bytes decompressed", postcard.len())?;
+        writeln!(
+            out,
+            "compressed:         zstd, {} bytes decompressed",
+            postcard.len()
+        )?;
     }
     match text {
         Some(text) => {
@@ -109,7 +118,9 @@ fn write_json(
     all: bool,
     out: &mut dyn Write,
 ) -> Result<(), Fatal> {
-    let shown = &postcard[..postcard.len().min(if all { usize::MAX } else { DUMP_LIMIT })];
+    let shown = &postcard[..postcard
+        .len()
+        .min(if all { usize::MAX } else { DUMP_LIMIT })];
     let mut json = serde_json::json!({
         "key": view.key, "format_version": view.format_version,
         "task_version": view.task_version, "type_name": view.type_name, "shape": view.shape,
