@@ -70,7 +70,8 @@ pub(crate) fn record(
 /// Whether this run's end should fold the entries (see the module docs).
 pub(crate) fn compaction_due() -> bool {
     static RUNS: AtomicU64 = AtomicU64::new(0);
-    RUNS.fetch_add(1, Ordering::Relaxed) % COMPACT_EVERY == 0
+    RUNS.fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(COMPACT_EVERY)
 }
 
 fn put(store: &dyn Storage, key: &str, entry: &Entry) -> Result<(), DuraflowError> {

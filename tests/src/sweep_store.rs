@@ -42,7 +42,7 @@ pub fn value_of(key: &str) -> Vec<u8> {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    let len = if key.starts_with("sweep-") && i % LARGE_EVERY == 0 {
+    let len = if key.starts_with("sweep-") && i.is_multiple_of(LARGE_EVERY) {
         100 * 1024
     } else {
         100

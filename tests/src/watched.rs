@@ -13,12 +13,15 @@ pub enum Call {
     Claim,
 }
 
+/// What [`Watched`] tells of each call.
+pub type Watch = Box<dyn Fn(Call, &str) + Send + Sync>;
+
 /// `inner`, calling `watch` before each removal and claim.
 pub struct Watched<S> {
     /// The store.
     pub inner: S,
     /// Told of each call before it is made.
-    pub watch: Box<dyn Fn(Call, &str) + Send + Sync>,
+    pub watch: Watch,
 }
 
 impl<S: Storage> Storage for Watched<S> {

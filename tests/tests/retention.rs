@@ -347,19 +347,29 @@ async fn every_rule(kind: Kind) {
     a_sweep_keeps_the_records_of_a_run_in_progress(&kind).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_rule_on_memory_file_and_redb_stores() {
+/// Runs every rule on `kind`, on a runtime of its own.
+fn every_rule_on(kind: Kind) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(every_rule(kind));
+}
+
+#[test]
+fn every_rule_on_memory_file_and_redb_stores() {
     let _turn = one_at_a_time();
     for kind in LOCAL {
-        every_rule(kind).await;
+        every_rule_on(kind);
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_rule_on_a_postgres_store() {
+#[test]
+fn every_rule_on_a_postgres_store() {
     let Some(url) = server() else { return };
     let _turn = one_at_a_time();
-    every_rule(Kind::Postgres(url)).await;
+    every_rule_on(Kind::Postgres(url));
 }
 
 #[test]
