@@ -8,7 +8,6 @@ pub mod faults;
 pub mod pg_dag;
 pub mod pg_workers;
 pub mod sweep_store;
-pub mod watched;
 
 use dagx::{task, DagRunner, Task, TaskHandle};
 use duraflow::{Context, DurableDag, DuraflowError, RunReport};

@@ -12,9 +12,9 @@ use duraflow::{
     durable, Context, DurableDag, DuraflowError, FileStore, MemoryStore, Miss, Outcome,
     PostgresStore, RedbStore, Retention, RunReport, Storage, TaskOptions, Why,
 };
+use duraflow_tests::faults::{Fault, FaultyStore, Op, Target};
 use duraflow_tests::pg_workers::{namespace, server};
 use duraflow_tests::sweep_store::written_at;
-use duraflow_tests::watched::{Call, Watched};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -411,21 +411,22 @@ fn a_sweep_on_postgres_keeps_the_record_another_worker_s_claimed_task_stores() {
         let (b, old) = (b.clone(), old.clone());
         std::thread::spawn(move || b.claim("k", Some(&old)))
     };
-    let (claiming, asked) = std::sync::mpsc::sync_channel(16);
-    let claiming = std::sync::Mutex::new(claiming);
-    let spy = Watched {
-        inner: PostgresStore::connect_with(&url, &ns).unwrap(),
-        watch: Box::new(move |call, key| {
-            if call == Call::Claim {
-                let _ = claiming.lock().unwrap().send(key.to_owned());
-            }
-        }),
+    // A wrapper that faults nothing: its log says when the sweeper asks for claims.
+    let spy = Arc::new(FaultyStore::at(
+        Arc::new(PostgresStore::connect_with(&url, &ns).unwrap()),
+        Target::Nth(Op::Claim, usize::MAX),
+        Fault::Delay(Duration::ZERO),
+    ));
+    let sweeper = {
+        let spy = spy.clone();
+        std::thread::spawn(move || {
+            Context::new(spy).sweep_with(&Retention::unused_by(&RunReport::default()))
+        })
     };
-    let sweeper = std::thread::spawn(move || {
-        Context::new(spy).sweep_with(&Retention::unused_by(&RunReport::default()))
-    });
-    // The sweeper has read `k`'s old record and asks for the claim A holds.
-    while asked.recv().unwrap() != "k" {}
+    // The sweeper has read `k`'s old record and asks for the claim A holds (after `idle`'s).
+    while spy.log().iter().filter(|op| **op == Op::Claim).count() < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let new = codec::encode("k", &10i32, Stamp::default()).unwrap();
     a.put("k", new.clone()).unwrap();
     a.flush().unwrap();

@@ -7,16 +7,14 @@
 //! done. Exits 3 when the store cannot be opened.
 
 use duraflow::{Context, Retention};
+use duraflow_tests::faults::{Fault, FaultyStore, Op, Target};
 use duraflow_tests::sweep_store::{open, UNUSED_FOR};
-use duraflow_tests::watched::{Call, Watched};
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (kind, store, stop_at) = match args.as_slice() {
-        [kind, store] => (kind, store, u64::MAX),
+        [kind, store] => (kind, store, usize::MAX),
         [kind, store, stop_at] => (kind, store, stop_at.parse().expect("STOP_AT is a number")),
         _ => {
             eprintln!("usage: sweep_child file|redb STORE_PATH [STOP_AT]");
@@ -27,19 +25,8 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(3);
     });
-    let removals = AtomicU64::new(0);
-    let ctx = Context::new(Watched {
-        inner: ctx.db,
-        watch: Box::new(move |call, _| {
-            if call == Call::Remove && removals.fetch_add(1, Ordering::SeqCst) + 1 == stop_at {
-                println!("stopped");
-                std::io::stdout().flush().expect("stdout");
-                loop {
-                    std::thread::park();
-                }
-            }
-        }),
-    });
+    let stop = Target::Nth(Op::Remove, stop_at.saturating_sub(1));
+    let ctx = Context::new(FaultyStore::at(ctx.db, stop, Fault::Stop));
     let swept = ctx
         .sweep_with(&Retention::new().unused_for(UNUSED_FOR))
         .expect("the sweep completes");
