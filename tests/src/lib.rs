@@ -18,6 +18,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The number in the environment variable `name`, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Every key with a record in `store`, sorted.
 pub fn stored_keys(store: &dyn duraflow::Storage) -> Vec<String> {
     let mut keys: Vec<String> = store

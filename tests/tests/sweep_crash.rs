@@ -11,21 +11,14 @@
 
 use duraflow::codec::{self, Expect};
 use duraflow::Retention;
-use duraflow_tests::mix;
 use duraflow_tests::sweep_store::{fill, kept_key, open, value_of, KEPT, SWEPT, UNUSED_FOR};
+use duraflow_tests::{env_number, mix};
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// A sweep makes its removals durable every this many.
 const FLUSHED: usize = 256;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Runs the child on `path`: to its end, or SIGKILLed once it stopped at removal `stop_at`.
 fn sweep_child(kind: &str, path: &Path, stop_at: Option<usize>) {

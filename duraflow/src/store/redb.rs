@@ -5,9 +5,7 @@ use super::redb_read::{self, open_failed, RECORDS, SHARING};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, Found, Listed, Storage, LARGE_RECORD};
 use crate::DuraflowError;
-use redb::{
-    Builder, Database, DatabaseError, Durability, ReadableDatabase, TableDefinition, TableError,
-};
+use redb::{Builder, Database, Durability, ReadableDatabase, TableDefinition, TableError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -133,26 +131,7 @@ impl RedbStore {
     /// turn a mistyped path into an empty store.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, DuraflowError> {
         let path = path.as_ref().to_path_buf();
-        let not_a_store = |reason: String| DuraflowError::NotAStore {
-            path: path.clone(),
-            reason,
-        };
-        if !path.is_file() {
-            return Err(not_a_store("no such file".into()));
-        }
-        let db = match RedbBuilder::default().redb().open(&path) {
-            Ok(db) => db,
-            Err(DatabaseError::Storage(e)) => {
-                return Err(not_a_store(format!("not a redb database ({e})")))
-            }
-            Err(e) => return Err(open_failed(&path, e)),
-        };
-        let has_table = redb_read::has_records(&db).map_err(|e| not_a_store(e.to_string()))?;
-        if !has_table {
-            return Err(not_a_store(
-                "a redb database without duraflow records".into(),
-            ));
-        }
+        let db = redb_read::open_existing(&path, |path| RedbBuilder::default().redb().open(path))?;
         let db = Db {
             blobs: Blobs::beside(&path),
             db,
@@ -391,10 +370,7 @@ fn failed(key: &str, source: io::Error) -> FailedWrite {
 
 impl Backend for Db {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        match self.read_many(&[key], u64::MAX)?.pop() {
-            Some(Found::Record(record)) => Ok(Some(record)),
-            _ => Ok(None),
-        }
+        redb_read::read(&self.db, &self.blobs, key)
     }
 
     /// One read transaction for all keys.

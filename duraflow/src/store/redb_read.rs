@@ -21,6 +21,18 @@ pub(super) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("d
 /// read-only ones.
 pub(super) const SHARING: ConcurrencyMode = ConcurrencyMode::SingleWriter;
 
+/// The record of `key`, read whole.
+pub(super) fn read(
+    db: &impl ReadableDatabase,
+    blobs: &Blobs,
+    key: &str,
+) -> io::Result<Option<Vec<u8>>> {
+    match read_many(db, blobs, &[key], u64::MAX)?.pop() {
+        Some(Found::Record(record)) => Ok(Some(record)),
+        _ => Ok(None),
+    }
+}
+
 /// The records of `keys` in one read transaction, in order; those longer than `limit` left
 /// unread.
 pub(super) fn read_many(
@@ -77,9 +89,34 @@ pub(super) fn list(db: &impl ReadableDatabase) -> io::Result<Vec<Listed>> {
         .collect()
 }
 
-/// Whether `db` holds a duraflow records table.
-pub(super) fn has_records(db: &impl ReadableDatabase) -> Result<bool, redb::TransactionError> {
-    Ok(db.begin_read()?.open_table(RECORDS).is_ok())
+/// Opens the existing store file at `path` with `open`, creating nothing: a path that is
+/// no file, no redb database or one without duraflow's records is [`DuraflowError::NotAStore`].
+pub(super) fn open_existing<D: ReadableDatabase>(
+    path: &Path,
+    open: impl FnOnce(&Path) -> Result<D, DatabaseError>,
+) -> Result<D, DuraflowError> {
+    let not_a_store = |reason: String| DuraflowError::NotAStore {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(not_a_store("no such file".into()));
+    }
+    let db = match open(path) {
+        Ok(db) => db,
+        Err(DatabaseError::Storage(e)) => {
+            return Err(not_a_store(format!("not a redb database ({e})")))
+        }
+        Err(e) => return Err(open_failed(path, e)),
+    };
+    let txn = db.begin_read().map_err(|e| not_a_store(e.to_string()))?;
+    if txn.open_table(RECORDS).is_err() {
+        return Err(not_a_store(
+            "a redb database without duraflow records".into(),
+        ));
+    }
+    drop(txn);
+    Ok(db)
 }
 
 /// The error of an open of the store at `path` that redb refused.
@@ -127,28 +164,11 @@ impl RedbReader {
     /// whole file) holds it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DuraflowError> {
         let path = path.as_ref().to_path_buf();
-        let not_a_store = |reason: String| DuraflowError::NotAStore {
-            path: path.clone(),
-            reason,
-        };
-        if !path.is_file() {
-            return Err(not_a_store("no such file".into()));
-        }
-        let db = match Database::builder()
-            .set_concurrency_mode(SHARING)
-            .open_read_only(&path)
-        {
-            Ok(db) => db,
-            Err(DatabaseError::Storage(e)) => {
-                return Err(not_a_store(format!("not a redb database ({e})")))
-            }
-            Err(e) => return Err(open_failed(&path, e)),
-        };
-        if !has_records(&db).map_err(|e| not_a_store(e.to_string()))? {
-            return Err(not_a_store(
-                "a redb database without duraflow records".into(),
-            ));
-        }
+        let db = open_existing(&path, |path| {
+            Database::builder()
+                .set_concurrency_mode(SHARING)
+                .open_read_only(path)
+        })?;
         Ok(Self {
             blobs: Blobs::beside(&path),
             path,
@@ -175,9 +195,7 @@ impl RedbReader {
 
 impl std::fmt::Debug for RedbReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbReader")
-            .field("path", &self.path)
-            .finish()
+        write!(f, "RedbReader({})", self.path.display())
     }
 }
 
@@ -186,10 +204,7 @@ impl std::fmt::Debug for RedbReader {
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 impl Storage for RedbReader {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        match read_many(&self.db, &self.blobs, &[key], u64::MAX)?.pop() {
-            Some(Found::Record(record)) => Ok(Some(record)),
-            _ => Ok(None),
-        }
+        read(&self.db, &self.blobs, key)
     }
 
     fn get_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
