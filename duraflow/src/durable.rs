@@ -178,6 +178,18 @@ impl<T: dagx::Task> Durable<T> {
         self
     }
 
+    /// Sets how long after it was written a record is restored: an older one is not, the
+    /// task runs again ([`Miss::Expired`]).
+    pub fn with_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.options.ttl = Some(ttl);
+        self
+    }
+
+    /// The ttl of its records, if any.
+    pub(crate) fn ttl(&self) -> Option<std::time::Duration> {
+        self.options.ttl
+    }
+
     /// The key.
     pub fn key(&self) -> &str {
         &self.key
@@ -214,6 +226,8 @@ where
         T::Input: Clone,
     {
         let store = Arc::clone(&self.shared.ctx.db);
+        // A sweep of this process leaves the record alone until it is durable.
+        let _in_use = crate::in_use::register([self.key.clone()].into_iter().collect());
         let output = self.execute_direct(input).await?;
         off_runtime(&store, |s| s.flush())
             .await
@@ -316,6 +330,7 @@ where
                 schema_version: options.schema,
                 task_version: Some(version),
                 input_fingerprint,
+                ttl: options.ttl,
             };
 
             let start = shared

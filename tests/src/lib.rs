@@ -8,6 +8,7 @@ pub mod faults;
 pub mod pg_dag;
 pub mod pg_workers;
 pub mod s3_server;
+pub mod sweep_store;
 
 use dagx::{task, DagRunner, Task, TaskHandle};
 use duraflow::{Context, DurableDag, DuraflowError, RunReport};
@@ -17,6 +18,14 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The number in the environment variable `name`, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Every key with a record in `store`, sorted.
 pub fn stored_keys(store: &dyn duraflow::Storage) -> Vec<String> {

@@ -16,6 +16,8 @@ mod object;
 mod postgres;
 #[cfg(feature = "redb")]
 mod redb;
+#[cfg(feature = "redb")]
+mod redb_read;
 mod write_behind;
 
 #[cfg(feature = "object-store")]
@@ -27,6 +29,9 @@ pub use self::postgres::PostgresStore;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use self::redb::{RedbBuilder, RedbStore, DEFAULT_SYNC_WINDOW};
+#[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
+pub use self::redb_read::RedbReader;
 pub use cached::CachedStore;
 pub use file::FileStore;
 pub use memory::MemoryStore;
