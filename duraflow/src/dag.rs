@@ -2,14 +2,16 @@
 
 use crate::attempt::panic_message;
 use crate::durable::{Durable, DurableTask, Shared};
-use crate::events::{Event, EventHandler};
+use crate::events::{Event, EventHandler, Progress};
+use crate::in_use;
 use crate::journal::{self, RunEntry, DEFAULT_JOURNAL_RUNS};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
-use crate::report::TaskFailure;
+use crate::report::{Outcome, TaskFailure};
 use crate::run_state::{Refresh, RunState};
 use crate::store::{off_runtime, LARGE_RECORD};
 use crate::storing::{Persistable, Storing};
+use crate::usage;
 use crate::{Context, DuraflowError, RunReport};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
@@ -18,6 +20,7 @@ use hashbrown::{HashMap, HashSet};
 use parking_lot::Mutex;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
 ///
@@ -52,6 +55,8 @@ pub struct DurableDag<'a> {
     shared: Arc<Shared>,
     /// The keys of its tasks.
     keys: Mutex<HashSet<TaskKey>>,
+    /// The ttls of the tasks that have one, for the last-used entries.
+    ttls: Mutex<HashMap<TaskKey, Duration>>,
     cache: Option<Cache>,
     /// The report of the last run, kept when that run returned `Err`.
     failed_report: Mutex<Option<RunReport>>,
@@ -66,6 +71,7 @@ impl<'a> DurableDag<'a> {
             dag,
             shared: Arc::new(Shared::new(ctx, Some(RunState::default()))),
             keys: Mutex::default(),
+            ttls: Mutex::default(),
             cache: None,
             failed_report: Mutex::default(),
             journal: Some(DEFAULT_JOURNAL_RUNS),
@@ -84,10 +90,9 @@ impl<'a> DurableDag<'a> {
     where
         F: Fn(&str, usize) + Send + Sync + 'static,
     {
+        let handler: Progress = Arc::new(handler);
         self.shared
-            .observers
-            .write()
-            .push_progress(Arc::new(handler));
+            .observe(|observers| observers.push_progress(handler));
         self
     }
 
@@ -98,7 +103,7 @@ impl<'a> DurableDag<'a> {
         F: Fn(&Event<'_>) + Send + Sync + 'static,
     {
         let handler: EventHandler = Arc::new(handler);
-        self.shared.observers.write().push(handler);
+        self.shared.observe(|observers| observers.push(handler));
         self
     }
 
@@ -110,8 +115,9 @@ impl<'a> DurableDag<'a> {
         self
     }
 
-    /// Whether each run leaves an entry in the store's run journal (on by default; see
-    /// [`Context::runs`]).
+    /// Whether each run leaves an entry in the store's run journal and records the keys it
+    /// used (on by default; see [`Context::runs`] and [`Context::last_used`]). Off, a run
+    /// leaves nothing in the store but its records.
     pub fn with_journal(mut self, on: bool) -> Self {
         self.journal = on.then_some(self.journal.unwrap_or(DEFAULT_JOURNAL_RUNS));
         self
@@ -286,9 +292,13 @@ impl<'a> DurableDag<'a> {
             );
         }
         drop(keys);
-        let durable =
-            Durable::sharing(key, Arc::clone(&self.shared), task, storing).with_version(version);
-        self.dag.add_task(finish(durable))
+        let durable = Durable::sharing(key.clone(), Arc::clone(&self.shared), task, storing)
+            .with_version(version);
+        let durable = finish(durable);
+        if let Some(ttl) = durable.ttl() {
+            self.ttls.lock().insert(key, ttl);
+        }
+        self.dag.add_task(durable)
     }
 
     /// Runs the DAG and returns what ran and what was restored, or the first real error
@@ -300,6 +310,8 @@ impl<'a> DurableDag<'a> {
         S: Fn(BoxFuture<'static, ()>),
     {
         let total = self.len();
+        // A sweep of this process leaves the DAG's records alone until the run has ended.
+        let _in_use = in_use::register(self.keys.lock().clone());
         self.run_state().start(total);
         self.shared.emit(&Event::RunStarted { total });
         self.prefetch().await;
@@ -329,23 +341,33 @@ impl<'a> DurableDag<'a> {
         while Arc::strong_count(&spawned) > 1 {
             tokio::task::yield_now().await;
         }
-        let (mut report, task_error) = self.run_state().finish();
-        let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
-        let mut persist_error = flushed.err().map(|failed| DuraflowError::Persist {
-            key: failed.key,
-            source: failed.source,
-        });
-        if let Some(keep) = self.journal {
-            let (written, back) = self.journal(report, keep).await;
-            report = back;
-            persist_error = persist_error.or(written.err());
-        }
+        let (report, task_error) = self.run_state().finish();
+        // The journal's entries are queued beside the run's last records: one flush, one
+        // durable commit, makes both durable.
+        let (mut journaled, mut entry) = self.journal(RunEntry::new(report)).await;
+        let mut persist_error = self.flush().await.err();
         if let Some(error @ DuraflowError::Persist { key, .. }) = &persist_error {
-            report.failed.push(TaskFailure {
+            entry.report.failed.push(TaskFailure {
                 key: TaskKey::from(key.as_str()),
                 message: error.to_string(),
             });
+            // The entry queued before said nothing of the failed write: it is written again.
+            let (again, back) = self.journal(entry).await;
+            entry = back;
+            journaled = match again {
+                Ok(()) => self.flush().await,
+                Err(error) => Err(error),
+            };
+        } else if journaled.is_ok() && self.journal.is_some() && usage::compaction_due() {
+            let store = Arc::clone(&self.shared.ctx.db);
+            // Best effort: entries that stay unfolded are folded next time.
+            let _ = off_runtime(&store, |store| {
+                store.list().map(|listed| usage::compact(store, &listed))
+            })
+            .await;
         }
+        persist_error = persist_error.or(journaled.err());
+        let report = entry.report;
         self.shared.emit(&Event::RunFinished { report: &report });
         let error = task_error
             .or(persist_error)
@@ -388,26 +410,35 @@ impl<'a> DurableDag<'a> {
         self.failed_report.lock().clone()
     }
 
-    /// Writes the run's journal entry after its records are durable (so a failed record
-    /// write is reported with its task's key) and makes it durable too; gives the report
-    /// back.
-    async fn journal(
-        &self,
-        report: RunReport,
-        keep: usize,
-    ) -> (Result<(), DuraflowError>, RunReport) {
-        let entry = RunEntry::new(report);
-        let (written, entry) = off_runtime(&self.shared.ctx.db, move |store| {
-            let written = journal::record(store, &entry, keep).and_then(|()| {
-                store.flush().map_err(|failed| DuraflowError::Persist {
-                    key: failed.key,
-                    source: failed.source,
-                })
-            });
+    /// Makes every write of the run durable, or names the first that failed.
+    async fn flush(&self) -> Result<(), DuraflowError> {
+        let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
+        flushed.map_err(|failed| DuraflowError::Persist {
+            key: failed.key,
+            source: failed.source,
+        })
+    }
+
+    /// Queues the run's journal entry and its last-used entry (when the DAG keeps a
+    /// journal), for the next flush to make durable; gives the entry back.
+    async fn journal(&self, entry: RunEntry) -> (Result<(), DuraflowError>, RunEntry) {
+        let Some(keep) = self.journal else {
+            return (Ok(()), entry);
+        };
+        let report = &entry.report;
+        let ttls = self.ttls.lock().clone();
+        let used: Vec<(TaskKey, Option<Duration>)> = report
+            .tasks
+            .iter()
+            .filter(|span| matches!(span.outcome, Outcome::Executed | Outcome::Restored))
+            .map(|span| (span.key.clone(), ttls.get(&span.key).copied()))
+            .collect();
+        off_runtime(&self.shared.ctx.db, move |store| {
+            let written = usage::record(store, &entry.id, used)
+                .and_then(|()| journal::record(store, &entry, keep));
             (written, entry)
         })
-        .await;
-        (written, entry.report)
+        .await
     }
 
     /// Reads every record of the DAG in one store call before the run, when the store's
