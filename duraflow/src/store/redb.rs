@@ -1,6 +1,7 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
 use super::blobs::{self, Blobs};
+use super::fs::{FileSystem, StdFs};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, Found, Listed, Storage, LARGE_RECORD};
 use crate::DuraflowError;
@@ -10,6 +11,7 @@ use redb::{
 };
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Key → record, or → pointer to the file of a large record (see [`blobs`]).
@@ -117,8 +119,27 @@ impl RedbStore {
             .redb()
             .create(&path)
             .map_err(|e| open_failed(&path, e))?;
+        Self::open_db(path, db, Arc::new(StdFs))
+    }
+
+    /// Opens the store in `backend` (a database, or nothing to create one in), with its large
+    /// records in `{path}.blobs` on `fs`: the seam of the power-loss tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn open_on(
+        path: &Path,
+        backend: impl redb::StorageBackend,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Self, DuraflowError> {
+        let db = RedbBuilder::default()
+            .redb()
+            .create_with_backend(backend)
+            .map_err(|e| open_failed(path, e))?;
+        Self::open_db(path.to_path_buf(), db, fs)
+    }
+
+    fn open_db(path: PathBuf, db: Database, fs: Arc<dyn FileSystem>) -> Result<Self, DuraflowError> {
         let db = Db {
-            blobs: Blobs::beside(&path),
+            blobs: Blobs::beside(&path, fs),
             db,
         };
         // Files of large records that no committed pointer names: from commits a crash lost.
@@ -158,7 +179,7 @@ impl RedbStore {
             ));
         }
         let db = Db {
-            blobs: Blobs::beside(&path),
+            blobs: Blobs::beside(&path, Arc::new(StdFs)),
             db,
         };
         Self::start(path, db)
@@ -227,7 +248,9 @@ fn create_atomically(path: &Path) -> Result<(), DuraflowError> {
         .ok_or_else(|| open_error(io::Error::other("the path has no file name")))?
         .to_string_lossy();
     let prefix = format!(".{name}.creating-");
-    let _ = remove_temp_files(dir, &prefix, false);
+    if let Ok(opened) = StdFs.open_dir(dir) {
+        let _ = remove_temp_files(&*opened, &prefix, false);
+    }
     let temp = dir.join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     let created = (|| {
@@ -305,7 +328,7 @@ impl Db {
             None if value.len() as u64 > limit => Ok(Found::Unread),
             None => Ok(Found::Record(value.to_vec())),
             Some((len, _)) if len > limit => Ok(Found::Unread),
-            Some((len, name)) => self.blobs.read(key, name, len).map(Found::Record),
+            Some((_, name)) => self.blobs.read(key, name).map(Found::Record),
         }
     }
 
