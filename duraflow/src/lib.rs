@@ -115,6 +115,8 @@ mod key;
 mod options;
 mod outcome;
 mod payload;
+#[cfg(test)]
+mod power_loss;
 mod reduce;
 mod report;
 mod run_state;

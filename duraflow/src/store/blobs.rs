@@ -115,9 +115,7 @@ impl Blobs {
 
     /// The record in file `name` (a pointer of `key` names it).
     pub(crate) fn read(&self, key: &str, name: &str) -> io::Result<Vec<u8>> {
-        let found = self
-            .handle(false)
-            .and_then(|dir| dir.read(name, u64::MAX));
+        let found = self.handle(false).and_then(|dir| dir.read(name, u64::MAX));
         let error = match found {
             Ok(Found::Record(record)) => return Ok(record),
             Ok(_) => io::Error::from(io::ErrorKind::NotFound),

@@ -145,7 +145,9 @@ impl FileStore {
 
 impl std::fmt::Debug for FileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileStore").field("dir", &self.dir()).finish()
+        f.debug_struct("FileStore")
+            .field("dir", &self.dir())
+            .finish()
     }
 }
 
@@ -215,7 +217,10 @@ impl Files {
             key,
             temp: Some(format!("{}{n}", self.temp_prefix)),
         };
-        let temp = staged.temp.as_deref().expect("a staged file has a temp file");
+        let temp = staged
+            .temp
+            .as_deref()
+            .expect("a staged file has a temp file");
         self.dir.write_new(temp, record, sync)?;
         Ok(staged)
     }

@@ -62,7 +62,8 @@ pub(crate) fn create_dir_durably(fs: &dyn FileSystem, path: &Path) -> io::Result
     }
     fs.create_dir_all(path)?;
     for dir in missing.iter().rev() {
-        fs.open_dir(parent_of(dir).unwrap_or(Path::new(".")))?.sync()?;
+        fs.open_dir(parent_of(dir).unwrap_or(Path::new(".")))?
+            .sync()?;
     }
     fs.open_dir(path)
 }
@@ -206,14 +207,22 @@ mod tests {
         assert_eq!(dir.read("y", 5).unwrap(), Found::Record(b"12345".to_vec()));
         assert_eq!(dir.read("y", 4).unwrap(), Found::Unread);
         assert_eq!(dir.read("x", 5).unwrap(), Found::Absent);
-        assert_eq!((dir.size("y").unwrap(), dir.size("x").unwrap()), (Some(5), None));
+        assert_eq!(
+            (dir.size("y").unwrap(), dir.size("x").unwrap()),
+            (Some(5), None)
+        );
         assert_eq!(dir.names().unwrap(), ["y"]);
         dir.remove("y").unwrap();
         assert_eq!(dir.remove("y").unwrap_err().kind(), io::ErrorKind::NotFound);
         dir.write_new("f", b"", false).unwrap();
         for not_a_dir in [path.join("f"), path.join("none")] {
             let opened = StdFs.open_dir(&not_a_dir).err().map(|e| e.kind());
-            assert_eq!(opened, Some(io::ErrorKind::NotFound), "{}", not_a_dir.display());
+            assert_eq!(
+                opened,
+                Some(io::ErrorKind::NotFound),
+                "{}",
+                not_a_dir.display()
+            );
         }
     }
 }

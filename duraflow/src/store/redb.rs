@@ -137,7 +137,11 @@ impl RedbStore {
         Self::open_db(path.to_path_buf(), db, fs)
     }
 
-    fn open_db(path: PathBuf, db: Database, fs: Arc<dyn FileSystem>) -> Result<Self, DuraflowError> {
+    fn open_db(
+        path: PathBuf,
+        db: Database,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Self, DuraflowError> {
         let db = Db {
             blobs: Blobs::beside(&path, fs),
             db,

@@ -1,0 +1,494 @@
+//! A simulated disk that loses power: files (inodes) and directories, each keeping what was
+//! synced apart from what was only written, and the states a power cut may leave.
+//!
+//! The model is a journaling file system's promises and no more:
+//! * a file's data is durable once the file is synced (`fdatasync`); until then a cut may
+//!   leave any of its unsynced writes, torn (a prefix of a write), reordered (any subset of
+//!   its 512-byte sectors, older data never landing over newer), or lost with the file's
+//!   length grown (zeros where it grew);
+//! * a directory's names (files created, renamed over, removed, directories made) are
+//!   durable once that directory is synced; until then a cut keeps an in-order prefix of
+//!   them (the journal replays in order, a rename whole or not at all), independently of
+//!   every other directory; a directory whose own name is lost takes its files with it;
+//! * `syncfs` makes everything durable.
+//!
+//! Every write and sync is one *operation*. Power is cut at a chosen operation: that
+//! operation and every later one fails, and the operation itself stays unsynced (it may or
+//! may not have reached the disk). [`Disk::after_cut`] then builds the disk a reboot finds.
+
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What a directory names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    File(usize),
+    Dir,
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    Write { at: usize, data: Vec<u8> },
+    SetLen(usize),
+}
+
+#[derive(Debug, Clone)]
+enum NameChange {
+    Link(String, Entry),
+    Unlink(String),
+    Rename(String, String),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Inode {
+    durable: Vec<u8>,
+    live: Vec<u8>,
+    pending: Vec<Change>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Directory {
+    durable: BTreeMap<String, Entry>,
+    live: BTreeMap<String, Entry>,
+    pending: Vec<NameChange>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    inodes: Vec<Inode>,
+    dirs: BTreeMap<PathBuf, Directory>,
+    /// Operations so far.
+    ops: u64,
+    /// The operation at which power is cut.
+    cut_at: Option<u64>,
+    dead: bool,
+    /// Syncs do nothing: a store that never syncs, which the checks must catch.
+    syncs_ignored: bool,
+}
+
+/// What a power cut leaves of the unsynced changes: one policy for the whole disk, its
+/// choices drawn from a seeded generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loss {
+    /// Nothing unsynced survives.
+    All,
+    /// Everything written survives (the cut came as the syncs were returning).
+    Nothing,
+    /// Each file keeps an in-order prefix of its writes, the last one torn; each directory
+    /// a prefix of its changes.
+    Torn,
+    /// Each file keeps any subset of the sectors written to it; each directory a prefix.
+    Reordered,
+    /// Each file's unsynced writes all keep their length, but some are lost: what the file
+    /// had there stays, and what it grew by reads as zeros. Each directory keeps a prefix.
+    Zeroed,
+}
+
+impl Loss {
+    /// Every policy, in the order the tests try them.
+    pub(crate) const EVERY: [Loss; 5] = [
+        Loss::All,
+        Loss::Nothing,
+        Loss::Torn,
+        Loss::Reordered,
+        Loss::Zeroed,
+    ];
+}
+
+/// A disk shared by the stores of one test, behind one lock.
+#[derive(Debug, Default)]
+pub(crate) struct Disk {
+    state: Mutex<State>,
+}
+
+pub(crate) fn power_lost() -> io::Error {
+    io::Error::other("power lost (simulated)")
+}
+
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("{}", path.display()))
+}
+
+impl Disk {
+    /// A disk holding the durable, empty directory `root` (and its parents).
+    pub(crate) fn with_root(root: &Path) -> Disk {
+        let disk = Disk::default();
+        let mut state = disk.state.lock();
+        state.dirs.insert(PathBuf::from("/"), Directory::default());
+        let mut at = PathBuf::from("/");
+        for part in root.components().skip(1) {
+            let name = part.as_os_str().to_string_lossy().into_owned();
+            let parent = state.dirs.get_mut(&at).expect("parent made first");
+            parent.durable.insert(name.clone(), Entry::Dir);
+            parent.live.insert(name, Entry::Dir);
+            at.push(part);
+            state.dirs.insert(at.clone(), Directory::default());
+        }
+        drop(state);
+        disk
+    }
+
+    /// Cuts power at operation `op` (counted from now on: 1 is the next one).
+    pub(crate) fn cut_at(&self, op: u64) {
+        let mut state = self.state.lock();
+        state.cut_at = Some(state.ops + op);
+    }
+
+    /// Makes every sync do nothing from now on.
+    pub(crate) fn ignore_syncs(&self) {
+        self.state.lock().syncs_ignored = true;
+    }
+
+    /// Operations so far, and whether power was cut.
+    pub(crate) fn ops(&self) -> (u64, bool) {
+        let state = self.state.lock();
+        (state.ops, state.dead)
+    }
+
+    /// A read: fails once power is cut.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&State) -> io::Result<R>) -> io::Result<R> {
+        let state = self.state.lock();
+        if state.dead {
+            return Err(power_lost());
+        }
+        f(&state)
+    }
+
+    /// One operation: fails once power is cut; at the cut, its changes are made (unsynced)
+    /// but a sync's are not, and it fails.
+    fn op<R: Default>(
+        &self,
+        sync: bool,
+        f: impl FnOnce(&mut State) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut state = self.state.lock();
+        if state.dead {
+            return Err(power_lost());
+        }
+        state.ops += 1;
+        if state.cut_at == Some(state.ops) {
+            state.dead = true;
+            if !sync {
+                let _ = f(&mut state);
+            }
+            return Err(power_lost());
+        }
+        match sync && state.syncs_ignored {
+            true => Ok(R::default()),
+            false => f(&mut state),
+        }
+    }
+
+    pub(crate) fn write(&self, ino: usize, at: u64, data: &[u8]) -> io::Result<()> {
+        self.op(false, |state| {
+            let at = usize::try_from(at).map_err(io::Error::other)?;
+            state.inodes[ino].change(Change::Write {
+                at,
+                data: data.to_vec(),
+            });
+            Ok(())
+        })
+    }
+
+    pub(crate) fn set_len(&self, ino: usize, len: u64) -> io::Result<()> {
+        self.op(false, |state| {
+            let len = usize::try_from(len).map_err(io::Error::other)?;
+            state.inodes[ino].change(Change::SetLen(len));
+            Ok(())
+        })
+    }
+
+    pub(crate) fn sync_file(&self, ino: usize) -> io::Result<()> {
+        self.op(true, |state| {
+            state.inodes[ino].sync();
+            Ok(())
+        })
+    }
+
+    /// Creates the file `name` in `dir`: `AlreadyExists` if the name is taken.
+    pub(crate) fn create(&self, dir: &Path, name: &str) -> io::Result<usize> {
+        self.op(false, |state| {
+            let ino = state.inodes.len();
+            let directory = state.dir_mut(dir)?;
+            if directory.live.contains_key(name) {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            directory.change(NameChange::Link(name.to_owned(), Entry::File(ino)));
+            state.inodes.push(Inode::default());
+            Ok(ino)
+        })
+    }
+
+    pub(crate) fn rename(&self, dir: &Path, from: &str, to: &str) -> io::Result<()> {
+        self.op(false, |state| {
+            let directory = state.dir_mut(dir)?;
+            match directory.live.get(from) {
+                Some(Entry::File(_)) => {}
+                Some(Entry::Dir) => return Err(io::ErrorKind::IsADirectory.into()),
+                None => return Err(not_found(&dir.join(from))),
+            }
+            if directory.live.get(to) == Some(&Entry::Dir) {
+                return Err(io::ErrorKind::IsADirectory.into());
+            }
+            directory.change(NameChange::Rename(from.to_owned(), to.to_owned()));
+            Ok(())
+        })
+    }
+
+    pub(crate) fn remove(&self, dir: &Path, name: &str) -> io::Result<()> {
+        self.op(false, |state| {
+            let directory = state.dir_mut(dir)?;
+            match directory.live.get(name) {
+                Some(Entry::File(_)) => {}
+                Some(Entry::Dir) => return Err(io::ErrorKind::IsADirectory.into()),
+                None => return Err(not_found(&dir.join(name))),
+            }
+            directory.change(NameChange::Unlink(name.to_owned()));
+            Ok(())
+        })
+    }
+
+    /// Makes the directory `path`, whose parent must exist.
+    pub(crate) fn make_dir(&self, path: &Path) -> io::Result<()> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(io::ErrorKind::InvalidInput.into());
+        };
+        let name = name.to_string_lossy().into_owned();
+        self.op(false, |state| {
+            let directory = state.dir_mut(parent)?;
+            if directory.live.contains_key(&name) {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            directory.change(NameChange::Link(name, Entry::Dir));
+            state.dirs.insert(path.to_path_buf(), Directory::default());
+            Ok(())
+        })
+    }
+
+    pub(crate) fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.op(true, |state| {
+            state.dir_mut(dir)?.sync();
+            Ok(())
+        })
+    }
+
+    pub(crate) fn sync_all(&self) -> io::Result<()> {
+        self.op(true, |state| {
+            state.inodes.iter_mut().for_each(Inode::sync);
+            state.dirs.values_mut().for_each(Directory::sync);
+            Ok(())
+        })
+    }
+
+    /// The disk a reboot finds after the cut, under `loss`, choices drawn from `seed`.
+    pub(crate) fn after_cut(&self, loss: Loss, seed: u64) -> Disk {
+        let state = self.state.lock();
+        let mut rng = Rng(seed);
+        let inodes = state
+            .inodes
+            .iter()
+            .map(|inode| {
+                let data = inode.survivor(loss, &mut rng);
+                Inode {
+                    durable: data.clone(),
+                    live: data,
+                    pending: Vec::new(),
+                }
+            })
+            .collect();
+        let mut dirs = BTreeMap::new();
+        for (path, directory) in &state.dirs {
+            let names = directory.survivor(loss, &mut rng);
+            let reachable = match (path.parent(), path.file_name()) {
+                (Some(parent), Some(name)) => dirs
+                    .get(parent)
+                    .and_then(|p: &Directory| p.durable.get(&*name.to_string_lossy()))
+                    .is_some_and(|entry| *entry == Entry::Dir),
+                _ => true,
+            };
+            // Parents sort before their children, so each parent is settled first.
+            if reachable {
+                let directory = Directory {
+                    durable: names.clone(),
+                    live: names,
+                    pending: Vec::new(),
+                };
+                dirs.insert(path.clone(), directory);
+            }
+        }
+        Disk {
+            state: Mutex::new(State {
+                inodes,
+                dirs,
+                ..State::default()
+            }),
+        }
+    }
+}
+
+impl State {
+    pub(crate) fn dir(&self, path: &Path) -> io::Result<&BTreeMap<String, Entry>> {
+        self.dirs
+            .get(path)
+            .map(|directory| &directory.live)
+            .ok_or_else(|| not_found(path))
+    }
+
+    fn dir_mut(&mut self, path: &Path) -> io::Result<&mut Directory> {
+        self.dirs.get_mut(path).ok_or_else(|| not_found(path))
+    }
+
+    /// What the file `ino` holds now.
+    pub(crate) fn data(&self, ino: usize) -> &[u8] {
+        &self.inodes[ino].live
+    }
+}
+
+impl Inode {
+    fn change(&mut self, change: Change) {
+        change.apply(&mut self.live);
+        self.pending.push(change);
+    }
+
+    fn sync(&mut self) {
+        self.durable.clone_from(&self.live);
+        self.pending.clear();
+    }
+
+    fn survivor(&self, loss: Loss, rng: &mut Rng) -> Vec<u8> {
+        let mut data = self.durable.clone();
+        match loss {
+            Loss::All => {}
+            Loss::Nothing => data.clone_from(&self.live),
+            Loss::Torn => {
+                let kept = rng.below(self.pending.len() + 1);
+                self.pending[..kept].iter().for_each(|c| c.apply(&mut data));
+                match self.pending.get(kept) {
+                    Some(Change::Write { at, data: written }) => {
+                        let torn = &written[..rng.below(written.len() + 1)];
+                        Change::write(&mut data, *at, torn);
+                    }
+                    Some(set_len) if rng.below(2) == 0 => set_len.apply(&mut data),
+                    _ => {}
+                }
+            }
+            Loss::Reordered => {
+                for change in &self.pending {
+                    match change {
+                        Change::Write { at, data: written } => {
+                            let mut offset = 0;
+                            while offset < written.len() {
+                                // Up to the next 512-byte boundary of the file.
+                                let end = (at + offset) / 512 * 512 + 512 - at;
+                                let end = end.min(written.len());
+                                if rng.below(2) == 0 {
+                                    Change::write(&mut data, at + offset, &written[offset..end]);
+                                }
+                                offset = end;
+                            }
+                        }
+                        set_len if rng.below(2) == 0 => set_len.apply(&mut data),
+                        _ => {}
+                    }
+                }
+            }
+            Loss::Zeroed => {
+                for change in &self.pending {
+                    match change {
+                        // The length grew; bytes the file had keep their old content.
+                        Change::Write { at, data: written } if rng.below(2) == 0 => {
+                            let end = at + written.len();
+                            if data.len() < end {
+                                data.resize(end, 0);
+                            }
+                        }
+                        change => change.apply(&mut data),
+                    }
+                }
+            }
+        }
+        data
+    }
+}
+
+impl Change {
+    fn apply(&self, data: &mut Vec<u8>) {
+        match self {
+            Change::Write { at, data: written } => Change::write(data, *at, written),
+            Change::SetLen(len) => data.resize(*len, 0),
+        }
+    }
+
+    fn write(data: &mut Vec<u8>, at: usize, written: &[u8]) {
+        if data.len() < at + written.len() {
+            data.resize(at + written.len(), 0);
+        }
+        data[at..at + written.len()].copy_from_slice(written);
+    }
+}
+
+impl Directory {
+    fn change(&mut self, change: NameChange) {
+        change.apply(&mut self.live);
+        self.pending.push(change);
+    }
+
+    fn sync(&mut self) {
+        self.durable.clone_from(&self.live);
+        self.pending.clear();
+    }
+
+    fn survivor(&self, loss: Loss, rng: &mut Rng) -> BTreeMap<String, Entry> {
+        let kept = match loss {
+            Loss::All => 0,
+            Loss::Nothing => self.pending.len(),
+            _ => rng.below(self.pending.len() + 1),
+        };
+        let mut names = self.durable.clone();
+        self.pending[..kept]
+            .iter()
+            .for_each(|c| c.apply(&mut names));
+        names
+    }
+}
+
+impl NameChange {
+    fn apply(&self, names: &mut BTreeMap<String, Entry>) {
+        match self {
+            NameChange::Link(name, entry) => {
+                names.insert(name.clone(), *entry);
+            }
+            NameChange::Unlink(name) => {
+                names.remove(name);
+            }
+            NameChange::Rename(from, to) => {
+                if let Some(entry) = names.remove(from) {
+                    names.insert(to.clone(), entry);
+                }
+            }
+        }
+    }
+}
+
+/// SplitMix64: the seeded choices of a power cut.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        match n {
+            0 => 0,
+            n => (self.next() % n as u64) as usize,
+        }
+    }
+}
