@@ -1,7 +1,7 @@
 //! `FileStore`: one file per key in a directory, written atomically and durably.
 
 use super::file_name::{self, TEMP_PREFIX};
-use super::fs::{Dir, FileSystem, StdFs};
+use super::fs::{self, Dir, FileSystem, StdFs};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, Found, Listed, Storage};
 use crate::DuraflowError;
@@ -52,7 +52,8 @@ struct Files {
 
 impl FileStore {
     /// Opens the store in `dir`, creating the directory (and its `.duraflow-store` marker)
-    /// if needed, and removes temp files left by processes that are no longer running.
+    /// if needed, durably, and removes temp files left by processes that are no longer
+    /// running.
     pub fn new(dir: impl AsRef<Path>) -> Result<Self, DuraflowError> {
         Self::new_on(&StdFs, dir.as_ref())
     }
@@ -63,12 +64,12 @@ impl FileStore {
             path: dir.to_path_buf(),
             source,
         };
-        fs.create_dir_all(dir).map_err(open_error)?;
-        let opened = fs.open_dir(dir).map_err(open_error)?;
+        // The directory's name must be durable before any record in it is.
+        let opened = fs::create_dir_durably(fs, dir).map_err(open_error)?;
         if opened.size(MARKER).map_err(open_error)?.is_none() {
-            match opened.write_new(MARKER, MARKER_TEXT.as_bytes(), false) {
+            match opened.write_new(MARKER, MARKER_TEXT.as_bytes(), true) {
                 Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(open_error(e)),
-                _ => {}
+                _ => opened.sync().map_err(open_error)?,
             }
         }
         // Best effort: a temp file that cannot be removed is ignored all the same.
