@@ -52,7 +52,7 @@ pub(crate) fn reboot(
     let acknowledged_any = !acked.versions.is_empty() || !acked.removed.is_empty();
     let opened = match acknowledged_any {
         true => kind.open_existing(disk),
-        false => kind.open(disk),
+        false => kind.open(disk, false),
     };
     let ctx = Arc::new(opened.map_err(|e| format!("the store does not open: {e}"))?);
     let store = &*ctx.db;

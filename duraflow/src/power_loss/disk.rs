@@ -61,11 +61,24 @@ pub(crate) struct State {
     dirs: BTreeMap<PathBuf, Directory>,
     /// Operations so far.
     ops: u64,
+    /// Operations so far by kind ([`Op`]).
+    counts: [u64; 3],
     /// The operation at which power is cut.
     cut_at: Option<u64>,
     dead: bool,
     /// Syncs do nothing: a store that never syncs, which the checks must catch.
     syncs_ignored: bool,
+}
+
+/// The kinds of operations, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// A write to a file, or a change of its length.
+    Write = 0,
+    /// A sync of a file, a directory or the file system.
+    Sync = 1,
+    /// A change of names: a file created, renamed or removed, a directory made.
+    Name = 2,
 }
 
 /// What a power cut leaves of the unsynced changes: one policy for the whole disk, its
@@ -141,6 +154,11 @@ impl Disk {
         self.state.lock().syncs_ignored = true;
     }
 
+    /// Operations so far by kind: writes, syncs, changes of names.
+    pub(crate) fn counts(&self) -> [u64; 3] {
+        self.state.lock().counts
+    }
+
     /// Operations so far, and whether power was cut.
     pub(crate) fn ops(&self) -> (u64, bool) {
         let state = self.state.lock();
@@ -158,16 +176,14 @@ impl Disk {
 
     /// One operation: fails once power is cut; at the cut, its changes are made (unsynced)
     /// but a sync's are not, and it fails.
-    fn op<R: Default>(
-        &self,
-        sync: bool,
-        f: impl FnOnce(&mut State) -> io::Result<R>,
-    ) -> io::Result<R> {
+    fn op<R: Default>(&self, op: Op, f: impl FnOnce(&mut State) -> io::Result<R>) -> io::Result<R> {
+        let sync = op == Op::Sync;
         let mut state = self.state.lock();
         if state.dead {
             return Err(power_lost());
         }
         state.ops += 1;
+        state.counts[op as usize] += 1;
         if state.cut_at == Some(state.ops) {
             state.dead = true;
             if !sync {
@@ -182,7 +198,7 @@ impl Disk {
     }
 
     pub(crate) fn write(&self, ino: usize, at: u64, data: &[u8]) -> io::Result<()> {
-        self.op(false, |state| {
+        self.op(Op::Write, |state| {
             let at = usize::try_from(at).map_err(io::Error::other)?;
             state.inodes[ino].change(Change::Write {
                 at,
@@ -193,7 +209,7 @@ impl Disk {
     }
 
     pub(crate) fn set_len(&self, ino: usize, len: u64) -> io::Result<()> {
-        self.op(false, |state| {
+        self.op(Op::Write, |state| {
             let len = usize::try_from(len).map_err(io::Error::other)?;
             state.inodes[ino].change(Change::SetLen(len));
             Ok(())
@@ -201,7 +217,7 @@ impl Disk {
     }
 
     pub(crate) fn sync_file(&self, ino: usize) -> io::Result<()> {
-        self.op(true, |state| {
+        self.op(Op::Sync, |state| {
             state.inodes[ino].sync();
             Ok(())
         })
@@ -209,7 +225,7 @@ impl Disk {
 
     /// Creates the file `name` in `dir`: `AlreadyExists` if the name is taken.
     pub(crate) fn create(&self, dir: &Path, name: &str) -> io::Result<usize> {
-        self.op(false, |state| {
+        self.op(Op::Name, |state| {
             let ino = state.inodes.len();
             let directory = state.dir_mut(dir)?;
             if directory.live.contains_key(name) {
@@ -222,7 +238,7 @@ impl Disk {
     }
 
     pub(crate) fn rename(&self, dir: &Path, from: &str, to: &str) -> io::Result<()> {
-        self.op(false, |state| {
+        self.op(Op::Name, |state| {
             let directory = state.dir_mut(dir)?;
             match directory.live.get(from) {
                 Some(Entry::File(_)) => {}
@@ -238,7 +254,7 @@ impl Disk {
     }
 
     pub(crate) fn remove(&self, dir: &Path, name: &str) -> io::Result<()> {
-        self.op(false, |state| {
+        self.op(Op::Name, |state| {
             let directory = state.dir_mut(dir)?;
             match directory.live.get(name) {
                 Some(Entry::File(_)) => {}
@@ -256,7 +272,7 @@ impl Disk {
             return Err(io::ErrorKind::InvalidInput.into());
         };
         let name = name.to_string_lossy().into_owned();
-        self.op(false, |state| {
+        self.op(Op::Name, |state| {
             let directory = state.dir_mut(parent)?;
             if directory.live.contains_key(&name) {
                 return Err(io::ErrorKind::AlreadyExists.into());
@@ -268,14 +284,14 @@ impl Disk {
     }
 
     pub(crate) fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.op(true, |state| {
+        self.op(Op::Sync, |state| {
             state.dir_mut(dir)?.sync();
             Ok(())
         })
     }
 
     pub(crate) fn sync_all(&self) -> io::Result<()> {
-        self.op(true, |state| {
+        self.op(Op::Sync, |state| {
             state.inodes.iter_mut().for_each(Inode::sync);
             state.dirs.values_mut().for_each(Directory::sync);
             Ok(())

@@ -33,13 +33,18 @@ impl Kind {
         let disk = Arc::new(Disk::with_root(Path::new(ROOT)));
         #[cfg(feature = "redb")]
         if self == Kind::Redb {
-            drop(self.open(&disk).expect("a new database opens"));
+            drop(self.open(&disk, false).expect("a new database opens"));
         }
         disk
     }
 
-    /// Opens the store as a run does, creating it if needed.
-    pub(crate) fn open(self, disk: &Arc<Disk>) -> Result<Context, DuraflowError> {
+    /// Opens the store as a run does, creating it if needed; with `every_batch_durable`, a
+    /// `RedbStore` syncs every batch (no sync window).
+    pub(crate) fn open(
+        self,
+        disk: &Arc<Disk>,
+        every_batch_durable: bool,
+    ) -> Result<Context, DuraflowError> {
         let fs = SimFs(Arc::clone(disk));
         match self {
             Kind::File => FileStore::new_on(&fs, &self.path()).map(Context::new),
@@ -52,7 +57,11 @@ impl Kind {
                         source,
                     }
                 })?;
-                crate::RedbStore::open_on(&path, file, Arc::new(fs)).map(Context::new)
+                let store = crate::RedbStore::open_on(&path, file, Arc::new(fs))?;
+                Ok(Context::new(match every_batch_durable {
+                    true => store.sync_window(None),
+                    false => store,
+                }))
             }
         }
     }
@@ -63,7 +72,7 @@ impl Kind {
             Kind::File => FileStore::open_existing_on(&SimFs(Arc::clone(disk)), &self.path())
                 .map(Context::new),
             #[cfg(feature = "redb")]
-            Kind::Redb => self.open(disk),
+            Kind::Redb => self.open(disk, false),
         }
     }
 }

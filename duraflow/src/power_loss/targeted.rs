@@ -82,7 +82,7 @@ fn a_store_whose_syncs_do_nothing_is_caught() {
     for &kind in super::KINDS {
         let disk = kind.disk();
         disk.ignore_syncs();
-        let ctx = Arc::new(kind.open(&disk).unwrap());
+        let ctx = Arc::new(kind.open(&disk, false).unwrap());
         let mut ran = Ran::default();
         runtime.block_on(workload::run(&ctx, 0, &mut ran)).unwrap();
         drop(ctx);

@@ -1,7 +1,8 @@
-//! What the power-loss tests run: a DAG of 288 tasks (sources, a 40-task chain, a 40-task
-//! fan-out, 8 outputs of 64 to 128 KiB), run twice on one store. The second round bumps
-//! the version of every fifth task (large ones too) and removes six records first, so it
-//! replaces records, removes them, and leaves large records' files behind to delete.
+//! What the power-loss tests run: a DAG of 289 tasks (200 sources, a 40-task chain, a
+//! 40-task fan-out, 8 outputs of 64 to 128 KiB, one key too long for a file name), run
+//! twice on one store. The second round bumps the version of every fifth task (large ones
+//! too) and removes six records first, so it replaces records, removes them, and leaves
+//! large records' files behind to delete.
 //!
 //! Every output is a function of its key and task version alone, so any record that
 //! decodes can be checked against the value it must hold.
@@ -42,6 +43,8 @@ pub(crate) fn nodes() -> Vec<Node> {
     }
     nodes.extend((0..FAN).map(|i| node(format!("fan-{i}"), Some(format!("src-{i}")))));
     nodes.extend((0..LARGE).map(|i| node(format!("big-{i}"), None)));
+    // A key too long for a file name: `FileStore` names its file by a hash.
+    nodes.push(node(format!("long-{}-0", "k".repeat(230)), None));
     nodes
 }
 
