@@ -103,12 +103,10 @@ pub(crate) fn reboot(
         .map_err(|e| format!("the next run fails: {e}"))?;
     let report = ran.report.expect("a run that returned Ok has a report");
     let executed: BTreeSet<String> = report.runs.iter().map(|r| r.key.to_string()).collect();
-    let gone: BTreeSet<&str> = workload::removed(1).iter().copied().collect();
-    let gone_keys: BTreeSet<String> = gone.iter().map(|key| (*key).to_owned()).collect();
-    let expected: BTreeSet<String> = keys
-        .iter()
-        .filter(|key| !gone.contains(key.as_str()) && !restorable.contains(*key))
-        .cloned()
+    let expected: BTreeSet<String> = nodes()
+        .into_iter()
+        .filter(|node| node.in_round(1) && !restorable.contains(&node.key))
+        .map(|node| node.key)
         .collect();
     if executed != expected {
         let again: Vec<_> = executed.difference(&expected).collect();
@@ -117,14 +115,39 @@ pub(crate) fn reboot(
             "the next run re-executed {again:?} (restorable) and restored {missed:?} (lost)"
         ));
     }
-    for key in expected.iter().chain(restorable.difference(&gone_keys)) {
-        let record = store.get(key).ok().flatten();
+    for node in nodes().into_iter().filter(|node| node.in_round(1)) {
+        let (key, record) = (&node.key, store.get(&node.key).ok().flatten());
         if decoded(key, record.as_deref().unwrap_or_default())? != Some(version(key, 1)) {
             return Err(format!("after the next run, {key:?} holds no right record"));
         }
     }
     found.executed = executed.len();
     Ok(found)
+}
+
+/// Reboots on `disk` with power cut again at operation `cut` of the recovery (the open and
+/// the next run); what was acknowledged by then.
+pub(crate) fn recover_until(
+    kind: Kind,
+    disk: &Arc<Disk>,
+    acked: &Acknowledged,
+    cut: u64,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Acknowledged, String> {
+    disk.cut_at(cut);
+    let mut acked = acked.clone();
+    let ctx = match kind.open(disk, false) {
+        Ok(ctx) => Arc::new(ctx),
+        Err(_) if disk.ops().1 => return Ok(acked),
+        Err(e) => return Err(format!("the store does not open: {e}")),
+    };
+    let mut ran = Ran::default();
+    let result = runtime.block_on(workload::run(&ctx, 1, &mut ran));
+    acked.add(1, &ran);
+    match result {
+        Err(e) if !disk.ops().1 => Err(format!("the next run fails: {e}")),
+        _ => Ok(acked),
+    }
 }
 
 fn describe(record: Option<&[u8]>, held: Option<u32>) -> String {

@@ -1,6 +1,6 @@
 //! Power-loss tests of the durable stores: `FileStore` and `RedbStore` (its database file
 //! and its large records' files) run on a simulated disk ([`disk`]) that keeps what was
-//! synced apart from what was only written. Two rounds of a 289-task DAG ([`workload`]) run
+//! synced apart from what was only written. Two rounds of a DAG of a few hundred tasks ([`workload`]) run
 //! on a fresh disk with power cut at one operation (a write or a sync); the disk a reboot
 //! finds is built under each [`Loss`] policy, and on each ([`check`]) the store must open,
 //! every record that decodes must hold the right value, every record and removal
@@ -24,6 +24,9 @@ use stores::Kind;
 use workload::{Acknowledged, Ran};
 
 const DEFAULT_CUTS: u64 = 40;
+
+/// A second cut lands at one of the first this many operations of the recovery.
+const RECOVERY_CUTS: usize = 64;
 
 /// Every store kind under test.
 const KINDS: &[Kind] = &[
@@ -86,8 +89,8 @@ struct Scenario {
 }
 
 /// Both rounds on a fresh disk for `kind`, power cut at operation `cut` (counted from the
-/// store's first open). A `RedbStore` keeps its sync window in the first round and syncs
-/// every batch in the second.
+/// store's first open). A `RedbStore` syncs every batch in the first round and keeps its
+/// sync window in the second.
 fn scenario(kind: Kind, cut: Option<u64>, runtime: &tokio::runtime::Runtime) -> Scenario {
     let disk = kind.disk();
     let start = disk.counts();
@@ -101,7 +104,7 @@ fn scenario(kind: Kind, cut: Option<u64>, runtime: &tokio::runtime::Runtime) -> 
     let mut acked = Acknowledged::default();
     let mut round_ends = Vec::new();
     for round in 0..2 {
-        let Ok(ctx) = kind.open(&disk, round == 1).map(Arc::new) else {
+        let Ok(ctx) = kind.open(&disk, round == 0).map(Arc::new) else {
             assert!(
                 disk.ops().1,
                 "{kind:?}: the store opens while the power is on"
@@ -144,6 +147,17 @@ struct Tally {
     decoded: usize,
     /// Tasks the next runs re-executed over all states.
     executed: usize,
+    /// States left by a second cut, during the recovery from the first.
+    twice: u64,
+}
+
+impl Tally {
+    fn count(&mut self, acked: &Acknowledged, found: check::Found) {
+        self.states += 1;
+        self.acknowledged += u64::from(!acked.versions.is_empty());
+        self.decoded += found.decoded;
+        self.executed += found.executed;
+    }
 }
 
 /// Cuts power at the cut points of `kind`'s scenario and checks every state each leaves.
@@ -181,23 +195,38 @@ fn explore(kind: Kind) -> Tally {
             let found = check::reboot(kind, &after, &acked, &runtime).unwrap_or_else(|what| {
                 panic!("{kind:?}, power cut at operation {cut} of {ops}, {loss:?} (seed {seed}): {what}")
             });
-            tally.states += 1;
-            tally.acknowledged += u64::from(!acked.versions.is_empty());
-            tally.decoded += found.decoded;
-            tally.executed += found.executed;
+            tally.count(&acked, found);
         }
+        // Power cut again while recovering: during the open (redb's repair, the sweep of
+        // large records' files) or the next run.
+        let mut rng = Rng(seed ^ (cut << 8) ^ 0xff);
+        let first = Arc::new(disk.after_cut(Loss::Torn, rng.next()));
+        let again = 1 + rng.below(RECOVERY_CUTS) as u64;
+        let found = check::recover_until(kind, &first, &acked, again, &runtime)
+            .and_then(|acked| {
+                let loss = Loss::EVERY[rng.below(Loss::EVERY.len())];
+                let after = Arc::new(first.after_cut(loss, rng.next()));
+                check::reboot(kind, &after, &acked, &runtime).map(|found| (acked, found))
+            })
+            .unwrap_or_else(|what| {
+                panic!("{kind:?}, power cut at operation {cut} of {ops} and at operation {again} of the recovery (seed {seed}): {what}")
+            });
+        tally.count(&found.0, found.1);
+        tally.twice += 1;
     }
     let [writes, syncs, names] = uncut.by_kind;
     eprintln!(
         "{kind:?}Store: {} power cuts of {} planned, over {ops} operations ({writes} writes, \
          {syncs} syncs, {names} changes of names; rounds end at {:?}); {} states explored \
-         ({} after an acknowledged run); {} records decoded, 0 wrong values; 0 acknowledged \
-         records or removals lost; {} tasks re-executed, each one whose record was lost",
+         ({} after an acknowledged run, {} cut again while recovering); {} records decoded, \
+         0 wrong values; 0 acknowledged records or removals lost; {} tasks re-executed, each \
+         one without a record of its version",
         tally.cuts,
         tally.planned,
         uncut.round_ends,
         tally.states,
         tally.acknowledged,
+        tally.twice,
         tally.decoded,
         tally.executed
     );
