@@ -14,7 +14,8 @@
 //!
 //! Every write and sync is one *operation*. Power is cut at a chosen operation: that
 //! operation and every later one fails, and the operation itself stays unsynced (it may or
-//! may not have reached the disk). [`Disk::after_cut`] then builds the disk a reboot finds.
+//! may not have reached the disk). [`Disk::after_cut`] (in `loss`) then builds the disk a
+//! reboot finds.
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -29,36 +30,36 @@ pub(crate) enum Entry {
 }
 
 #[derive(Debug, Clone)]
-enum Change {
+pub(super) enum Change {
     Write { at: usize, data: Vec<u8> },
     SetLen(usize),
 }
 
 #[derive(Debug, Clone)]
-enum NameChange {
+pub(super) enum NameChange {
     Link(String, Entry),
     Unlink(String),
     Rename(String, String),
 }
 
 #[derive(Debug, Clone, Default)]
-struct Inode {
-    durable: Vec<u8>,
-    live: Vec<u8>,
-    pending: Vec<Change>,
+pub(super) struct Inode {
+    pub(super) durable: Vec<u8>,
+    pub(super) live: Vec<u8>,
+    pub(super) pending: Vec<Change>,
 }
 
 #[derive(Debug, Clone, Default)]
-struct Directory {
-    durable: BTreeMap<String, Entry>,
-    live: BTreeMap<String, Entry>,
-    pending: Vec<NameChange>,
+pub(super) struct Directory {
+    pub(super) durable: BTreeMap<String, Entry>,
+    pub(super) live: BTreeMap<String, Entry>,
+    pub(super) pending: Vec<NameChange>,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    inodes: Vec<Inode>,
-    dirs: BTreeMap<PathBuf, Directory>,
+    pub(super) inodes: Vec<Inode>,
+    pub(super) dirs: BTreeMap<PathBuf, Directory>,
     /// Operations so far.
     ops: u64,
     /// Operations so far by kind ([`Op`]).
@@ -81,39 +82,10 @@ pub(crate) enum Op {
     Name = 2,
 }
 
-/// What a power cut leaves of the unsynced changes: one policy for the whole disk, its
-/// choices drawn from a seeded generator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Loss {
-    /// Nothing unsynced survives.
-    All,
-    /// Everything written survives (the cut came as the syncs were returning).
-    Nothing,
-    /// Each file keeps an in-order prefix of its writes, the last one torn; each directory
-    /// a prefix of its changes.
-    Torn,
-    /// Each file keeps any subset of the sectors written to it; each directory a prefix.
-    Reordered,
-    /// Each file's unsynced writes all keep their length, but some are lost: what the file
-    /// had there stays, and what it grew by reads as zeros. Each directory keeps a prefix.
-    Zeroed,
-}
-
-impl Loss {
-    /// Every policy, in the order the tests try them.
-    pub(crate) const EVERY: [Loss; 5] = [
-        Loss::All,
-        Loss::Nothing,
-        Loss::Torn,
-        Loss::Reordered,
-        Loss::Zeroed,
-    ];
-}
-
 /// A disk shared by the stores of one test, behind one lock.
 #[derive(Debug, Default)]
 pub(crate) struct Disk {
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
 }
 
 pub(crate) fn power_lost() -> io::Error {
@@ -141,6 +113,17 @@ impl Disk {
         }
         drop(state);
         disk
+    }
+
+    /// A disk holding these files and directories, all durable.
+    pub(super) fn holding(inodes: Vec<Inode>, dirs: BTreeMap<PathBuf, Directory>) -> Disk {
+        Disk {
+            state: Mutex::new(State {
+                inodes,
+                dirs,
+                ..State::default()
+            }),
+        }
     }
 
     /// Cuts power at operation `op` (counted from now on: 1 is the next one).
@@ -297,51 +280,6 @@ impl Disk {
             Ok(())
         })
     }
-
-    /// The disk a reboot finds after the cut, under `loss`, choices drawn from `seed`.
-    pub(crate) fn after_cut(&self, loss: Loss, seed: u64) -> Disk {
-        let state = self.state.lock();
-        let mut rng = Rng(seed);
-        let inodes = state
-            .inodes
-            .iter()
-            .map(|inode| {
-                let data = inode.survivor(loss, &mut rng);
-                Inode {
-                    durable: data.clone(),
-                    live: data,
-                    pending: Vec::new(),
-                }
-            })
-            .collect();
-        let mut dirs = BTreeMap::new();
-        for (path, directory) in &state.dirs {
-            let names = directory.survivor(loss, &mut rng);
-            let reachable = match (path.parent(), path.file_name()) {
-                (Some(parent), Some(name)) => dirs
-                    .get(parent)
-                    .and_then(|p: &Directory| p.durable.get(&*name.to_string_lossy()))
-                    .is_some_and(|entry| *entry == Entry::Dir),
-                _ => true,
-            };
-            // Parents sort before their children, so each parent is settled first.
-            if reachable {
-                let directory = Directory {
-                    durable: names.clone(),
-                    live: names,
-                    pending: Vec::new(),
-                };
-                dirs.insert(path.clone(), directory);
-            }
-        }
-        Disk {
-            state: Mutex::new(State {
-                inodes,
-                dirs,
-                ..State::default()
-            }),
-        }
-    }
 }
 
 impl State {
@@ -372,72 +310,17 @@ impl Inode {
         self.durable.clone_from(&self.live);
         self.pending.clear();
     }
-
-    fn survivor(&self, loss: Loss, rng: &mut Rng) -> Vec<u8> {
-        let mut data = self.durable.clone();
-        match loss {
-            Loss::All => {}
-            Loss::Nothing => data.clone_from(&self.live),
-            Loss::Torn => {
-                let kept = rng.below(self.pending.len() + 1);
-                self.pending[..kept].iter().for_each(|c| c.apply(&mut data));
-                match self.pending.get(kept) {
-                    Some(Change::Write { at, data: written }) => {
-                        let torn = &written[..rng.below(written.len() + 1)];
-                        Change::write(&mut data, *at, torn);
-                    }
-                    Some(set_len) if rng.below(2) == 0 => set_len.apply(&mut data),
-                    _ => {}
-                }
-            }
-            Loss::Reordered => {
-                for change in &self.pending {
-                    match change {
-                        Change::Write { at, data: written } => {
-                            let mut offset = 0;
-                            while offset < written.len() {
-                                // Up to the next 512-byte boundary of the file.
-                                let end = (at + offset) / 512 * 512 + 512 - at;
-                                let end = end.min(written.len());
-                                if rng.below(2) == 0 {
-                                    Change::write(&mut data, at + offset, &written[offset..end]);
-                                }
-                                offset = end;
-                            }
-                        }
-                        set_len if rng.below(2) == 0 => set_len.apply(&mut data),
-                        _ => {}
-                    }
-                }
-            }
-            Loss::Zeroed => {
-                for change in &self.pending {
-                    match change {
-                        // The length grew; bytes the file had keep their old content.
-                        Change::Write { at, data: written } if rng.below(2) == 0 => {
-                            let end = at + written.len();
-                            if data.len() < end {
-                                data.resize(end, 0);
-                            }
-                        }
-                        change => change.apply(&mut data),
-                    }
-                }
-            }
-        }
-        data
-    }
 }
 
 impl Change {
-    fn apply(&self, data: &mut Vec<u8>) {
+    pub(super) fn apply(&self, data: &mut Vec<u8>) {
         match self {
             Change::Write { at, data: written } => Change::write(data, *at, written),
             Change::SetLen(len) => data.resize(*len, 0),
         }
     }
 
-    fn write(data: &mut Vec<u8>, at: usize, written: &[u8]) {
+    pub(super) fn write(data: &mut Vec<u8>, at: usize, written: &[u8]) {
         if data.len() < at + written.len() {
             data.resize(at + written.len(), 0);
         }
@@ -455,23 +338,10 @@ impl Directory {
         self.durable.clone_from(&self.live);
         self.pending.clear();
     }
-
-    fn survivor(&self, loss: Loss, rng: &mut Rng) -> BTreeMap<String, Entry> {
-        let kept = match loss {
-            Loss::All => 0,
-            Loss::Nothing => self.pending.len(),
-            _ => rng.below(self.pending.len() + 1),
-        };
-        let mut names = self.durable.clone();
-        self.pending[..kept]
-            .iter()
-            .for_each(|c| c.apply(&mut names));
-        names
-    }
 }
 
 impl NameChange {
-    fn apply(&self, names: &mut BTreeMap<String, Entry>) {
+    pub(super) fn apply(&self, names: &mut BTreeMap<String, Entry>) {
         match self {
             NameChange::Link(name, entry) => {
                 names.insert(name.clone(), *entry);
@@ -484,27 +354,6 @@ impl NameChange {
                     names.insert(to.clone(), entry);
                 }
             }
-        }
-    }
-}
-
-/// SplitMix64: the seeded choices of a power cut.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
-    }
-
-    /// A number below `n` (0 when `n` is 0).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        match n {
-            0 => 0,
-            n => (self.next() % n as u64) as usize,
         }
     }
 }

@@ -13,12 +13,14 @@
 
 mod check;
 mod disk;
+mod loss;
 mod sim;
 mod stores;
 mod targeted;
 mod workload;
 
-use disk::{Disk, Loss, Rng};
+use disk::Disk;
+use loss::{Loss, Rng};
 use std::sync::Arc;
 use stores::Kind;
 use workload::{Acknowledged, Ran};

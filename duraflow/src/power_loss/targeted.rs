@@ -1,7 +1,8 @@
 //! Targeted power-loss cases: the simulated disk's own promises, a store that skips its
 //! syncs (which the checks must catch), and one regression test per finding.
 
-use super::disk::{Disk, Loss};
+use super::disk::Disk;
+use super::loss::Loss;
 use super::sim::SimFs;
 use super::stores::Kind;
 use super::workload::{Acknowledged, Ran};
