@@ -42,19 +42,24 @@ pub(super) enum NameChange {
     Rename(String, String),
 }
 
-#[derive(Debug, Clone, Default)]
-pub(super) struct Inode {
-    pub(super) durable: Vec<u8>,
-    pub(super) live: Vec<u8>,
-    pub(super) pending: Vec<Change>,
+/// A value kept twice, as last synced and as the process sees it, with the changes made
+/// between the two in order.
+#[derive(Debug, Clone)]
+pub(super) struct Synced<T, C> {
+    pub(super) durable: T,
+    pub(super) live: T,
+    pub(super) pending: Vec<C>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub(super) struct Directory {
-    pub(super) durable: BTreeMap<String, Entry>,
-    pub(super) live: BTreeMap<String, Entry>,
-    pub(super) pending: Vec<NameChange>,
+/// A change to a `T`.
+pub(super) trait Apply<T> {
+    fn apply(&self, to: &mut T);
 }
+
+/// A file's content.
+pub(super) type Inode = Synced<Vec<u8>, Change>;
+/// A directory's names.
+pub(super) type Directory = Synced<BTreeMap<String, Entry>, NameChange>;
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -101,7 +106,9 @@ impl Disk {
     pub(crate) fn with_root(root: &Path) -> Disk {
         let disk = Disk::default();
         let mut state = disk.state.lock();
-        state.dirs.insert(PathBuf::from("/"), Directory::default());
+        state
+            .dirs
+            .insert(PathBuf::from("/"), Directory::settled(BTreeMap::new()));
         let mut at = PathBuf::from("/");
         for part in root.components().skip(1) {
             let name = part.as_os_str().to_string_lossy().into_owned();
@@ -109,7 +116,9 @@ impl Disk {
             parent.durable.insert(name.clone(), Entry::Dir);
             parent.live.insert(name, Entry::Dir);
             at.push(part);
-            state.dirs.insert(at.clone(), Directory::default());
+            state
+                .dirs
+                .insert(at.clone(), Directory::settled(BTreeMap::new()));
         }
         drop(state);
         disk
@@ -215,36 +224,32 @@ impl Disk {
                 return Err(io::ErrorKind::AlreadyExists.into());
             }
             directory.change(NameChange::Link(name.to_owned(), Entry::File(ino)));
-            state.inodes.push(Inode::default());
+            state.inodes.push(Inode::settled(Vec::new()));
             Ok(ino)
         })
     }
 
     pub(crate) fn rename(&self, dir: &Path, from: &str, to: &str) -> io::Result<()> {
         self.op(Op::Name, |state| {
-            let directory = state.dir_mut(dir)?;
-            match directory.live.get(from) {
-                Some(Entry::File(_)) => {}
-                Some(Entry::Dir) => return Err(io::ErrorKind::IsADirectory.into()),
-                None => return Err(not_found(&dir.join(from))),
-            }
-            if directory.live.get(to) == Some(&Entry::Dir) {
-                return Err(io::ErrorKind::IsADirectory.into());
-            }
-            directory.change(NameChange::Rename(from.to_owned(), to.to_owned()));
+            state
+                .file(dir, from)?
+                .ok_or_else(|| not_found(&dir.join(from)))?;
+            state.file(dir, to)?;
+            state
+                .dir_mut(dir)?
+                .change(NameChange::Rename(from.to_owned(), to.to_owned()));
             Ok(())
         })
     }
 
     pub(crate) fn remove(&self, dir: &Path, name: &str) -> io::Result<()> {
         self.op(Op::Name, |state| {
-            let directory = state.dir_mut(dir)?;
-            match directory.live.get(name) {
-                Some(Entry::File(_)) => {}
-                Some(Entry::Dir) => return Err(io::ErrorKind::IsADirectory.into()),
-                None => return Err(not_found(&dir.join(name))),
-            }
-            directory.change(NameChange::Unlink(name.to_owned()));
+            state
+                .file(dir, name)?
+                .ok_or_else(|| not_found(&dir.join(name)))?;
+            state
+                .dir_mut(dir)?
+                .change(NameChange::Unlink(name.to_owned()));
             Ok(())
         })
     }
@@ -261,7 +266,9 @@ impl Disk {
                 return Err(io::ErrorKind::AlreadyExists.into());
             }
             directory.change(NameChange::Link(name, Entry::Dir));
-            state.dirs.insert(path.to_path_buf(), Directory::default());
+            state
+                .dirs
+                .insert(path.to_path_buf(), Directory::settled(BTreeMap::new()));
             Ok(())
         })
     }
@@ -294,14 +301,33 @@ impl State {
         self.dirs.get_mut(path).ok_or_else(|| not_found(path))
     }
 
+    /// The file `name` in the directory `dir` names, if any; `IsADirectory` if it names a
+    /// directory.
+    pub(crate) fn file(&self, dir: &Path, name: &str) -> io::Result<Option<usize>> {
+        match self.dir(dir)?.get(name) {
+            Some(Entry::File(ino)) => Ok(Some(*ino)),
+            Some(Entry::Dir) => Err(io::ErrorKind::IsADirectory.into()),
+            None => Ok(None),
+        }
+    }
+
     /// What the file `ino` holds now.
     pub(crate) fn data(&self, ino: usize) -> &[u8] {
         &self.inodes[ino].live
     }
 }
 
-impl Inode {
-    fn change(&mut self, change: Change) {
+impl<T: Clone, C: Apply<T>> Synced<T, C> {
+    /// `value`, synced.
+    pub(super) fn settled(value: T) -> Self {
+        Synced {
+            durable: value.clone(),
+            live: value,
+            pending: Vec::new(),
+        }
+    }
+
+    fn change(&mut self, change: C) {
         change.apply(&mut self.live);
         self.pending.push(change);
     }
@@ -312,14 +338,16 @@ impl Inode {
     }
 }
 
-impl Change {
-    pub(super) fn apply(&self, data: &mut Vec<u8>) {
+impl Apply<Vec<u8>> for Change {
+    fn apply(&self, data: &mut Vec<u8>) {
         match self {
             Change::Write { at, data: written } => Change::write(data, *at, written),
             Change::SetLen(len) => data.resize(*len, 0),
         }
     }
+}
 
+impl Change {
     pub(super) fn write(data: &mut Vec<u8>, at: usize, written: &[u8]) {
         if data.len() < at + written.len() {
             data.resize(at + written.len(), 0);
@@ -328,20 +356,8 @@ impl Change {
     }
 }
 
-impl Directory {
-    fn change(&mut self, change: NameChange) {
-        change.apply(&mut self.live);
-        self.pending.push(change);
-    }
-
-    fn sync(&mut self) {
-        self.durable.clone_from(&self.live);
-        self.pending.clear();
-    }
-}
-
-impl NameChange {
-    pub(super) fn apply(&self, names: &mut BTreeMap<String, Entry>) {
+impl Apply<BTreeMap<String, Entry>> for NameChange {
+    fn apply(&self, names: &mut BTreeMap<String, Entry>) {
         match self {
             NameChange::Link(name, entry) => {
                 names.insert(name.clone(), *entry);

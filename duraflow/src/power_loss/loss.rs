@@ -1,7 +1,7 @@
 //! What a power cut leaves of the unsynced changes of a [`Disk`]: the [`Loss`] policies, and
 //! [`Disk::after_cut`], the disk a reboot finds.
 
-use super::disk::{Change, Directory, Disk, Entry, Inode};
+use super::disk::{Apply, Change, Directory, Disk, Entry, Inode};
 use std::collections::BTreeMap;
 
 /// What a power cut leaves of the unsynced changes: one policy for the whole disk, its
@@ -41,14 +41,7 @@ impl Disk {
         let inodes = state
             .inodes
             .iter()
-            .map(|inode| {
-                let data = inode.survivor(loss, &mut rng);
-                Inode {
-                    durable: data.clone(),
-                    live: data,
-                    pending: Vec::new(),
-                }
-            })
+            .map(|inode| Inode::settled(inode.survivor(loss, &mut rng)))
             .collect();
         let mut dirs = BTreeMap::new();
         for (path, directory) in &state.dirs {
@@ -62,12 +55,7 @@ impl Disk {
             };
             // Parents sort before their children, so each parent is settled first.
             if reachable {
-                let directory = Directory {
-                    durable: names.clone(),
-                    live: names,
-                    pending: Vec::new(),
-                };
-                dirs.insert(path.clone(), directory);
+                dirs.insert(path.clone(), Directory::settled(names));
             }
         }
         Disk::holding(inodes, dirs)
@@ -149,13 +137,19 @@ impl Directory {
 /// SplitMix64: the seeded choices of a power cut.
 pub(crate) struct Rng(pub(crate) u64);
 
+/// SplitMix64's output for the state before `x`: a well-mixed function of `x`.
+pub(crate) fn mix(x: u64) -> u64 {
+    let mut x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 impl Rng {
     pub(crate) fn next(&mut self) -> u64 {
+        let next = mix(self.0);
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
+        next
     }
 
     /// A number below `n` (0 when `n` is 0).

@@ -1,7 +1,7 @@
 //! The stores' seams on the simulated [`Disk`]: its directories as a [`FileSystem`], and one
 //! of its files as the redb [`StorageBackend`] of a database.
 
-use super::disk::{Disk, Entry};
+use super::disk::Disk;
 use crate::store::fs::{Dir, FileSystem};
 use crate::store::Found;
 use std::io;
@@ -46,12 +46,7 @@ struct SimDir {
 impl SimDir {
     /// The file `name` names, if it names a file.
     fn file(&self, name: &str) -> io::Result<Option<usize>> {
-        self.disk
-            .read(|state| match state.dir(&self.path)?.get(name) {
-                Some(Entry::File(ino)) => Ok(Some(*ino)),
-                Some(Entry::Dir) => Err(io::ErrorKind::IsADirectory.into()),
-                None => Ok(None),
-            })
+        self.disk.read(|state| state.file(&self.path, name))
     }
 }
 
@@ -130,10 +125,8 @@ impl SimFile {
             (Some(dir), Some(name)) => (dir, name.to_string_lossy()),
             _ => return Err(io::ErrorKind::InvalidInput.into()),
         };
-        let found = disk.read(|state| Ok(state.dir(dir)?.get(&*name).copied()))?;
-        let ino = match found {
-            Some(Entry::File(ino)) => ino,
-            Some(Entry::Dir) => return Err(io::ErrorKind::IsADirectory.into()),
+        let ino = match disk.read(|state| state.file(dir, &name))? {
+            Some(ino) => ino,
             None => {
                 let ino = disk.create(dir, &name)?;
                 disk.sync_dir(dir)?;

@@ -9,6 +9,7 @@
 //! Every output is a function of its key and task version alone, so any record that
 //! decodes can be checked against the value it must hold.
 
+use super::loss::mix;
 use crate::{Context, DurableDag, DuraflowError, RunReport};
 use dagx::{task, DagRunner, Task, TaskHandle};
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,13 +93,6 @@ pub(crate) fn removed(round: usize) -> &'static [&'static str] {
         1 => &REMOVED,
         _ => &[],
     }
-}
-
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 fn seed(key: &str, version: u32) -> u64 {
