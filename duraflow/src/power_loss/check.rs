@@ -81,7 +81,7 @@ pub(crate) fn reboot(
         };
         found.decoded += usize::from(held.is_some());
         if let Some(&v) = acked.versions.get(key) {
-            if !held.is_some_and(|held| held >= v) {
+            if held.is_none_or(|held| held < v) {
                 return Err(format!(
                     "acknowledged record lost: {key:?} (version {v}) reads as {}",
                     describe(record.as_deref(), held)
