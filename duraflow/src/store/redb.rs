@@ -124,7 +124,7 @@ impl RedbStore {
 
     /// Opens the store in `backend` (a database, or nothing to create one in), with its large
     /// records in `{path}.blobs` on `fs`: the seam of the power-loss tests.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn open_on(
         path: &Path,
         backend: impl redb::StorageBackend,
