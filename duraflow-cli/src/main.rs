@@ -6,6 +6,7 @@
 mod commands;
 mod error;
 mod format;
+mod keys;
 mod store;
 
 use clap::{Args, Parser, Subcommand};
@@ -14,14 +15,17 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Inspect a duraflow store: list, show, remove and verify records, clean up temp files.
+/// Inspect a duraflow store: list, show, remove, verify and sweep records, show disk use,
+/// clean up temp files.
 #[derive(Parser)]
 #[command(
     name = "duraflow",
     version,
     override_usage = "duraflow <COMMAND> <STORE> [ARGS]",
     after_help = "STORE is a FileStore directory (it holds a `.duraflow-store` marker) or a \
-                  RedbStore database file. No command ever creates a store.\n\n\
+                  RedbStore database file. No command ever creates a store. The commands that \
+                  only read (ls, show, du, verify, runs, report, and rm and gc with \
+                  --dry-run) also work while a running process holds a RedbStore.\n\n\
                   Exit status: 0 ok; 1 the command found problems (bad records, unknown key); \
                   2 usage error, or the store cannot be opened or read."
 )]
@@ -40,12 +44,18 @@ struct StoreArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List every record: key, size in bytes, stored type, task version, age
+    /// List records: key, size in bytes, stored type, task version, age
     Ls {
         #[command(flatten)]
         store: StoreArg,
+        /// Only the keys that start with this, or that this glob matches (`*`, `?`, `[..]`)
+        pattern: Option<String>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
     },
-    /// Print the header fields of a record and a hex dump of its payload
+    /// Print the header fields of a record and its payload: as text when it is a string,
+    /// else as a hex dump
     Show {
         #[command(flatten)]
         store: StoreArg,
@@ -54,18 +64,42 @@ enum Command {
         /// Dump the whole payload, not only its first 256 bytes
         #[arg(long)]
         all: bool,
+        /// A hex dump even of a payload that is text
+        #[arg(long)]
+        hex: bool,
+        /// Print JSON instead of lines
+        #[arg(long)]
+        json: bool,
     },
-    /// Remove a record, so the task producing it runs again on the next run
+    /// Remove records, so the tasks producing them run again on the next run
     Rm {
         #[command(flatten)]
         store: StoreArg,
-        /// Key of the record
-        key: String,
+        /// Keys of the records, or globs (`*`, `?`, `[..]`) of keys
+        #[arg(required_unless_present = "prefix")]
+        keys: Vec<String>,
+        /// Also every record whose key starts with this
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Vec<String>,
+        /// Only list what would be removed
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check every record; list the bad ones and exit with 1 if there are any
     Verify {
         #[command(flatten)]
         store: StoreArg,
+    },
+    /// Records, bytes, and oldest and newest use, by key prefix
+    Du {
+        #[command(flatten)]
+        store: StoreArg,
+        /// A key's prefix ends at the first of these characters
+        #[arg(long, default_value = "-/", value_name = "CHARS")]
+        separator: String,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
     },
     /// List the runs of the store's journal, or (with RUN: an id or `last`) one run's tasks
     Runs {
@@ -91,23 +125,74 @@ enum Command {
         #[arg(short, long, value_name = "FILE.html")]
         output: PathBuf,
     },
-    /// Remove temp files left by crashed writers (FileStore; a RedbStore has none)
+    /// Remove records by a retention policy (unused for a while, beyond a size cap least
+    /// recently used first, expired), and temp files left by crashed writers
     Gc {
         #[command(flatten)]
         store: StoreArg,
         /// Also remove temp files of processes still running (their write then fails)
         #[arg(long)]
         force: bool,
+        /// Remove records no run has used for this long (`30d`, `12h`)
+        #[arg(long, value_name = "AGE", value_parser = duraflow::parse_duration)]
+        unused_for: Option<std::time::Duration>,
+        /// Remove the least recently used records until the rest take at most this much
+        /// (`10GiB`, `500MB`)
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+        /// Remove records older than their task's ttl
+        #[arg(long)]
+        expired: bool,
+        /// Only list what would be removed, with sizes
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of lines
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// A size such as `10GiB`, `500MB` or `4096`, in bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|reason| format!("{reason}: write e.g. 10GiB or 500MB"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
     let result = match &cli.command {
-        Command::Ls { store } => commands::ls::run(&store.path, &mut out),
-        Command::Show { store, key, all } => commands::show::run(&store.path, key, *all, &mut out),
-        Command::Rm { store, key } => commands::rm::run(&store.path, key, &mut out),
+        Command::Ls {
+            store,
+            pattern,
+            json,
+        } => commands::ls::run(&store.path, pattern.as_deref(), *json, &mut out),
+        Command::Show {
+            store,
+            key,
+            all,
+            hex,
+            json,
+        } => {
+            let options = commands::show::Options {
+                all: *all,
+                hex: *hex,
+                json: *json,
+            };
+            commands::show::run(&store.path, key, &options, &mut out)
+        }
+        Command::Rm {
+            store,
+            keys,
+            prefix,
+            dry_run,
+        } => commands::rm::run(&store.path, keys, prefix, *dry_run, &mut out),
+        Command::Du {
+            store,
+            separator,
+            json,
+        } => commands::du::run(&store.path, separator, *json, &mut out),
         Command::Verify { store } => commands::verify::run(&store.path, &mut out),
         Command::Runs {
             store,
@@ -125,7 +210,25 @@ fn main() -> ExitCode {
         Command::Report { store, run, output } => {
             commands::report::run(&store.path, run, output, &mut out)
         }
-        Command::Gc { store, force } => commands::gc::run(&store.path, *force, &mut out),
+        Command::Gc {
+            store,
+            force,
+            unused_for,
+            max_size,
+            expired,
+            dry_run,
+            json,
+        } => {
+            let options = commands::gc::Options {
+                force: *force,
+                unused_for: *unused_for,
+                max_size: *max_size,
+                expired: *expired,
+                dry_run: *dry_run,
+                json: *json,
+            };
+            commands::gc::run(&store.path, &options, &mut out)
+        }
     };
     let result = result.and_then(|outcome| out.flush().map(|()| outcome).map_err(Into::into));
     match result {

@@ -3,18 +3,21 @@
 use crate::error::Fatal;
 use crate::format::printable_key;
 use duraflow::codec::{self, RecordView};
-use duraflow::{DuraflowError, FileStore, RedbStore, Storage};
+use duraflow::{DuraflowError, FileStore, RedbReader, RedbStore, Storage};
 use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A store opened for inspection.
 pub enum Store {
     /// A directory with one file per key.
-    File(FileStore),
+    File(Arc<FileStore>),
     /// A redb database file.
-    Redb(RedbStore),
+    Redb(Arc<RedbStore>),
+    /// A redb database file opened read-only, beside the process that may hold it.
+    RedbReader(Arc<RedbReader>),
 }
 
 /// Something in a store that should be a record.
@@ -45,9 +48,9 @@ impl Store {
     /// a file as a `RedbStore`. Nothing in the store is changed by opening it.
     pub fn open(path: &Path) -> Result<Self, DuraflowError> {
         if path.is_dir() {
-            FileStore::open_existing(path).map(Self::File)
+            FileStore::open_existing(path).map(|s| Self::File(Arc::new(s)))
         } else if path.exists() {
-            RedbStore::open_existing(path).map(Self::Redb)
+            RedbStore::open_existing(path).map(|s| Self::Redb(Arc::new(s)))
         } else {
             Err(DuraflowError::NotAStore {
                 path: path.to_path_buf(),
@@ -56,19 +59,45 @@ impl Store {
         }
     }
 
+    /// Opens the store at `path` for reading only: as [`Store::open`], but a `RedbStore`
+    /// file is opened read-only, so that it can be read while a running process holds it.
+    /// (A file that a crashed writer left needing a repair is opened for writing instead,
+    /// which repairs it, when no process holds it.)
+    pub fn open_read_only(path: &Path) -> Result<Self, DuraflowError> {
+        if !path.is_file() {
+            return Self::open(path);
+        }
+        match RedbReader::open(path) {
+            Ok(reader) => Ok(Self::RedbReader(Arc::new(reader))),
+            Err(DuraflowError::Open { .. }) => Self::open(path),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The path the store was opened at.
     pub fn path(&self) -> &Path {
         match self {
             Store::File(files) => files.dir(),
             Store::Redb(db) => db.path(),
+            Store::RedbReader(db) => db.path(),
         }
     }
 
     /// The store as a [`Storage`].
     pub fn storage(&self) -> &dyn Storage {
         match self {
-            Store::File(files) => files,
-            Store::Redb(db) => db,
+            Store::File(files) => &**files,
+            Store::Redb(db) => &**db,
+            Store::RedbReader(db) => &**db,
+        }
+    }
+
+    /// A context over the store, for the library's last-used times and sweeps.
+    pub fn context(&self) -> duraflow::Context {
+        match self {
+            Store::File(files) => duraflow::Context::new(Arc::clone(files)),
+            Store::Redb(db) => duraflow::Context::new(Arc::clone(db)),
+            Store::RedbReader(db) => duraflow::Context::new(Arc::clone(db)),
         }
     }
 
@@ -91,12 +120,14 @@ impl Store {
         })
     }
 
-    /// Removes the record of `key` durably.
-    pub fn remove(&self, key: &str) -> Result<(), Fatal> {
+    /// Removes the records of `keys` durably (one flush for them all).
+    pub fn remove(&self, keys: &[&str]) -> Result<(), Fatal> {
         let failed = |key: String, source: io::Error| DuraflowError::Remove { key, source };
-        self.storage()
-            .remove(key)
-            .map_err(|source| failed(key.to_owned(), source))?;
+        for key in keys {
+            self.storage()
+                .remove(key)
+                .map_err(|source| failed((*key).to_owned(), source))?;
+        }
         self.storage()
             .flush()
             .map_err(|write| failed(write.key, write.source))?;
@@ -144,7 +175,7 @@ impl Store {
         keys.sort();
         let stray = match self {
             Store::File(files) => stray_files(files, &keys).map_err(list_error)?,
-            Store::Redb(_) => Vec::new(),
+            Store::Redb(_) | Store::RedbReader(_) => Vec::new(),
         };
         let keys = keys.into_iter().map(Item::Key);
         Ok(keys.chain(stray.into_iter().map(Item::StrayFile)).collect())

@@ -153,7 +153,7 @@ fn show_prints_the_header_and_a_hex_dump_of_the_payload() {
     for kind in KINDS {
         let tmp = TempDir::new().unwrap();
         let store = sample_store(kind, &tmp);
-        let out = run("show", &store, &["greeting"]);
+        let out = run("show", &store, &["greeting", "--hex"]);
         assert_eq!(out.code, 0, "{kind:?}: {}", out.stderr);
         let size = encoded_len!("greeting", &GREETING.to_owned());
         let record = codec::encode("greeting", &GREETING.to_owned(), Default::default()).unwrap();
@@ -430,15 +430,35 @@ fn a_path_that_is_not_a_store_exits_2_and_stays_untouched() {
 }
 
 #[test]
-fn a_redb_store_held_open_elsewhere_is_in_use() {
+fn a_redb_store_held_by_a_running_process_is_read_but_not_written() {
     let tmp = TempDir::new().unwrap();
     let store = sample_store(Kind::Redb, &tmp);
-    let holder = RedbStore::open(&store).unwrap();
-    let out = run("ls", &store, &[]);
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("is in use"), "{}", out.stderr);
+    let holder = Context::new(RedbStore::open(&store).unwrap());
+    holder.save("while-held", &9i32).unwrap();
+    for (command, extra) in [
+        ("ls", &[][..]),
+        ("show", &["while-held"][..]),
+        ("du", &[][..]),
+        ("verify", &[][..]),
+        ("gc", &["--max-size", "0", "--dry-run"][..]),
+        ("rm", &["greeting", "--dry-run"][..]),
+    ] {
+        let out = run(command, &store, extra);
+        assert_eq!(out.code, 0, "{command}: {}", out.stderr);
+    }
+    assert!(run("ls", &store, &[]).stdout.contains("while-held"));
+    for (command, extra) in [("rm", &["greeting"][..]), ("gc", &["--max-size", "0"][..])] {
+        let out = run(command, &store, extra);
+        assert_eq!(out.code, 2, "{command}");
+        assert!(
+            out.stderr.contains("is in use"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(holder.get::<String>("greeting").as_deref(), Some(GREETING));
     drop(holder);
-    assert_eq!(run("ls", &store, &[]).code, 0);
+    assert_eq!(run("rm", &store, &["greeting"]).code, 0);
 }
 
 #[test]

@@ -79,6 +79,9 @@ use proc_macro::TokenStream;
 ///   every input type must then implement `serde::Serialize` (checked at compile time, so
 ///   the crate needs `serde` as a dependency); mark fields that do not change the output,
 ///   such as counters or clients, `#[serde(skip)]`.
+/// - `ttl = "7d"` (default: none): a record is restored for this long after it was written;
+///   an older one is not, the task runs again (its reason is `Miss::Expired`). `duraflow gc
+///   STORE --expired` removes expired records.
 /// - `retries = N` (a `u32`, default `0`): attempts after the first when an attempt panics,
 ///   returns `Result::Err` or times out. Each attempt runs a fresh copy of the task, so the
 ///   task type must be `Clone` (checked at compile time).
@@ -86,7 +89,7 @@ use proc_macro::TokenStream;
 ///   each further one (plus jitter). Needs `retries`.
 /// - `timeout = "30s"` (default: none): the longest one attempt may run.
 ///
-/// Durations are a whole number and a unit, `ms`, `s`, `m` or `h` (`"250ms"`, `"2m"`),
+/// Durations are a whole number and a unit, `ms`, `s`, `m`, `h` or `d` (`"250ms"`, `"2m"`),
 /// checked at compile time. The options become the task's `DurableTask::OPTIONS`;
 /// `DurableDag::task_with` overrides them and `DurableDag::with_cache` sets the cache mode
 /// of a whole DAG.

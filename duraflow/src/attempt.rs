@@ -26,7 +26,7 @@ pub(crate) async fn attempt_once<O>(
     let guarded = AssertUnwindSafe(attempt).catch_unwind();
     let caught = match timeout {
         None => guarded.await,
-        Some(limit) => tokio::time::timeout(limit, guarded)
+        Some(limit) => Box::pin(tokio::time::timeout(limit, guarded))
             .await
             .map_err(|_| Failure::TimedOut(limit))?,
     };

@@ -27,8 +27,8 @@
 //! are read as well. Decoding checks, in order: length, magic, format version, every length
 //! against the bytes present, the checksum, the key, the schema fingerprint and version (of
 //! the type's shape, or of its name when it cannot be traced), the task version (when the
-//! caller asks), the input fingerprint (when the caller asks), and that postcard consumes
-//! the payload exactly. A record failing any check is a [`Miss`], never a value.
+//! caller asks), the input fingerprint (when the caller asks), the record's age against a
+//! ttl (when the caller gives one), and that postcard consumes the payload exactly. A record failing any check is a [`Miss`], never a value.
 
 use crate::payload;
 use crate::schema::{self, Schema};
@@ -112,6 +112,9 @@ pub struct Expect {
     pub task_version: Option<u32>,
     /// Required input fingerprint, or `None` to accept any.
     pub input_fingerprint: Option<[u8; 16]>,
+    /// How long after it was written a record is used (`#[durable(ttl = "7d")]`), or `None`
+    /// for as long as it is kept.
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// Why a record was not returned as a value.
@@ -148,6 +151,13 @@ pub enum Miss {
     InputsChanged,
     /// A refresh was asked for (`DurableDag::refresh`): the record was not looked at.
     Forced,
+    /// The record is older than the task's ttl (`#[durable(ttl = "7d")]`).
+    Expired {
+        /// When the record was written, in milliseconds since the Unix epoch.
+        written_at_ms: u64,
+        /// The task's ttl.
+        ttl: std::time::Duration,
+    },
 }
 
 impl std::fmt::Display for Miss {
@@ -175,6 +185,16 @@ impl std::fmt::Display for Miss {
             }
             Miss::InputsChanged => f.write_str("inputs changed"),
             Miss::Forced => f.write_str("refresh forced"),
+            Miss::Expired { written_at_ms, ttl } => {
+                let written =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(*written_at_ms);
+                write!(
+                    f,
+                    "expired: written at {}, older than the ttl of {}",
+                    humantime::format_rfc3339_seconds(written),
+                    humantime::format_duration(*ttl)
+                )
+            }
         }
     }
 }
@@ -543,6 +563,15 @@ fn checked<'a, T: DeserializeOwned + 'static>(
             return Err(Miss::InputsChanged);
         }
     }
+    if let Some(ttl) = expect.ttl {
+        let age = now_ms().saturating_sub(record.written_at_ms);
+        if u128::from(age) > ttl.as_millis() {
+            return Err(Miss::Expired {
+                written_at_ms: record.written_at_ms,
+                ttl,
+            });
+        }
+    }
     Ok(record)
 }
 
@@ -679,6 +708,42 @@ mod tests {
             decode::<u8>("k", &rec, Expect::default()),
             Err(Miss::SchemaChanged { stored, .. }) if stored.contains("record format 1")
         ));
+    }
+
+    /// `rec` as if written at `ms`, its checksum recomputed.
+    fn written_at(rec: &[u8], ms: u64) -> Vec<u8> {
+        let mut old = rec.to_vec();
+        old[46..54].copy_from_slice(&ms.to_le_bytes());
+        let end = old.len() - 4;
+        let crc = crc32fast::hash(&old[..end]);
+        old[end..].copy_from_slice(&crc.to_le_bytes());
+        old
+    }
+
+    #[test]
+    fn a_record_older_than_its_ttl_is_expired() {
+        let ttl = std::time::Duration::from_secs(3600);
+        let expect = Expect {
+            ttl: Some(ttl),
+            ..Expect::default()
+        };
+        let fresh = encode("k", &7u8, STAMP).unwrap();
+        assert_eq!(decode::<u8>("k", &fresh, expect), Ok(7));
+        let written = now_ms() - 3_601_000;
+        let old = written_at(&fresh, written);
+        assert_eq!(
+            decode::<u8>("k", &old, expect),
+            Err(Miss::Expired {
+                written_at_ms: written,
+                ttl
+            })
+        );
+        assert_eq!(decode::<u8>("k", &old, Expect::default()), Ok(7), "no ttl");
+        let message = decode::<u8>("k", &old, expect).unwrap_err().to_string();
+        assert!(message.contains("older than the ttl of 1h"), "{message}");
+        // A record from the future (another machine's clock) is not expired.
+        let ahead = written_at(&fresh, now_ms() + 60_000);
+        assert_eq!(decode::<u8>("k", &ahead, expect), Ok(7));
     }
 
     #[test]

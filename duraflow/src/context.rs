@@ -3,9 +3,12 @@
 use crate::codec::{self, Expect, Miss};
 use crate::journal::{self, RunEntry};
 use crate::key::check_key;
+use crate::retention::{Retention, Swept};
 use crate::store::Storage;
-use crate::DuraflowError;
+use crate::usage::{self, LastUse};
+use crate::{sweep, DuraflowError, RunReport};
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
@@ -138,6 +141,78 @@ impl Context {
     /// The run `id` of the store's journal (an id from [`Context::runs`]), if it is kept.
     pub fn run(&self, id: &str) -> Result<Option<RunEntry>, DuraflowError> {
         journal::read(&*self.db, id)
+    }
+
+    /// When each key was last used by a run of this store's DAGs (a key no run has used
+    /// since it was stored is not listed). Each `DurableDag::run` that keeps a journal
+    /// records, when it ends, every key it restored or executed.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> Result<(), duraflow::DuraflowError> {
+    /// use duraflow::{Context, DurableDag, MemoryStore};
+    /// use dagx::{task, DagRunner, Task};
+    /// use std::sync::Arc;
+    ///
+    /// struct Load(i32);
+    /// #[task]
+    /// impl Load { async fn run(&self) -> i32 { self.0 } }
+    ///
+    /// let ctx = Arc::new(Context::new(MemoryStore::new()));
+    /// ctx.save("saved", &1u8)?;
+    /// let dag = DagRunner::new();
+    /// let d = DurableDag::new(&dag, ctx.clone());
+    /// d.add("load", Load(1));
+    /// d.run(|f| { tokio::spawn(f); }).await?;
+    /// let last = ctx.last_used()?;
+    /// assert!(last["load"].at_ms > 0);
+    /// assert!(!last.contains_key("saved"));
+    /// # Ok(()) }
+    /// ```
+    pub fn last_used(&self) -> Result<BTreeMap<String, LastUse>, DuraflowError> {
+        let listed = self.db.list().map_err(|source| DuraflowError::Load {
+            key: usage::USAGE_PREFIX.to_owned(),
+            source,
+        })?;
+        usage::last_used(&*self.db, &listed)
+    }
+
+    /// Removes every record whose key `report`'s run did not use, and returns what it
+    /// removed (count and bytes): after a run, what the DAG no longer produces. Keys that a
+    /// run of this process is using, and duraflow's own keys, are kept; see [`Retention`]
+    /// for the other policies.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> Result<(), duraflow::DuraflowError> {
+    /// use duraflow::{Context, DurableDag, MemoryStore};
+    /// use dagx::{task, DagRunner, Task};
+    /// use std::sync::Arc;
+    ///
+    /// struct Load(i32);
+    /// #[task]
+    /// impl Load { async fn run(&self) -> i32 { self.0 } }
+    ///
+    /// let ctx = Arc::new(Context::new(MemoryStore::new()));
+    /// ctx.save("left-over", &1u8)?;
+    /// let dag = DagRunner::new();
+    /// let d = DurableDag::new(&dag, ctx.clone());
+    /// d.add("load", Load(1));
+    /// let report = d.run(|f| { tokio::spawn(f); }).await?;
+    /// let swept = ctx.sweep(&report)?;
+    /// assert_eq!((swept.count(), swept.removed[0].key.as_str()), (1, "left-over"));
+    /// assert_eq!(ctx.get::<i32>("load"), Some(1));
+    /// # Ok(()) }
+    /// ```
+    pub fn sweep(&self, report: &RunReport) -> Result<Swept, DuraflowError> {
+        self.sweep_with(&Retention::unused_by(report))
+    }
+
+    /// Removes what `policy` selects (unused for a while, beyond a size cap least recently
+    /// used first, expired, not used by a run) and returns what it removed. A sweep removes
+    /// one key at a time: interrupted at any instant, every record that remains is whole.
+    /// It reads and removes through the store's blocking calls: from async code, call it
+    /// with `tokio::task::spawn_blocking`.
+    pub fn sweep_with(&self, policy: &Retention) -> Result<Swept, DuraflowError> {
+        sweep::sweep(&*self.db, policy)
     }
 
     /// Forces the task under `key` to run again next time: removes its record. With

@@ -2,14 +2,16 @@
 
 use crate::attempt::panic_message;
 use crate::durable::{Durable, DurableTask, Shared};
-use crate::events::{Event, EventHandler};
+use crate::events::{Event, EventHandler, Progress};
+use crate::in_use;
 use crate::journal::{self, RunEntry, DEFAULT_JOURNAL_RUNS};
 use crate::key::TaskKey;
 use crate::options::{Cache, TaskOptions};
-use crate::report::TaskFailure;
+use crate::report::{Outcome, TaskFailure};
 use crate::run_state::{Refresh, RunState};
 use crate::store::{off_runtime, LARGE_RECORD};
 use crate::storing::{Persistable, Storing};
+use crate::usage;
 use crate::{Context, DuraflowError, RunReport};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
@@ -18,6 +20,7 @@ use hashbrown::{HashMap, HashSet};
 use parking_lot::Mutex;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Adds durable tasks to a dagx [`DagRunner`]: the builder front-end.
 ///
@@ -52,6 +55,8 @@ pub struct DurableDag<'a> {
     shared: Arc<Shared>,
     /// The keys of its tasks.
     keys: Mutex<HashSet<TaskKey>>,
+    /// The ttls of the tasks that have one, for the last-used entries.
+    ttls: Mutex<HashMap<TaskKey, Duration>>,
     cache: Option<Cache>,
     /// The report of the last run, kept when that run returned `Err`.
     failed_report: Mutex<Option<RunReport>>,
@@ -66,6 +71,7 @@ impl<'a> DurableDag<'a> {
             dag,
             shared: Arc::new(Shared::new(ctx, Some(RunState::default()))),
             keys: Mutex::default(),
+            ttls: Mutex::default(),
             cache: None,
             failed_report: Mutex::default(),
             journal: Some(DEFAULT_JOURNAL_RUNS),
@@ -84,10 +90,9 @@ impl<'a> DurableDag<'a> {
     where
         F: Fn(&str, usize) + Send + Sync + 'static,
     {
+        let handler: Progress = Arc::new(handler);
         self.shared
-            .observers
-            .write()
-            .push_progress(Arc::new(handler));
+            .observe(|observers| observers.push_progress(handler));
         self
     }
 
@@ -98,7 +103,7 @@ impl<'a> DurableDag<'a> {
         F: Fn(&Event<'_>) + Send + Sync + 'static,
     {
         let handler: EventHandler = Arc::new(handler);
-        self.shared.observers.write().push(handler);
+        self.shared.observe(|observers| observers.push(handler));
         self
     }
 
@@ -110,8 +115,9 @@ impl<'a> DurableDag<'a> {
         self
     }
 
-    /// Whether each run leaves an entry in the store's run journal (on by default; see
-    /// [`Context::runs`]).
+    /// Whether each run leaves an entry in the store's run journal and records the keys it
+    /// used (on by default; see [`Context::runs`] and [`Context::last_used`]). Off, a run
+    /// leaves nothing in the store but its records.
     pub fn with_journal(mut self, on: bool) -> Self {
         self.journal = on.then_some(self.journal.unwrap_or(DEFAULT_JOURNAL_RUNS));
         self
@@ -286,9 +292,13 @@ impl<'a> DurableDag<'a> {
             );
         }
         drop(keys);
-        let durable =
-            Durable::sharing(key, Arc::clone(&self.shared), task, storing).with_version(version);
-        self.dag.add_task(finish(durable))
+        let durable = Durable::sharing(key.clone(), Arc::clone(&self.shared), task, storing)
+            .with_version(version);
+        let durable = finish(durable);
+        if let Some(ttl) = durable.ttl() {
+            self.ttls.lock().insert(key, ttl);
+        }
+        self.dag.add_task(durable)
     }
 
     /// Runs the DAG and returns what ran and what was restored, or the first real error
@@ -300,6 +310,8 @@ impl<'a> DurableDag<'a> {
         S: Fn(BoxFuture<'static, ()>),
     {
         let total = self.len();
+        // A sweep of this process leaves the DAG's records alone until the run has ended.
+        let _in_use = in_use::register(self.keys.lock().clone());
         self.run_state().start(total);
         self.shared.emit(&Event::RunStarted { total });
         self.prefetch().await;
@@ -388,22 +400,35 @@ impl<'a> DurableDag<'a> {
         self.failed_report.lock().clone()
     }
 
-    /// Writes the run's journal entry after its records are durable (so a failed record
-    /// write is reported with its task's key) and makes it durable too; gives the report
-    /// back.
+    /// Writes the run's journal entry and its last-used entry after its records are durable
+    /// (so a failed record write is reported with its task's key) and makes them durable
+    /// too; gives the report back.
     async fn journal(
         &self,
         report: RunReport,
         keep: usize,
     ) -> (Result<(), DuraflowError>, RunReport) {
+        let ttls = self.ttls.lock().clone();
+        let used: Vec<(TaskKey, Option<Duration>)> = report
+            .tasks
+            .iter()
+            .filter(|span| matches!(span.outcome, Outcome::Executed | Outcome::Restored))
+            .map(|span| (span.key.clone(), ttls.get(&span.key).copied()))
+            .collect();
         let entry = RunEntry::new(report);
         let (written, entry) = off_runtime(&self.shared.ctx.db, move |store| {
-            let written = journal::record(store, &entry, keep).and_then(|()| {
-                store.flush().map_err(|failed| DuraflowError::Persist {
-                    key: failed.key,
-                    source: failed.source,
-                })
-            });
+            let written = usage::record(store, &entry.id, used)
+                .and_then(|()| journal::record(store, &entry, keep))
+                .and_then(|()| {
+                    store.flush().map_err(|failed| DuraflowError::Persist {
+                        key: failed.key,
+                        source: failed.source,
+                    })
+                });
+            if written.is_ok() && usage::compaction_due() {
+                // Best effort: entries that stay unfolded are folded next time.
+                let _ = store.list().map(|listed| usage::compact(store, &listed));
+            }
             (written, entry)
         })
         .await;

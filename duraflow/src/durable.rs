@@ -12,7 +12,7 @@ use crate::fingerprint::Fingerprint;
 use crate::key::{check_key, TaskKey};
 use crate::options::{Cache, TaskOptions};
 use crate::report::Outcome;
-use crate::run_state::RunState;
+use crate::run_state::{RunState, Start};
 pub(crate) use crate::shared::Shared;
 use crate::shared::{executed, failed_output, restored, Ran};
 use crate::store::off_runtime;
@@ -140,7 +140,7 @@ where
     pub fn new(key: &str, ctx: Arc<Context>, task: T, progress: Option<Progress>) -> Self {
         let shared = Shared::new(ctx, None);
         if let Some(progress) = progress {
-            shared.observers.write().push_progress(progress);
+            shared.observe(|observers| observers.push_progress(progress));
         }
         Self::sharing(TaskKey::from(key), Arc::new(shared), task, Storing::whole())
     }
@@ -176,6 +176,18 @@ impl<T: dagx::Task> Durable<T> {
     pub fn with_schema(mut self, schema: u32) -> Self {
         self.options.schema = schema;
         self
+    }
+
+    /// Sets how long after it was written a record is restored: an older one is not, the
+    /// task runs again ([`Miss::Expired`]).
+    pub fn with_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.options.ttl = Some(ttl);
+        self
+    }
+
+    /// The ttl of its records, if any.
+    pub(crate) fn ttl(&self) -> Option<std::time::Duration> {
+        self.options.ttl
     }
 
     /// The key.
@@ -214,6 +226,8 @@ where
         T::Input: Clone,
     {
         let store = Arc::clone(&self.shared.ctx.db);
+        // A sweep of this process leaves the record alone until it is durable.
+        let _in_use = crate::in_use::register([self.key.clone()].into_iter().collect());
         let output = self.execute_direct(input).await?;
         off_runtime(&store, |s| s.flush())
             .await
@@ -246,38 +260,29 @@ where
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
-        let shared = Arc::clone(&self.shared);
-        let key = self.key.clone();
         let began = Instant::now();
         #[cfg(feature = "tracing")]
         let (span, started) = (
             tracing::info_span!(
                 "duraflow.task",
-                key = %key,
+                key = %self.key,
                 outcome = tracing::field::Empty,
                 elapsed_us = tracing::field::Empty,
             ),
             Instant::now(),
         );
+        // Boxed apart from the future that awaits it: nested, each would hold the wrapper
+        // and its inputs again, and one large allocation takes the allocator's slow path
+        // where two small ones do not.
+        let sequence = Box::pin(self.sequence(prepare, began));
         #[cfg(feature = "tracing")]
-        let result =
-            tracing::Instrument::instrument(self.sequence(prepare, began), span.clone()).await;
+        let result = tracing::Instrument::instrument(sequence, span.clone()).await;
         #[cfg(not(feature = "tracing"))]
-        let result = self.sequence(prepare, began).await;
+        let result = sequence.await;
         #[cfg(feature = "tracing")]
         {
             span.record("elapsed_us", started.elapsed().as_micros() as u64);
             span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
-        }
-        if let Err(error) = &result {
-            shared.emit(&Event::Failed { key: &key, error });
-            if let Some(run) = &shared.run {
-                let outcome = match error {
-                    DuraflowError::InputUnavailable { .. } => Outcome::Skipped,
-                    _ => Outcome::Failed,
-                };
-                run.span(&key, outcome, began);
-            }
         }
         result
     }
@@ -301,117 +306,138 @@ where
             abilities,
             shared,
         } = self;
-        let ctx = &shared.ctx;
-        check_key(&key)?;
-        shared.emit(&Event::Started { key: &key });
+        let result = async {
+            let ctx = &shared.ctx;
+            check_key(&key)?;
+            shared.emit(&Event::Started { key: &key });
 
-        // Resume by key needs no inputs to restore a task; `cache = inputs` needs them first.
-        let fingerprints = options.cache == Cache::Inputs && abilities.is_some();
-        let mut prepare = Some(prepare);
-        let mut prepared = None;
-        if fingerprints {
-            prepared = Some(prepare.take().expect("prepared once").await);
-        }
-        let input_fingerprint = match (&prepared, &abilities) {
-            (Some((Some(inputs), _)), Some(abilities)) => {
-                let mut fields = Fingerprint::new();
-                (abilities.fingerprint_state)(&task, &mut fields)
-                    .then(|| Fingerprint::finish(&fields, inputs, version))
+            // Resume by key needs no inputs to restore a task; `cache = inputs` needs them first.
+            let fingerprints = options.cache == Cache::Inputs && abilities.is_some();
+            let mut prepare = Some(prepare);
+            let mut prepared = None;
+            if fingerprints {
+                prepared = Some(prepare.take().expect("prepared once").await);
             }
-            _ => None,
-        };
-        let expect = Expect {
-            schema_version: options.schema,
-            task_version: Some(version),
-            input_fingerprint,
-        };
-
-        let forced = shared.run.as_ref().is_some_and(|run| run.is_forced(&key));
-        let (miss, stale) = match forced {
-            true => (Miss::Forced, None),
-            false => match look_up(&shared, &key, storing, expect).await? {
-                Ok(value) => return Ok(restored(&shared, &key, value, began)),
-                Err(missed) => missed,
-            },
-        };
-        let coordinated = ctx.db.coordinates();
-        if coordinated && !forced {
-            if let Some(value) = claim(ctx, &key, storing, expect, stale).await? {
-                return Ok(restored(&shared, &key, value, began));
-            }
-        }
-        shared.emit(&Event::Missed {
-            key: &key,
-            reason: &miss,
-        });
-
-        let (_, mut start) = match prepared {
-            Some(prepared) => prepared,
-            None => prepare.take().expect("prepared once").await,
-        };
-        let started = Instant::now();
-        let mut attempt = 1;
-        let attempted = loop {
-            let spare = match &abilities {
-                Some(abilities) if attempt <= options.retries => (abilities.clone)(&task),
+            let input_fingerprint = match (&prepared, &abilities) {
+                (Some((Some(inputs), _)), Some(abilities)) => {
+                    let mut fields = Fingerprint::new();
+                    (abilities.fingerprint_state)(&task, &mut fields)
+                        .then(|| Fingerprint::finish(&fields, inputs, version))
+                }
                 _ => None,
             };
-            let result = attempt_once(start(task), options.timeout).await;
-            let failure = match &result {
-                Ok(output) => {
-                    (storing.failure)(output).map(|error| format!("it returned Err: {error}"))
-                }
-                Err(Failure::InputUnavailable(_)) => None,
-                Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
-                Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
+            let expect = Expect {
+                schema_version: options.schema,
+                task_version: Some(version),
+                input_fingerprint,
+                ttl: options.ttl,
             };
-            match (failure, spare) {
-                (Some(error), Some(spare)) => {
-                    shared.emit(&Event::Retrying {
-                        key: &key,
-                        attempt,
-                        error: &error,
-                    });
-                    tokio::time::sleep(options.pause_before(attempt, &key)).await;
-                    task = spare;
-                    attempt += 1;
-                }
-                _ => break result,
-            }
-        };
 
-        let stamp = Stamp {
-            task_version: version,
-            schema_version: options.schema,
-            input_fingerprint: input_fingerprint.unwrap_or_default(),
-        };
-        let persisted = match attempted {
-            Ok(output) => match (storing.failure)(&output) {
-                None => persist(ctx, &key, storing, stamp, &output).map(|()| (output, true)),
-                Some(message) => {
-                    failed_output(&shared, &key, message);
-                    Ok((output, false))
+            let start = shared
+                .run
+                .as_ref()
+                .map_or(Start::Read, |run| run.begin(&key));
+            let forced = matches!(start, Start::Forced);
+            let (miss, stale) = match start {
+                Start::Forced => (Miss::Forced, None),
+                start => match look_up(&shared, &key, storing, expect, start).await? {
+                    Ok(value) => return Ok(restored(&shared, &key, value, began)),
+                    Err(missed) => missed,
+                },
+            };
+            let coordinated = ctx.db.coordinates();
+            if coordinated && !forced {
+                // Boxed, as the other rare steps below: a task's future stays small enough for
+                // the allocator's fast path, which every task of a run takes.
+                if let Some(value) = Box::pin(claim(ctx, &key, storing, expect, stale)).await? {
+                    return Ok(restored(&shared, &key, value, began));
                 }
-            },
-            Err(failure) => Err(failure_error(&key, failure, attempt, || {
-                let lost = shared.run.as_ref().map(RunState::lost).unwrap_or_default();
-                lost.iter().map(ToString::to_string).collect()
-            })),
-        };
-        if coordinated && !matches!(persisted, Ok((_, true))) {
-            // Best effort: an unreleased claim expires with its lease.
-            let owned = key.clone();
-            let _ = off_runtime(&ctx.db, move |s| s.release(&owned)).await;
+            }
+            shared.emit(&Event::Missed {
+                key: &key,
+                reason: &miss,
+            });
+
+            let (_, mut start) = match prepared {
+                Some(prepared) => prepared,
+                None => prepare.take().expect("prepared once").await,
+            };
+            let started = Instant::now();
+            let mut attempt = 1;
+            let attempted = loop {
+                let spare = match &abilities {
+                    Some(abilities) if attempt <= options.retries => (abilities.clone)(&task),
+                    _ => None,
+                };
+                let result = attempt_once(start(task), options.timeout).await;
+                let failure = match &result {
+                    Ok(output) => {
+                        (storing.failure)(output).map(|error| format!("it returned Err: {error}"))
+                    }
+                    Err(Failure::InputUnavailable(_)) => None,
+                    Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
+                    Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
+                };
+                match (failure, spare) {
+                    (Some(error), Some(spare)) => {
+                        shared.emit(&Event::Retrying {
+                            key: &key,
+                            attempt,
+                            error: &error,
+                        });
+                        Box::pin(tokio::time::sleep(options.pause_before(attempt, &key))).await;
+                        task = spare;
+                        attempt += 1;
+                    }
+                    _ => break result,
+                }
+            };
+
+            let stamp = Stamp {
+                task_version: version,
+                schema_version: options.schema,
+                input_fingerprint: input_fingerprint.unwrap_or_default(),
+            };
+            let persisted = match attempted {
+                Ok(output) => match (storing.failure)(&output) {
+                    None => persist(ctx, &key, storing, stamp, &output).map(|()| (output, true)),
+                    Some(message) => {
+                        failed_output(&shared, &key, message);
+                        Ok((output, false))
+                    }
+                },
+                Err(failure) => Err(failure_error(&key, failure, attempt, || {
+                    let lost = shared.run.as_ref().map(RunState::lost).unwrap_or_default();
+                    lost.iter().map(ToString::to_string).collect()
+                })),
+            };
+            if coordinated && !matches!(persisted, Ok((_, true))) {
+                // Best effort: an unreleased claim expires with its lease.
+                let owned = key.clone();
+                let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
+            }
+            let (output, persisted) = persisted?;
+            let ran = Ran {
+                reason: miss,
+                persisted,
+                attempts: attempt,
+                elapsed: started.elapsed(),
+            };
+            executed(&shared, &key, ran, began);
+            Ok(output)
         }
-        let (output, persisted) = persisted?;
-        let ran = Ran {
-            reason: miss,
-            persisted,
-            attempts: attempt,
-            elapsed: started.elapsed(),
-        };
-        executed(&shared, &key, ran, began);
-        Ok(output)
+        .await;
+        if let Err(error) = &result {
+            shared.emit(&Event::Failed { key: &key, error });
+            if let Some(run) = &shared.run {
+                let outcome = match error {
+                    DuraflowError::InputUnavailable { .. } => Outcome::Skipped,
+                    _ => Outcome::Failed,
+                };
+                run.ended(&key, outcome, began, None);
+            }
+        }
+        result
     }
 }
 
@@ -422,11 +448,11 @@ async fn look_up<O>(
     key: &TaskKey,
     storing: Storing<O>,
     expect: Expect,
+    start: Start,
 ) -> Result<Result<O, (Miss, Option<Vec<u8>>)>, DuraflowError> {
-    let prefetched = shared.run.as_ref().and_then(|run| run.take_prefetched(key));
-    let record = match prefetched {
-        Some(record) => record,
-        None => {
+    let record = match start {
+        Start::Prefetched(record) => record,
+        Start::Read | Start::Forced => {
             let owned = key.clone();
             off_runtime(&shared.ctx.db, move |s| s.get(&owned))
                 .await

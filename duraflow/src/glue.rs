@@ -37,9 +37,13 @@ where
     }
 
     /// The task's real error is kept in its run's state; dagx, which turns any error into
-    /// `InvalidDependency`, gets its message.
-    async fn extract_and_run(self, receivers: Receivers) -> Result<Self::Output, String> {
-        {
+    /// `InvalidDependency`, gets its message. The future is boxed here: dagx moves it
+    /// several times before it runs, and a pointer moves faster than a whole task.
+    fn extract_and_run(
+        self,
+        receivers: Receivers,
+    ) -> impl Future<Output = Result<Self::Output, String>> + Send {
+        let boxed: BoxFuture<'static, _> = Box::pin(async move {
             let shared = Arc::clone(self.shared());
             let result = match self.receive() {
                 // duraflow receives the inputs itself: it can fingerprint them and retry.
@@ -80,7 +84,8 @@ where
                 }
                 message
             })
-        }
+        });
+        boxed
     }
 }
 

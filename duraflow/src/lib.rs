@@ -70,8 +70,12 @@
 //!   duraflow-rs callback, a [`Progress`]. Each [`TaskSpan`] says when a task began and
 //!   ended and its [`Outcome`]. Every run leaves a [`RunEntry`] in the store's run journal
 //!   (keys under [`JOURNAL_PREFIX`], the last [`DEFAULT_JOURNAL_RUNS`] kept), read with
-//!   [`Context::runs`].
-//! * **Options.** [`TaskOptions`] (caching, retries, backoff, timeout, schema version) and
+//!   [`Context::runs`], and records when it last used each key ([`LastUse`], read with
+//!   [`Context::last_used`]).
+//! * **Retention.** [`Context::sweep`] removes what a run did not use; [`Context::sweep_with`]
+//!   removes what a [`Retention`] policy selects (unused for a while, beyond a size cap,
+//!   expired) and says what it [`Swept`]: each [`Removed`] record and [`Why`].
+//! * **Options.** [`TaskOptions`] (caching, ttl, retries, backoff, timeout, schema version) and
 //!   [`Cache`] (resume by key, or reuse only for the same inputs), for
 //!   [`DurableDag::task_with`] and [`DurableDag::with_cache`]; [`parse_duration`] reads the
 //!   durations the attribute takes (`"100ms"`, `"30s"`).
@@ -110,6 +114,7 @@ mod error;
 mod events;
 mod fingerprint;
 mod glue;
+mod in_use;
 mod journal;
 mod key;
 mod options;
@@ -119,12 +124,15 @@ mod payload;
 mod power_loss;
 mod reduce;
 mod report;
+mod retention;
 mod run_state;
 mod schema;
 mod shared;
 pub mod store;
 mod storing;
+mod sweep;
 mod timeline;
+mod usage;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -143,17 +151,26 @@ pub use events::{Event, EventHandler, Progress};
 pub use fingerprint::Fingerprint;
 pub use journal::{RunEntry, DEFAULT_JOURNAL_RUNS, JOURNAL_PREFIX};
 pub use key::{validate_key, TaskKey, MAX_KEY_LEN};
+/// The `object_store` crate that [`ObjectStore`] is built on, for stores configured by hand.
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use object_store;
 pub use options::{parse_duration, Cache, TaskOptions};
 pub use reduce::Family;
 pub use report::{Outcome, RunReport, Skipped, TaskFailure, TaskRun, TaskSpan};
+pub use retention::{Removed, Retention, Swept, Why};
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use store::ObjectStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresStore;
-pub use store::{Claim, FailedWrite, FileStore, Found, Listed, MemoryStore, Storage};
+pub use store::{CachedStore, Claim, FailedWrite, FileStore, Found, Listed, MemoryStore, Storage};
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
-pub use store::{RedbBuilder, RedbStore};
+pub use store::{RedbBuilder, RedbReader, RedbStore};
 pub use storing::Persistable;
+pub use usage::LastUse;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

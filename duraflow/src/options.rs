@@ -15,9 +15,9 @@ pub enum Cache {
     Inputs,
 }
 
-/// Options of one task: caching, retries and timeout. Set with
-/// `#[durable(cache = inputs, retries = 3, backoff = "100ms", timeout = "30s")]` or with
-/// [`crate::DurableDag::task_with`].
+/// Options of one task: caching, expiry, retries and timeout. Set with
+/// `#[durable(cache = inputs, ttl = "7d", retries = 3, backoff = "100ms", timeout = "30s")]`
+/// or with [`crate::DurableDag::task_with`].
 ///
 /// ```
 /// use duraflow::{Cache, TaskOptions};
@@ -26,13 +26,18 @@ pub enum Cache {
 ///     .cache(Cache::Inputs)
 ///     .retries(3)
 ///     .backoff(Duration::from_millis(100))
-///     .timeout(Duration::from_secs(30));
+///     .timeout(Duration::from_secs(30))
+///     .ttl(Duration::from_secs(7 * 86_400));
 /// assert_eq!(options.retries, 3);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskOptions {
     /// When a record is reused.
     pub cache: Cache,
+    /// How long after it was written a record is reused; `None` (the default) for as long
+    /// as it is kept. An older record is not restored: the task runs, with
+    /// [`crate::Miss::Expired`] as its reason.
+    pub ttl: Option<Duration>,
     /// Attempts after the first one, on a panic, a `Result::Err` output or a timeout.
     /// Retrying needs the task to be `Clone` (`#[derive(Clone)]`).
     pub retries: u32,
@@ -50,6 +55,7 @@ impl TaskOptions {
     /// Resume by key, no retries, no timeout.
     pub const DEFAULT: TaskOptions = TaskOptions {
         cache: Cache::Key,
+        ttl: None,
         retries: 0,
         backoff: Duration::from_millis(100),
         timeout: None,
@@ -59,6 +65,12 @@ impl TaskOptions {
     /// With `cache`.
     pub const fn cache(mut self, cache: Cache) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// With records reused for at most `ttl` after they were written.
+    pub const fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
         self
     }
 

@@ -21,38 +21,56 @@ pub(crate) enum Refresh {
     Keys(HashSet<String>),
 }
 
-/// When the run began and when each of its tasks began and ended.
-struct Timeline {
+/// What the run's tasks log as they end, under one lock: when the run began, when each
+/// task began and ended and how, and what ran.
+struct Log {
     started: Instant,
     started_at_ms: u64,
     spans: Vec<TaskSpan>,
+    /// The executed tasks, in completion order.
+    executed: Vec<TaskRun>,
+    restored: usize,
 }
 
-impl Default for Timeline {
+impl Default for Log {
     fn default() -> Self {
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        Timeline {
+        Log {
             started: Instant::now(),
             started_at_ms: since_epoch.as_millis() as u64,
             spans: Vec::new(),
+            executed: Vec::new(),
+            restored: 0,
         }
     }
+}
+
+/// What a task looks up when it starts, under one lock.
+#[derive(Default)]
+struct Lookups {
+    refresh: Refresh,
+    /// The records of the DAG's keys read before the run, or `None` when nothing was read:
+    /// each task then reads its own record.
+    prefetched: Option<HashMap<TaskKey, Found>>,
+}
+
+/// How a task of the run starts.
+pub(crate) enum Start {
+    /// A refresh was asked for: run it without looking at its record.
+    Forced,
+    /// Its record, read before the run (`None`: there is none).
+    Prefetched(Option<Vec<u8>>),
+    /// Its record is to be read now.
+    Read,
 }
 
 /// The state of the run in progress, reset by [`RunState::start`].
 #[derive(Default)]
 pub(crate) struct RunState {
-    /// The records of the DAG's keys read before the run (`None` inside: no record), or
-    /// `None` when nothing was read: each task then reads its own record.
-    prefetched: Mutex<Option<HashMap<TaskKey, Found>>>,
-    refresh: Mutex<Refresh>,
-    /// The executed tasks, in completion order.
-    executed: Mutex<Vec<TaskRun>>,
-    restored: AtomicUsize,
-    /// Tasks of the run completed so far, restored or executed.
-    completed: AtomicUsize,
+    lookups: Mutex<Lookups>,
+    log: Mutex<Log>,
     /// Every task error of the run, in the order they happened.
     errors: Mutex<Vec<DuraflowError>>,
     failed: Mutex<Vec<TaskFailure>>,
@@ -60,26 +78,20 @@ pub(crate) struct RunState {
     /// The tasks that failed or were skipped without an output: their dependents cannot run.
     lost: Mutex<Vec<TaskKey>>,
     total: AtomicUsize,
-    timeline: Mutex<Timeline>,
 }
 
 impl RunState {
     /// Starts a run of `total` tasks with an empty log.
     pub(crate) fn start(&self, total: usize) {
         self.total.store(total, Ordering::Relaxed);
-        self.executed.lock().clear();
         self.errors.lock().clear();
         self.failed.lock().clear();
         self.skipped.lock().clear();
         self.lost.lock().clear();
-        *self.timeline.lock() = Timeline::default();
-        self.restored.store(0, Ordering::Relaxed);
-        self.completed.store(0, Ordering::Relaxed);
-    }
-
-    /// Counts a completed task; returns how many of the run have completed.
-    pub(crate) fn complete(&self) -> usize {
-        self.completed.fetch_add(1, Ordering::Relaxed) + 1
+        let mut log = Log::default();
+        // One span a task: sized once, not regrown (and copied) as the run goes.
+        log.spans.reserve(total);
+        *self.log.lock() = log;
     }
 
     /// Tasks of the run.
@@ -89,54 +101,59 @@ impl RunState {
 
     /// Sets which tasks the next runs execute whatever their records hold.
     pub(crate) fn set_refresh(&self, refresh: Refresh) {
-        *self.refresh.lock() = refresh;
-    }
-
-    /// Whether the task under `key` must run again without looking at its record.
-    pub(crate) fn is_forced(&self, key: &str) -> bool {
-        match &*self.refresh.lock() {
-            Refresh::None => false,
-            Refresh::All => true,
-            Refresh::Keys(keys) => keys.contains(key),
-        }
+        self.lookups.lock().refresh = refresh;
     }
 
     /// Keeps the records read before the run, for the tasks to take.
     pub(crate) fn set_prefetched(&self, records: HashMap<TaskKey, Found>) {
-        *self.prefetched.lock() = Some(records);
+        self.lookups.lock().prefetched = Some(records);
     }
 
-    /// The record read before the run for `key` (`Some(None)`: there is none), taken out so
-    /// its buffer goes once the task decoded it; `None` when it was not read before.
-    pub(crate) fn take_prefetched(&self, key: &str) -> Option<Option<Vec<u8>>> {
-        match self.prefetched.lock().as_mut()?.remove(key)? {
-            Found::Record(record) => Some(Some(record)),
-            Found::Absent => Some(None),
-            Found::Unread => None,
+    /// How the task under `key` starts; a record read before the run is taken out, so its
+    /// buffer goes once the task decoded it.
+    pub(crate) fn begin(&self, key: &str) -> Start {
+        let mut lookups = self.lookups.lock();
+        let forced = match &lookups.refresh {
+            Refresh::None => false,
+            Refresh::All => true,
+            Refresh::Keys(keys) => keys.contains(key),
+        };
+        if forced {
+            return Start::Forced;
+        }
+        let found = lookups.prefetched.as_mut().and_then(|p| p.remove(key));
+        match found {
+            Some(Found::Record(record)) => Start::Prefetched(Some(record)),
+            Some(Found::Absent) => Start::Prefetched(None),
+            Some(Found::Unread) | None => Start::Read,
         }
     }
 
-    /// Logs when the task under `key`, which began at `began`, ended, and how.
-    pub(crate) fn span(&self, key: &TaskKey, outcome: Outcome, began: Instant) {
-        let mut timeline = self.timeline.lock();
-        let start = began.saturating_duration_since(timeline.started);
-        let end = timeline.started.elapsed();
-        timeline.spans.push(TaskSpan {
+    /// Logs that the task under `key`, which began at `began`, ended with `outcome` (and,
+    /// if it ran, what ran); returns how many tasks of the run have completed (restored or
+    /// executed).
+    pub(crate) fn ended(
+        &self,
+        key: &TaskKey,
+        outcome: Outcome,
+        began: Instant,
+        ran: Option<TaskRun>,
+    ) -> usize {
+        let now = Instant::now();
+        let mut log = self.log.lock();
+        let span = TaskSpan {
             key: key.clone(),
             outcome,
-            start,
-            end,
-        });
-    }
-
-    /// Logs a task that ran.
-    pub(crate) fn executed(&self, run: TaskRun) {
-        self.executed.lock().push(run);
-    }
-
-    /// Counts a task whose output came from the store.
-    pub(crate) fn restored(&self) {
-        self.restored.fetch_add(1, Ordering::Relaxed);
+            start: began.saturating_duration_since(log.started),
+            end: now.saturating_duration_since(log.started),
+        };
+        log.spans.push(span);
+        match ran {
+            Some(ran) => log.executed.push(ran),
+            None if outcome == Outcome::Restored => log.restored += 1,
+            None => {}
+        }
+        log.executed.len() + log.restored
     }
 
     /// The tasks of the run that have failed without an output so far.
@@ -176,21 +193,21 @@ impl RunState {
     /// The report of the run that ends, and its first real error: an `InputUnavailable` is
     /// only the consequence of another failure, so it is returned when nothing else failed.
     pub(crate) fn finish(&self) -> (RunReport, Option<DuraflowError>) {
-        self.prefetched.lock().take();
-        let runs = std::mem::take(&mut *self.executed.lock());
+        self.lookups.lock().prefetched = None;
         let mut errors = std::mem::take(&mut *self.errors.lock());
         let first = errors
             .iter()
             .position(|error| !matches!(error, DuraflowError::InputUnavailable { .. }))
             .or((!errors.is_empty()).then_some(0))
             .map(|at| errors.swap_remove(at));
-        let timeline = std::mem::take(&mut *self.timeline.lock());
+        let log = std::mem::take(&mut *self.log.lock());
+        let runs = log.executed;
         let report = RunReport {
-            started_at_ms: timeline.started_at_ms,
-            elapsed: timeline.started.elapsed(),
-            tasks: timeline.spans,
+            started_at_ms: log.started_at_ms,
+            elapsed: log.started.elapsed(),
+            tasks: log.spans,
             executed: runs.len(),
-            restored: self.restored.swap(0, Ordering::Relaxed),
+            restored: log.restored,
             not_persisted: runs.iter().filter(|run| !run.persisted).count(),
             runs,
             failed: std::mem::take(&mut *self.failed.lock()),

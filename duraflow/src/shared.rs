@@ -8,7 +8,7 @@ use crate::report::{Outcome, TaskRun};
 use crate::run_state::RunState;
 use crate::{Context, DuraflowError, Miss};
 use parking_lot::RwLock;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 /// after the tasks, they reach every task) and, in a DAG, the state of its run.
 pub(crate) struct Shared {
     pub(crate) ctx: Arc<Context>,
-    pub(crate) observers: RwLock<Observers>,
+    observers: RwLock<Observers>,
+    /// Whether a handler was added: until then events reach no one and take no lock.
+    observed: AtomicBool,
     pub(crate) run: Option<RunState>,
 }
 
@@ -25,12 +27,21 @@ impl Shared {
         Shared {
             ctx,
             observers: RwLock::default(),
+            observed: AtomicBool::new(false),
             run,
         }
     }
 
+    /// Adds handlers (`add` gets the list): they reach every task of every later run.
+    pub(crate) fn observe(&self, add: impl FnOnce(&mut Observers)) {
+        add(&mut self.observers.write());
+        self.observed.store(true, Ordering::Release);
+    }
+
     pub(crate) fn emit(&self, event: &Event<'_>) {
-        self.observers.read().emit(event);
+        if self.observed.load(Ordering::Acquire) {
+            self.observers.read().emit(event);
+        }
     }
 }
 
@@ -73,7 +84,17 @@ pub(crate) fn executed(shared: &Shared, key: &TaskKey, ran: Ran, began: Instant)
         persisted,
         "executed"
     );
-    let (completed, total) = completed(shared, key);
+    let outcome = match persisted {
+        true => Outcome::Executed,
+        false => Outcome::Failed,
+    };
+    let ran = TaskRun {
+        key: key.clone(),
+        reason,
+        persisted,
+        attempts,
+    };
+    let (completed, total) = completed(shared, key, outcome, began, Some(ran));
     shared.emit(&Event::Executed {
         key,
         elapsed,
@@ -83,30 +104,13 @@ pub(crate) fn executed(shared: &Shared, key: &TaskKey, ran: Ran, began: Instant)
     if persisted {
         shared.emit(&Event::Persisted { key });
     }
-    if let Some(run) = &shared.run {
-        let outcome = match persisted {
-            true => Outcome::Executed,
-            false => Outcome::Failed,
-        };
-        run.span(key, outcome, began);
-        run.executed(TaskRun {
-            key: key.clone(),
-            reason,
-            persisted,
-            attempts,
-        });
-    }
 }
 
 /// Counts and reports a task whose output came from the store; returns its value.
 pub(crate) fn restored<O>(shared: &Shared, key: &TaskKey, value: O, began: Instant) -> O {
-    if let Some(run) = &shared.run {
-        run.restored();
-        run.span(key, Outcome::Restored, began);
-    }
     #[cfg(feature = "tracing")]
     tracing::debug!(key = %key, outcome = "restored", "restored from the store");
-    let (completed, total) = completed(shared, key);
+    let (completed, total) = completed(shared, key, Outcome::Restored, began, None);
     shared.emit(&Event::Restored {
         key,
         completed,
@@ -115,13 +119,22 @@ pub(crate) fn restored<O>(shared: &Shared, key: &TaskKey, value: O, began: Insta
     value
 }
 
-/// Counts a completed task in the context (telling the progress callbacks) and in its run;
-/// returns the run's count and total (a direct call: the context's count, no total).
-fn completed(shared: &Shared, key: &str) -> (usize, Option<usize>) {
+/// Counts a completed task in the context (telling the progress callbacks) and logs it in
+/// its run; returns the run's count and total (a direct call: the context's count, no
+/// total).
+fn completed(
+    shared: &Shared,
+    key: &TaskKey,
+    outcome: Outcome,
+    began: Instant,
+    ran: Option<TaskRun>,
+) -> (usize, Option<usize>) {
     let in_context = shared.ctx.completed_count.fetch_add(1, Ordering::SeqCst) + 1;
-    shared.observers.read().progress(key, in_context);
+    if shared.observed.load(Ordering::Acquire) {
+        shared.observers.read().progress(key, in_context);
+    }
     match &shared.run {
-        Some(run) => (run.complete(), Some(run.total())),
+        Some(run) => (run.ended(key, outcome, began, ran), Some(run.total())),
         None => (in_context, None),
     }
 }

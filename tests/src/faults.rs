@@ -13,6 +13,9 @@ pub enum Fault {
     Error(i32),
     /// The operation sleeps, then proceeds.
     Delay(Duration),
+    /// The operation prints `stopped` on stdout and never returns: its process waits to be
+    /// killed there.
+    Stop,
 }
 
 /// Wraps a store; the operation chosen by its [`Target`] gets `fault`.
@@ -99,6 +102,13 @@ impl FaultyStore {
             Fault::Delay(pause) => {
                 std::thread::sleep(pause);
                 Ok(())
+            }
+            Fault::Stop => {
+                println!("stopped");
+                std::io::Write::flush(&mut std::io::stdout())?;
+                loop {
+                    std::thread::park();
+                }
             }
         }
     }

@@ -7,6 +7,8 @@
 pub mod faults;
 pub mod pg_dag;
 pub mod pg_workers;
+pub mod s3_server;
+pub mod sweep_store;
 
 use dagx::{task, DagRunner, Task, TaskHandle};
 use duraflow::{Context, DurableDag, DuraflowError, RunReport};
@@ -16,6 +18,14 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The number in the environment variable `name`, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Every key with a record in `store`, sorted.
 pub fn stored_keys(store: &dyn duraflow::Storage) -> Vec<String> {
@@ -202,6 +212,22 @@ pub async fn run(
     log: &SideLog,
 ) -> Result<(RunReport, BTreeMap<String, u64>), DuraflowError> {
     run_built(ctx, |d| build(d, log)).await
+}
+
+/// Runs the crash-test DAG once against `ctx` in a test's child process: prints `done:
+/// executed N, restored M` when the run completes; prints the error and exits 1 when it
+/// fails.
+pub async fn run_in_child(ctx: Context, log: &SideLog) {
+    match run(Arc::new(ctx), log).await {
+        Ok((report, _)) => println!(
+            "done: executed {}, restored {}",
+            report.executed, report.restored
+        ),
+        Err(e) => {
+            eprintln!("run failed: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Runs the DAG that `build` adds once against `ctx`; returns the report and every output

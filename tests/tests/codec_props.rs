@@ -114,6 +114,7 @@ fn strict(stamp: Stamp) -> Expect {
         schema_version: stamp.schema_version,
         task_version: Some(stamp.task_version),
         input_fingerprint: Some(stamp.input_fingerprint),
+        ttl: Some(std::time::Duration::from_secs(86_400)),
     }
 }
 
@@ -221,6 +222,36 @@ fn decodes_as_anything(key: &str, bytes: &[u8]) -> bool {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A record is expired exactly when it is older than the ttl asked for (ages within a
+    /// second of the ttl are left out: the clock moves while the test runs).
+    #[test]
+    fn a_record_is_expired_exactly_when_older_than_its_ttl(
+        ttl_s in 1u64..1_000_000,
+        age_s in 0u64..2_000_000,
+        value in any::<i64>(),
+    ) {
+        prop_assume!(age_s.abs_diff(ttl_s) > 1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let record = encode("k", &value, Stamp::default()).unwrap();
+        let record = duraflow_tests::sweep_store::written_at(record, now - age_s * 1000);
+        let ttl = std::time::Duration::from_secs(ttl_s);
+        let expect = Expect { ttl: Some(ttl), ..Expect::default() };
+        match decode::<i64>("k", &record, expect) {
+            Ok(decoded) => {
+                prop_assert!(age_s < ttl_s);
+                prop_assert_eq!(decoded, value);
+            }
+            Err(Miss::Expired { ttl: reported, .. }) => {
+                prop_assert!(age_s > ttl_s);
+                prop_assert_eq!(reported, ttl);
+            }
+            Err(other) => prop_assert!(false, "{other}"),
+        }
+    }
 
     #[test]
     fn integers_round_trip(key in "\\PC*", v in any::<(i8, i32, i64, u64, u128)>(), stamp in stamp()) {

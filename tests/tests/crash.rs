@@ -13,6 +13,7 @@
 //! `DURAFLOW_CRASH_KILLS` (default 100 per store) and `DURAFLOW_CRASH_SEED` tune the run.
 
 use duraflow::{Context, DuraflowError, FileStore, MemoryStore, RedbStore};
+use duraflow_tests::env_number;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,13 +22,6 @@ use std::time::{Duration, Instant};
 
 /// Kills on one store before starting over with an empty one.
 const KILLS_PER_STORE: usize = 5;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn reference() -> BTreeMap<String, u64> {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");

@@ -4,64 +4,14 @@
 mod common;
 
 use common::{
-    files_below, record_files, spawn, temp_files, Counted, CountedAdd, Load, Runs, MARKER,
+    files_below, record_files, spawn, temp_files, tricky_keys, Counted, CountedAdd, Load, Runs,
+    MARKER,
 };
 use dagx::DagRunner;
 use duraflow::{Context, DurableDag, DuraflowError, FileStore, MemoryStore};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
-
-/// Keys that a naive key → file name mapping would merge, escape from, or choke on.
-fn tricky_keys() -> Vec<String> {
-    let mut keys: Vec<String> = [
-        "a.b",
-        "a_b",
-        "a/b",
-        "a\\b",
-        "a-b",
-        "a b",
-        "ab",
-        "..",
-        ".",
-        "...",
-        "/",
-        "./x",
-        "../x",
-        "../../etc/passwd",
-        "/abs",
-        "Key",
-        "key",
-        "KEY",
-        "kEy",
-        "_2e",
-        "_5f",
-        "~",
-        "-",
-        "_",
-        ".tmp-1-0",
-        "con",
-        "nul",
-        "a:b",
-        "a*b?",
-        "ключ",
-        "日本語/キー",
-        "🎉",
-        "e\u{301}",
-        "\u{e9}",
-        "tab\there",
-        "new\nline",
-    ]
-    .iter()
-    .map(|k| k.to_string())
-    .collect();
-    keys.push("x".repeat(5_000));
-    keys.push(format!("{}y", "x".repeat(4_999)));
-    keys.push("X".repeat(5_000));
-    keys.push("é".repeat(2_500)); // 5,000 bytes of two-byte characters
-    keys.push(format!("{}/..", "a".repeat(4_997)));
-    keys
-}
 
 #[test]
 fn keys_that_look_alike_are_stored_and_read_back_apart() -> Result<(), DuraflowError> {

@@ -1,6 +1,7 @@
 //! The commands, one module each. Each opens the store, writes its report to `out`, and says
 //! whether it found problems; errors that stop it are [`Fatal`](crate::error::Fatal).
 
+pub mod du;
 pub mod gc;
 pub mod ls;
 pub mod report;

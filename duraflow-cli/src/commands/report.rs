@@ -10,7 +10,7 @@ use std::path::Path;
 /// Writes the timeline page of run `run` (an id or `last`) of the store at `path` to
 /// `output`.
 pub fn run(path: &Path, run: &str, output: &Path, out: &mut dyn Write) -> Result<Outcome, Fatal> {
-    let store = Store::open(path)?;
+    let store = Store::open_read_only(path)?;
     let runs = store.context_runs()?;
     let entry = find(&runs, run, &store)?;
     entry

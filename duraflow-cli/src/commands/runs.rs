@@ -37,7 +37,7 @@ pub fn find<'r>(runs: &'r [RunEntry], run: &str, store: &Store) -> Result<&'r Ru
 
 /// Lists the runs of the store at `path`, or the tasks of one.
 pub fn run(path: &Path, options: &Options<'_>, out: &mut dyn Write) -> Result<Outcome, Fatal> {
-    let store = Store::open(path)?;
+    let store = Store::open_read_only(path)?;
     let runs = store.context_runs()?;
     match options.run {
         None => list(&runs, options.json, out)?,

@@ -10,7 +10,7 @@ use std::path::Path;
 /// Checks every record of the store at `path` (structure, checksum, and that it is stored
 /// under its own key), prints each bad one with the reason, and ends with a summary.
 pub fn run(path: &Path, out: &mut dyn Write) -> Result<Outcome, Fatal> {
-    let store = Store::open(path)?;
+    let store = Store::open_read_only(path)?;
     let (mut checked, mut bad) = (0, 0);
     store.for_each_record(|item, _, record| {
         checked += 1;

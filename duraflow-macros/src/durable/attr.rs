@@ -13,7 +13,7 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, Token, UnOp};
 /// Every option `#[durable]` accepts, in the order error messages list them. An option is
 /// added here and in [`Config::set`], nowhere else.
 const OPTIONS: &[&str] = &[
-    "key", "version", "schema", "cache", "retries", "backoff", "timeout", "blocking",
+    "key", "version", "schema", "cache", "ttl", "retries", "backoff", "timeout", "blocking",
 ];
 
 /// The options of one `#[durable(...)]`. A field is left at its default when its option is
@@ -26,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) schema: Option<u32>,
     /// `cache = inputs` / `cache = key`; `None` keeps the runtime's default (by key).
     pub(crate) cache: Option<Cache>,
+    /// `ttl = "7d"`: how long after it was written a record is restored.
+    pub(crate) ttl: Option<Duration>,
     /// `retries = N`: attempts after the first.
     pub(crate) retries: Option<u32>,
     /// `backoff = "100ms"`, with the span of the option's name.
@@ -124,6 +126,7 @@ impl Config {
             "version" => self.version = u32_value(meta, "version = 2")?,
             "schema" => self.schema = Some(u32_value(meta, "schema = 2")?),
             "cache" => self.cache = Some(cache_value(meta)?),
+            "ttl" => self.ttl = Some(ttl_value(meta)?),
             "retries" => self.retries = Some(u32_value(meta, "retries = 3")?),
             "backoff" => {
                 let backoff = duration_value(meta, name, "backoff = \"100ms\"")?;
@@ -249,6 +252,19 @@ fn cache_value(meta: &Meta) -> syn::Result<Cache> {
     Err(syn::Error::new_spanned(value, message))
 }
 
+/// `ttl = "7d"`: a duration longer than zero (a zero ttl would never restore a record).
+fn ttl_value(meta: &Meta) -> syn::Result<Duration> {
+    let ttl = duration_value(meta, "ttl", "ttl = \"7d\"")?;
+    if ttl.is_zero() {
+        return Err(syn::Error::new_spanned(
+            value(meta, "ttl = \"7d\"")?,
+            "a ttl of zero would never restore a record: give a longer one, e.g. \
+             ttl = \"7d\", or remove `ttl` to keep records for as long as they are stored",
+        ));
+    }
+    Ok(ttl)
+}
+
 /// A duration string checked with the runtime's grammar; errors point at the literal.
 fn duration_value(meta: &Meta, name: &str, example: &str) -> syn::Result<Duration> {
     if let Some(Lit::Int(number)) = literal(meta, example)? {
@@ -317,7 +333,7 @@ mod tests {
             messages,
             [
                 "unknown option `retry` for #[durable]; the options are `key`, `version`, \
-                 `schema`, `cache`, `retries`, `backoff`, `timeout`, `blocking`"
+                 `schema`, `cache`, `ttl`, `retries`, `backoff`, `timeout`, `blocking`"
             ]
         );
     }
@@ -372,6 +388,7 @@ mod tests {
         assert_eq!(config.retries, None);
         assert!(config.backoff.is_none());
         assert_eq!(config.timeout, None);
+        assert_eq!(config.ttl, None);
         assert!(!config.fingerprints() && !config.retries_enabled());
     }
 
@@ -382,12 +399,14 @@ mod tests {
             cache = inputs,
             retries = 3,
             backoff = "250ms",
-            timeout = "2m"
+            timeout = "2m",
+            ttl = "7d"
         ));
         assert_eq!(config.cache, Some(Cache::Inputs));
         assert_eq!(config.retries, Some(3));
         assert_eq!(config.backoff.unwrap().0, Duration::from_millis(250));
         assert_eq!(config.timeout, Some(Duration::from_secs(120)));
+        assert_eq!(config.ttl, Some(Duration::from_secs(7 * 86_400)));
         assert!(config.fingerprints() && config.retries_enabled());
         let config = parse_ok(quote!(key = "k", cache = key, retries = 0));
         assert_eq!(config.cache, Some(Cache::Key));
@@ -445,6 +464,20 @@ mod tests {
         assert_eq!(
             parse_err(quote!(key = "k", timeout = 1.5)),
             ["expected a string literal: write timeout = \"30s\""]
+        );
+    }
+
+    #[test]
+    fn a_ttl_is_a_duration_longer_than_zero() {
+        assert_eq!(
+            parse_err(quote!(key = "k", ttl = "7")),
+            ["invalid `ttl`: time unit needed, for example 7sec or 7ms: write e.g. ttl = \"7d\""]
+        );
+        assert!(parse_err(quote!(key = "k", ttl = 7))[0].starts_with("a duration is a string"));
+        assert_eq!(
+            parse_err(quote!(key = "k", ttl = "0s")),
+            ["a ttl of zero would never restore a record: give a longer one, e.g. ttl = \"7d\", \
+              or remove `ttl` to keep records for as long as they are stored"]
         );
     }
 

@@ -340,6 +340,10 @@ fn options(config: &Config) -> TokenStream {
         };
         setters.push(quote!(.cache(::duraflow::__private::Cache::#variant)));
     }
+    if let Some(ttl) = config.ttl {
+        let ttl = duration(ttl);
+        setters.push(quote!(.ttl(#ttl)));
+    }
     if let Some(retries) = config.retries {
         setters.push(quote!(.retries(#retries)));
     }

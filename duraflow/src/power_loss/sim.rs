@@ -141,6 +141,9 @@ impl SimFile {
 }
 
 #[cfg(feature = "redb")]
+use {redb::BackendError, std::ops::Bound};
+
+#[cfg(feature = "redb")]
 impl redb::StorageBackend for SimFile {
     fn len(&self) -> Result<u64, io::Error> {
         self.disk
@@ -169,5 +172,30 @@ impl redb::StorageBackend for SimFile {
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
         self.disk.write(self.ino, offset, data)
+    }
+
+    // One process uses the disk, one handle at a time: every lock is granted, none conflicts.
+    fn try_lock_range(&self, _: Bound<u64>, _: Bound<u64>) -> Result<bool, BackendError> {
+        Ok(true)
+    }
+
+    fn try_lock_shared_range(&self, _: Bound<u64>, _: Bound<u64>) -> Result<bool, BackendError> {
+        Ok(true)
+    }
+
+    fn lock_range(&self, _: Bound<u64>, _: Bound<u64>) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn lock_shared_range(&self, _: Bound<u64>, _: Bound<u64>) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn unlock_range(&self, _: Bound<u64>, _: Bound<u64>) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn query_lock_range(&self, _: Bound<u64>, _: Bound<u64>) -> Result<bool, BackendError> {
+        Ok(false)
     }
 }

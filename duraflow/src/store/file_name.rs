@@ -36,42 +36,91 @@ fn escape(key: &str) -> String {
     out
 }
 
-/// The file name of `key`.
-pub fn file_name(key: &str) -> String {
-    let escaped = escape(key);
-    if escaped.len() <= MAX_DIRECT {
-        return escaped;
-    }
-    // Cut the readable prefix on an escape boundary (an escape is `_xx`).
-    let bytes = escaped.as_bytes();
-    let cut = if bytes[HASHED_PREFIX - 1] == b'_' {
-        HASHED_PREFIX - 1
-    } else if bytes[HASHED_PREFIX - 2] == b'_' {
-        HASHED_PREFIX - 2
-    } else {
-        HASHED_PREFIX
-    };
-    let digest = Sha256::digest(key.as_bytes());
-    let mut name = String::with_capacity(cut + 1 + 64);
-    name.push_str(&escaped[..cut]);
-    name.push('~');
-    for byte in digest {
-        name.push_str(&format!("{byte:02x}"));
-    }
-    name
+/// How a store names records: the escaped key when it is at most `max_direct` bytes, else
+/// `hashed_prefix` bytes of it, `mark` and the key's SHA-256 in hex.
+pub struct Naming {
+    max_direct: usize,
+    hashed_prefix: usize,
+    mark: char,
 }
 
-/// Whether `name` is a hashed name, whose key is read from the record.
+/// `FileStore`'s file names: at most 185 bytes, within every file system's 255.
+pub const FILES: Naming = Naming {
+    max_direct: MAX_DIRECT,
+    hashed_prefix: HASHED_PREFIX,
+    mark: '~',
+};
+
+/// `ObjectStore`'s object names: at most 100 bytes (S3-compatible servers that keep objects
+/// as files encode a name into longer file names of their own), marked with `.`, as S3
+/// advises against `~` in object names.
+pub const OBJECTS: Naming = Naming {
+    max_direct: 100,
+    hashed_prefix: 30,
+    mark: '.',
+};
+
+/// The file name of `key`.
+pub fn file_name(key: &str) -> String {
+    FILES.name(key)
+}
+
+/// Whether `name` is a hashed file name, whose key is read from the record.
 pub fn is_hashed(name: &str) -> bool {
-    name.contains('~')
+    FILES.is_hashed(name)
 }
 
 /// The key of a direct (not hashed) file name, or `None` when `name` is not one.
 pub fn key_of(name: &str) -> Option<String> {
-    let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() > MAX_DIRECT {
-        return None;
+    FILES.key_of(name)
+}
+
+impl Naming {
+    /// The name of `key`.
+    pub fn name(&self, key: &str) -> String {
+        let escaped = escape(key);
+        if escaped.len() <= self.max_direct {
+            return escaped;
+        }
+        // Cut the readable prefix on an escape boundary (an escape is `_xx`).
+        let bytes = escaped.as_bytes();
+        let prefix = self.hashed_prefix;
+        let cut = if bytes[prefix - 1] == b'_' {
+            prefix - 1
+        } else if bytes[prefix - 2] == b'_' {
+            prefix - 2
+        } else {
+            prefix
+        };
+        let digest = Sha256::digest(key.as_bytes());
+        let mut name = String::with_capacity(cut + 1 + 64);
+        name.push_str(&escaped[..cut]);
+        name.push(self.mark);
+        for byte in digest {
+            name.push_str(&format!("{byte:02x}"));
+        }
+        name
     }
+
+    /// Whether `name` is a hashed name, whose key is read from the record.
+    pub fn is_hashed(&self, name: &str) -> bool {
+        name.contains(self.mark)
+    }
+
+    /// The key of a direct (not hashed) name, or `None` when `name` is not one.
+    pub fn key_of(&self, name: &str) -> Option<String> {
+        let bytes = name.as_bytes();
+        if bytes.is_empty() || bytes.len() > self.max_direct {
+            return None;
+        }
+        decode(name)
+    }
+}
+
+/// The key whose escaped form is `name`, if `name` is one (canonical: plain bytes never
+/// escaped).
+fn decode(name: &str) -> Option<String> {
+    let bytes = name.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
     while at < bytes.len() {

@@ -6,22 +6,34 @@
 
 #[cfg(feature = "redb")]
 mod blobs;
+mod cached;
 mod file;
 pub mod file_name;
 pub(crate) mod fs;
 mod memory;
+#[cfg(feature = "object-store")]
+mod object;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redb")]
 mod redb;
+#[cfg(feature = "redb")]
+mod redb_read;
 mod write_behind;
 
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use self::object::ObjectStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PostgresStore;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use self::redb::{RedbBuilder, RedbStore, DEFAULT_SYNC_WINDOW};
+#[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
+pub use self::redb_read::RedbReader;
+pub use cached::CachedStore;
 pub use file::FileStore;
 pub use memory::MemoryStore;
 

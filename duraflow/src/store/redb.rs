@@ -2,20 +2,16 @@
 
 use super::blobs::{self, Blobs};
 use super::fs::{FileSystem, StdFs};
+use super::redb_read::{self, open_failed, RECORDS, SHARING};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, Found, Listed, Storage, LARGE_RECORD};
 use crate::DuraflowError;
-use redb::{
-    Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
-    TableError,
-};
+use redb::{Builder, Database, Durability, ReadableDatabase, TableDefinition, TableError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Key → record, or → pointer to the file of a large record (see [`blobs`]).
-const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
 /// File name → key, for every large record's file: what an open's sweep keeps.
 const BLOB_FILES: TableDefinition<&str, &str> = TableDefinition::new("duraflow_blob_files");
 
@@ -26,10 +22,11 @@ pub const DEFAULT_SYNC_WINDOW: Duration = Duration::from_millis(100);
 /// Records in one [redb](https://docs.rs/redb) database file: crash-safe (copy-on-write
 /// B-trees, checksummed commits), fast, and the recommended durable store.
 ///
-/// Records of tasks that complete close together are committed in one transaction (up to 256
-/// at a time), durable at the latest [`DEFAULT_SYNC_WINDOW`] after they were stored (see
-/// [`RedbStore::sync_window`]) and at once on flush. The file is locked: a second process
-/// opening it gets [`DuraflowError::StoreInUse`] naming it.
+/// Records of tasks that complete close together are committed in one transaction, durable
+/// at the latest [`DEFAULT_SYNC_WINDOW`] after they were stored (see
+/// [`RedbStore::sync_window`]) and at once on flush. One process writes the file: a second
+/// process opening it gets [`DuraflowError::StoreInUse`] naming it, while any number of
+/// processes may read it meanwhile through a [`crate::RedbReader`] (as `duraflow ls` does).
 ///
 /// ```
 /// # fn main() -> Result<(), duraflow::DuraflowError> {
@@ -75,6 +72,7 @@ impl RedbBuilder {
 
     fn redb(&self) -> Builder {
         let mut builder = Database::builder();
+        builder.set_concurrency_mode(SHARING);
         if let Some(bytes) = self.cache_size {
             builder.set_cache_size(bytes);
         }
@@ -158,30 +156,7 @@ impl RedbStore {
     /// turn a mistyped path into an empty store.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, DuraflowError> {
         let path = path.as_ref().to_path_buf();
-        let not_a_store = |reason: String| DuraflowError::NotAStore {
-            path: path.clone(),
-            reason,
-        };
-        if !path.is_file() {
-            return Err(not_a_store("no such file".into()));
-        }
-        let db = match Database::open(&path) {
-            Ok(db) => db,
-            Err(DatabaseError::Storage(e)) => {
-                return Err(not_a_store(format!("not a redb database ({e})")))
-            }
-            Err(e) => return Err(open_failed(&path, e)),
-        };
-        let has_table = db
-            .begin_read()
-            .map_err(|e| not_a_store(e.to_string()))?
-            .open_table(RECORDS)
-            .is_ok();
-        if !has_table {
-            return Err(not_a_store(
-                "a redb database without duraflow records".into(),
-            ));
-        }
+        let db = redb_read::open_existing(&path, |path| RedbBuilder::default().redb().open(path))?;
         let db = Db {
             blobs: Blobs::beside(&path, Arc::new(StdFs)),
             db,
@@ -200,11 +175,10 @@ impl RedbStore {
     }
 
     /// Sets how long a stored record may stay not durable (default 100 ms). Inside the window
-    /// records gather into batches of up to 256, each committed atomically but without an
-    /// fsync, and one synced commit then covers them all: a crash loses at most the window's
-    /// records (their tasks run again), never their consistency. `DurableDag::run` and
-    /// `Storage::flush` sync at once, so records are durable whenever they return `Ok`.
-    /// `None` syncs every batch.
+    /// records gather (up to 16 MiB) and one synced commit then covers them all: a crash
+    /// loses at most the window's records (their tasks run again), never their consistency.
+    /// `DurableDag::run` and `Storage::flush` sync at once, so records are durable whenever
+    /// they return `Ok`. `None` commits every batch at once.
     ///
     /// ```
     /// # fn main() -> Result<(), duraflow::DuraflowError> {
@@ -273,18 +247,6 @@ fn create_atomically(path: &Path) -> Result<(), DuraflowError> {
     created.map_err(open_error)
 }
 
-fn open_failed(path: &Path, error: DatabaseError) -> DuraflowError {
-    match error {
-        DatabaseError::DatabaseAlreadyOpen => DuraflowError::StoreInUse {
-            path: path.to_path_buf(),
-        },
-        other => DuraflowError::Open {
-            path: path.to_path_buf(),
-            source: io::Error::other(other),
-        },
-    }
-}
-
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbStore")
@@ -325,17 +287,6 @@ impl Storage for RedbStore {
 }
 
 impl Db {
-    /// What a value of the records table holds: the record, or the record its pointer
-    /// names when that is not longer than `limit`.
-    fn resolve(&self, key: &str, value: &[u8], limit: u64) -> io::Result<Found> {
-        match blobs::parse_pointer(value) {
-            None if value.len() as u64 > limit => Ok(Found::Unread),
-            None => Ok(Found::Record(value.to_vec())),
-            Some((len, _)) if len > limit => Ok(Found::Unread),
-            Some((_, name)) => self.blobs.read(key, name).map(Found::Record),
-        }
-    }
-
     /// Deletes the files of large records that no committed pointer names.
     fn sweep(&self) -> io::Result<usize> {
         let txn = self.db.begin_read().map_err(io::Error::other)?;
@@ -446,26 +397,12 @@ fn failed(key: &str, source: io::Error) -> FailedWrite {
 
 impl Backend for Db {
     fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        match self.read_many(&[key], u64::MAX)?.pop() {
-            Some(Found::Record(record)) => Ok(Some(record)),
-            _ => Ok(None),
-        }
+        redb_read::read(&self.db, &self.blobs, key)
     }
 
     /// One read transaction for all keys.
     fn read_many(&self, keys: &[&str], limit: u64) -> io::Result<Vec<Found>> {
-        let txn = self.db.begin_read().map_err(io::Error::other)?;
-        let table = match txn.open_table(RECORDS) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(vec![Found::Absent; keys.len()]),
-            Err(e) => return Err(io::Error::other(e)),
-        };
-        keys.iter()
-            .map(|key| match table.get(*key).map_err(io::Error::other)? {
-                None => Ok(Found::Absent),
-                Some(value) => self.resolve(key, value.value(), limit),
-            })
-            .collect()
+        redb_read::read_many(&self.db, &self.blobs, keys, limit)
     }
 
     /// Large records to files of their own first, then one write transaction for the
@@ -483,24 +420,12 @@ impl Backend for Db {
     }
 
     fn list(&self) -> io::Result<Vec<Listed>> {
-        let txn = self.db.begin_read().map_err(io::Error::other)?;
-        let table = match txn.open_table(RECORDS) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(io::Error::other(e)),
-        };
-        table
-            .iter()
-            .map_err(io::Error::other)?
-            .map(|entry| {
-                let (key, value) = entry.map_err(io::Error::other)?;
-                let value = value.value();
-                let size = blobs::parse_pointer(value).map_or(value.len() as u64, |(len, _)| len);
-                Ok(Listed {
-                    key: key.value().to_owned(),
-                    size,
-                })
-            })
-            .collect()
+        redb_read::list(&self.db)
+    }
+
+    /// The file is shared with read-only handles (redb's `SingleWriter` mode), where every
+    /// commit is durable.
+    fn commits_unsynced(&self) -> bool {
+        false
     }
 }

@@ -7,7 +7,8 @@
 //! not yet durable), and everything becomes durable (one commit with a sync) at the latest
 //! one window after it was queued, or at once when `flush` asks for it. A crash loses at
 //! most the window's ops, never their consistency, and `flush` still returns only once
-//! everything before it is durable.
+//! everything before it is durable. A backend that cannot commit without a sync
+//! ([`Backend::commits_unsynced`]) gathers the window's ops into one durable commit instead.
 //!
 //! Memory stays bounded when tasks produce records faster than the disk takes them: a push
 //! waits while the queue holds more than [`QUEUE_BYTES`] (unless the queue is empty), so
@@ -48,6 +49,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite>;
     /// Every committed key, with its record's length.
     fn list(&self) -> io::Result<Vec<Listed>>;
+    /// Whether the backend can commit a batch without making it durable. One that cannot
+    /// is asked only for durable commits: inside a durability window, ops then gather until
+    /// the window ends (or [`BATCH_BYTES`] are queued, or a push waits for room) and are
+    /// committed in one durable commit.
+    fn commits_unsynced(&self) -> bool {
+        true
+    }
 }
 
 /// The newest queued op per key: a record, or `None` for a removal.
@@ -343,9 +351,11 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
                 if asked || due.is_some_and(|due| Instant::now() >= due) {
                     break true;
                 }
-                let full = queue.pending.len() >= BATCH || queue.pending_bytes >= BATCH_BYTES;
+                let unsynced = shared.backend.commits_unsynced();
+                let full = queue.pending_bytes >= BATCH_BYTES
+                    || (unsynced && queue.pending.len() >= BATCH);
                 if full || (queue.waiting > 0 && !queue.pending.is_empty()) {
-                    break false;
+                    break !unsynced;
                 }
                 match due {
                     Some(due) => {

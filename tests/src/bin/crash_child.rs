@@ -7,7 +7,6 @@
 use duraflow::{Context, FileStore, RedbStore};
 use duraflow_tests::SideLog;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() {
@@ -29,14 +28,5 @@ async fn main() {
     let log = SideLog::append_to(&PathBuf::from(log)).expect("open side log");
     // Tells the test the run begins: it kills the process at a random instant after this.
     println!("running");
-    match duraflow_tests::run(Arc::new(ctx), &log).await {
-        Ok((report, _)) => println!(
-            "done: executed {}, restored {}",
-            report.executed, report.restored
-        ),
-        Err(e) => {
-            eprintln!("run failed: {e}");
-            std::process::exit(1);
-        }
-    }
+    duraflow_tests::run_in_child(ctx, &log).await;
 }

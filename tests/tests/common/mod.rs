@@ -141,3 +141,54 @@ pub fn record_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .filter(|path| path.file_name() != Some(std::ffi::OsStr::new(MARKER)))
         .collect()
 }
+
+/// Keys that a naive key → file name mapping would merge, escape from, or choke on.
+pub fn tricky_keys() -> Vec<String> {
+    let mut keys: Vec<String> = [
+        "a.b",
+        "a_b",
+        "a/b",
+        "a\\b",
+        "a-b",
+        "a b",
+        "ab",
+        "..",
+        ".",
+        "...",
+        "/",
+        "./x",
+        "../x",
+        "../../etc/passwd",
+        "/abs",
+        "Key",
+        "key",
+        "KEY",
+        "kEy",
+        "_2e",
+        "_5f",
+        "~",
+        "-",
+        "_",
+        ".tmp-1-0",
+        "con",
+        "nul",
+        "a:b",
+        "a*b?",
+        "ключ",
+        "日本語/キー",
+        "🎉",
+        "e\u{301}",
+        "\u{e9}",
+        "tab\there",
+        "new\nline",
+    ]
+    .iter()
+    .map(|k| k.to_string())
+    .collect();
+    keys.push("x".repeat(5_000));
+    keys.push(format!("{}y", "x".repeat(4_999)));
+    keys.push("X".repeat(5_000));
+    keys.push("é".repeat(2_500)); // 5,000 bytes of two-byte characters
+    keys.push(format!("{}/..", "a".repeat(4_997)));
+    keys
+}

@@ -1,0 +1,255 @@
+//! When each key was last used: written once per run, beside the run's journal entry, and
+//! never by touching the records themselves.
+//!
+//! A run that ends writes one entry of its own, `__duraflow/used/{run id}`, naming every key
+//! it restored or executed and stored, with the time and the task's ttl. Entries are only
+//! ever added, never rewritten, so workers of one store (several PostgreSQL workers, say)
+//! that end runs at the same moment lose none of each other's updates. Reading merges the
+//! entries: a key's last use is its latest.
+//!
+//! Entries are folded together now and then (the first run of a process, every
+//! [`COMPACT_EVERY`]th after, and every sweep): the merge of every entry read is written as
+//! a new entry, made durable, and only then are the entries it holds removed. Two workers
+//! folding at once each write a merge of what they read; whatever one removes is in the
+//! merge it wrote first, so nothing is lost, and a crash in between leaves entries that
+//! say the same thing twice.
+
+use crate::codec::{self, Expect, Stamp};
+use crate::journal::JOURNAL_PREFIX;
+use crate::key::TaskKey;
+use crate::store::{Listed, Storage};
+use crate::DuraflowError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The keys of last-used entries start with this.
+pub(crate) const USAGE_PREFIX: &str = "__duraflow/used/";
+
+/// A process folds the entries at its first run's end and at every this many after.
+const COMPACT_EVERY: u64 = 16;
+
+/// When a key was last used by a run, and the ttl its task had then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUse {
+    /// When the run that used it ended, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The task's ttl (`#[durable(ttl = "7d")]`), if it had one.
+    pub ttl: Option<Duration>,
+}
+
+/// One entry: keys and their last use.
+type Entry = Vec<(String, LastUse)>;
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Queues the entry of the run `run_id`, which used `keys` (with their tasks' ttls) and ends
+/// now; the caller's flush makes it durable. A run that used nothing writes nothing.
+pub(crate) fn record(
+    store: &dyn Storage,
+    run_id: &str,
+    keys: impl IntoIterator<Item = (TaskKey, Option<Duration>)>,
+) -> Result<(), DuraflowError> {
+    let at_ms = now_ms();
+    let entry: Entry = keys
+        .into_iter()
+        .map(|(key, ttl)| (String::from(key), LastUse { at_ms, ttl }))
+        .collect();
+    if entry.is_empty() {
+        return Ok(());
+    }
+    put(store, &format!("{USAGE_PREFIX}{run_id}"), &entry)
+}
+
+/// Whether this run's end should fold the entries (see the module docs).
+pub(crate) fn compaction_due() -> bool {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    RUNS.fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(COMPACT_EVERY)
+}
+
+fn put(store: &dyn Storage, key: &str, entry: &Entry) -> Result<(), DuraflowError> {
+    let record =
+        codec::encode(key, entry, Stamp::default()).map_err(|e| DuraflowError::Serialize {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })?;
+    store
+        .put(key, record)
+        .map_err(|source| DuraflowError::Persist {
+            key: key.to_owned(),
+            source,
+        })
+}
+
+/// The entry under `key`; `None` when it is gone or unreadable (a later fold removes it).
+fn read_entry(store: &dyn Storage, key: &str) -> Result<Option<Entry>, DuraflowError> {
+    let bytes = store.get(key).map_err(|source| DuraflowError::Load {
+        key: key.to_owned(),
+        source,
+    })?;
+    Ok(bytes.and_then(|bytes| codec::decode::<Entry>(key, &bytes, Expect::default()).ok()))
+}
+
+/// The entries among `listed`, merged: each key's latest use. Also the keys of the entries
+/// read.
+fn merged(
+    store: &dyn Storage,
+    listed: &[Listed],
+) -> Result<(BTreeMap<String, LastUse>, Vec<String>), DuraflowError> {
+    let mut last = BTreeMap::new();
+    let mut read = Vec::new();
+    for entry_key in listed.iter().filter(|l| l.key.starts_with(USAGE_PREFIX)) {
+        let Some(entry) = read_entry(store, &entry_key.key)? else {
+            read.push(entry_key.key.clone());
+            continue;
+        };
+        for (key, used) in entry {
+            last.entry(key)
+                .and_modify(|known: &mut LastUse| {
+                    if used.at_ms >= known.at_ms {
+                        *known = used;
+                    }
+                })
+                .or_insert(used);
+        }
+        read.push(entry_key.key.clone());
+    }
+    Ok((last, read))
+}
+
+/// Every key's last use, from the entries among `listed` (a listing of the store).
+pub(crate) fn last_used(
+    store: &dyn Storage,
+    listed: &[Listed],
+) -> Result<BTreeMap<String, LastUse>, DuraflowError> {
+    merged(store, listed).map(|(last, _)| last)
+}
+
+/// Folds the entries among `listed` (a listing of the store) into one, keeping only the
+/// keys that `listed` holds records of; returns every such key's last use. (An entry is
+/// written after its run's records are durable, so a key of an entry that was listed has
+/// its record listed too, unless it was removed.)
+pub(crate) fn compact(
+    store: &dyn Storage,
+    listed: &[Listed],
+) -> Result<BTreeMap<String, LastUse>, DuraflowError> {
+    let (mut last, read) = merged(store, listed)?;
+    let present: hashbrown::HashSet<&str> = listed.iter().map(|l| l.key.as_str()).collect();
+    let before = last.len();
+    last.retain(|key, _| present.contains(key.as_str()));
+    if read.len() < 2 && last.len() == before {
+        return Ok(last);
+    }
+    static FOLDS: AtomicU64 = AtomicU64::new(0);
+    let fold = FOLDS.fetch_add(1, Ordering::Relaxed);
+    let key = format!(
+        "{USAGE_PREFIX}{:013}-{}-fold{fold}",
+        now_ms(),
+        std::process::id()
+    );
+    let entry: Entry = last.iter().map(|(k, used)| (k.clone(), *used)).collect();
+    if !entry.is_empty() {
+        put(store, &key, &entry)?;
+    }
+    flush(store)?;
+    for old in read.iter().filter(|old| **old != key) {
+        store.remove(old).map_err(|source| DuraflowError::Remove {
+            key: old.clone(),
+            source,
+        })?;
+    }
+    flush(store)?;
+    Ok(last)
+}
+
+fn flush(store: &dyn Storage) -> Result<(), DuraflowError> {
+    store.flush().map_err(|failed| DuraflowError::Persist {
+        key: failed.key,
+        source: failed.source,
+    })
+}
+
+/// Whether `key` is one of duraflow's own (the journal, the last-used entries): never a
+/// task's record, never swept.
+pub(crate) fn is_bookkeeping(key: &str) -> bool {
+    key.starts_with(JOURNAL_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+
+    fn entries(store: &MemoryStore) -> Vec<String> {
+        let mut keys: Vec<String> = store
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.key)
+            .filter(|k| k.starts_with(USAGE_PREFIX))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn used(keys: &[&str]) -> Vec<(TaskKey, Option<Duration>)> {
+        keys.iter().map(|k| (TaskKey::from(*k), None)).collect()
+    }
+
+    #[test]
+    fn the_latest_use_wins_and_folding_loses_nothing() {
+        let store = MemoryStore::new();
+        for key in ["a", "b"] {
+            store.put(key, b"record".to_vec()).unwrap();
+        }
+        record(&store, "0001-run", used(&["a", "b"])).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let ttl = Some(Duration::from_secs(60));
+        record(&store, "0002-run", [(TaskKey::from("b"), ttl)]).unwrap();
+        record(&store, "0003-run", used(&[])).unwrap();
+        assert_eq!(
+            entries(&store).len(),
+            2,
+            "a run that used nothing writes nothing"
+        );
+        let last = last_used(&store, &store.list().unwrap()).unwrap();
+        assert_eq!(last.len(), 2);
+        assert!(last["b"].at_ms > last["a"].at_ms);
+        assert_eq!(last["b"].ttl, ttl);
+
+        let folded = compact(&store, &store.list().unwrap()).unwrap();
+        assert_eq!(folded, last);
+        assert_eq!(entries(&store).len(), 1, "{:?}", entries(&store));
+        assert_eq!(last_used(&store, &store.list().unwrap()).unwrap(), last);
+        // Folding again keeps what it has; a key without a record is dropped.
+        store.remove("a").unwrap();
+        compact(&store, &store.list().unwrap()).unwrap();
+        let after = last_used(&store, &store.list().unwrap()).unwrap();
+        assert_eq!(after.keys().collect::<Vec<_>>(), ["b"]);
+    }
+
+    #[test]
+    fn an_unreadable_entry_is_skipped_and_folded_away() {
+        let store = MemoryStore::new();
+        store.put("a", b"record".to_vec()).unwrap();
+        record(&store, "0001-run", used(&["a"])).unwrap();
+        store
+            .put(
+                &format!("{USAGE_PREFIX}0000-garbage"),
+                b"not a record".to_vec(),
+            )
+            .unwrap();
+        let last = last_used(&store, &store.list().unwrap()).unwrap();
+        assert_eq!(last.keys().collect::<Vec<_>>(), ["a"]);
+        compact(&store, &store.list().unwrap()).unwrap();
+        assert_eq!(entries(&store).len(), 1);
+        assert_eq!(last_used(&store, &store.list().unwrap()).unwrap(), last);
+    }
+}
