@@ -2,9 +2,8 @@
 //! (8 outputs of 64 to 128 KiB, 200 sources, a 40-task chain, a 40-task fan-out, one key
 //! too long for a file name). The second removes six records first, then bumps the version
 //! of every fifth task (large ones too) and adds 220 sources: it replaces records, removes
-//! them, leaves large records' files behind to delete, and stores more records than one
-//! batch takes, so a `RedbStore` inside its sync window commits a batch unsynced before the
-//! flush.
+//! them, leaves large records' files behind to delete, and writes a few hundred records
+//! too.
 //!
 //! Every output is a function of its key and task version alone, so any record that
 //! decodes can be checked against the value it must hold.
@@ -42,8 +41,8 @@ impl Node {
     }
 }
 
-/// Every task of both rounds, upstream before downstream. Large outputs come first: spawned
-/// first, their new records are in the batch committed before the flush.
+/// Every task of both rounds, upstream before downstream; large outputs first, so that their
+/// records are committed in the first batches, not only at the flush.
 pub(crate) fn nodes() -> Vec<Node> {
     let node = |key: String, input: Option<String>| Node {
         key,
