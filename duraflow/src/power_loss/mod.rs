@@ -1,15 +1,16 @@
 //! Power-loss tests of the durable stores: `FileStore` and `RedbStore` (its database file
 //! and its large records' files) run on a simulated disk ([`disk`]) that keeps what was
-//! synced apart from what was only written. Two rounds of a DAG of a few hundred tasks ([`workload`]) run
-//! on a fresh disk with power cut at one operation (a write or a sync); the disk a reboot
-//! finds is built under each [`Loss`] policy, and on each ([`check`]) the store must open,
+//! synced apart from what was only written. Two rounds of a DAG of a few hundred tasks
+//! ([`workload`]) run on a fresh disk with power cut at one operation (a write, a sync or a
+//! change of names); the disk a reboot finds is built under each [`Loss`] policy, and once
+//! more with a second cut during the recovery. On each ([`check`]) the store must open,
 //! every record that decodes must hold the right value, every record and removal
 //! acknowledged before the cut (its run or `remove` returned `Ok`) must be there, and the
-//! next run must re-execute exactly the tasks whose records were lost.
+//! next run must re-execute exactly the tasks without a record of their version.
 //!
-//! `DURAFLOW_POWER_CUTS` sets how many cut points each store gets (default 40, spread over
-//! the runs' operations), `all` cuts at every operation; `DURAFLOW_POWER_SEED` changes the
-//! points and the choices of each loss.
+//! `DURAFLOW_POWER_CUTS` sets how many cut points each store gets (default 40, half in each
+//! round), `all` cuts at every operation; `DURAFLOW_POWER_SEED` changes the points and the
+//! choices of each loss.
 
 mod check;
 mod disk;
@@ -25,6 +26,8 @@ use std::sync::Arc;
 use stores::Kind;
 use workload::{Acknowledged, Ran};
 
+/// Cut points per store by default: the two stores take about a minute each in a debug
+/// build.
 const DEFAULT_CUTS: u64 = 40;
 
 /// A second cut lands at one of the first this many operations of the recovery.
