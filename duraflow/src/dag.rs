@@ -341,23 +341,33 @@ impl<'a> DurableDag<'a> {
         while Arc::strong_count(&spawned) > 1 {
             tokio::task::yield_now().await;
         }
-        let (mut report, task_error) = self.run_state().finish();
-        let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
-        let mut persist_error = flushed.err().map(|failed| DuraflowError::Persist {
-            key: failed.key,
-            source: failed.source,
-        });
-        if let Some(keep) = self.journal {
-            let (written, back) = self.journal(report, keep).await;
-            report = back;
-            persist_error = persist_error.or(written.err());
-        }
+        let (report, task_error) = self.run_state().finish();
+        // The journal's entries are queued beside the run's last records: one flush, one
+        // durable commit, makes both durable.
+        let (mut journaled, mut entry) = self.journal(RunEntry::new(report)).await;
+        let mut persist_error = self.flush().await.err();
         if let Some(error @ DuraflowError::Persist { key, .. }) = &persist_error {
-            report.failed.push(TaskFailure {
+            entry.report.failed.push(TaskFailure {
                 key: TaskKey::from(key.as_str()),
                 message: error.to_string(),
             });
+            // The entry queued before said nothing of the failed write: it is written again.
+            let (again, back) = self.journal(entry).await;
+            entry = back;
+            journaled = match again {
+                Ok(()) => self.flush().await,
+                Err(error) => Err(error),
+            };
+        } else if journaled.is_ok() && self.journal.is_some() && usage::compaction_due() {
+            let store = Arc::clone(&self.shared.ctx.db);
+            // Best effort: entries that stay unfolded are folded next time.
+            let _ = off_runtime(&store, |store| {
+                store.list().map(|listed| usage::compact(store, &listed))
+            })
+            .await;
         }
+        persist_error = persist_error.or(journaled.err());
+        let report = entry.report;
         self.shared.emit(&Event::RunFinished { report: &report });
         let error = task_error
             .or(persist_error)
@@ -400,14 +410,22 @@ impl<'a> DurableDag<'a> {
         self.failed_report.lock().clone()
     }
 
-    /// Writes the run's journal entry and its last-used entry after its records are durable
-    /// (so a failed record write is reported with its task's key) and makes them durable
-    /// too; gives the report back.
-    async fn journal(
-        &self,
-        report: RunReport,
-        keep: usize,
-    ) -> (Result<(), DuraflowError>, RunReport) {
+    /// Makes every write of the run durable, or names the first that failed.
+    async fn flush(&self) -> Result<(), DuraflowError> {
+        let flushed = off_runtime(&self.shared.ctx.db, |s| s.flush()).await;
+        flushed.map_err(|failed| DuraflowError::Persist {
+            key: failed.key,
+            source: failed.source,
+        })
+    }
+
+    /// Queues the run's journal entry and its last-used entry (when the DAG keeps a
+    /// journal), for the next flush to make durable; gives the entry back.
+    async fn journal(&self, entry: RunEntry) -> (Result<(), DuraflowError>, RunEntry) {
+        let Some(keep) = self.journal else {
+            return (Ok(()), entry);
+        };
+        let report = &entry.report;
         let ttls = self.ttls.lock().clone();
         let used: Vec<(TaskKey, Option<Duration>)> = report
             .tasks
@@ -415,24 +433,12 @@ impl<'a> DurableDag<'a> {
             .filter(|span| matches!(span.outcome, Outcome::Executed | Outcome::Restored))
             .map(|span| (span.key.clone(), ttls.get(&span.key).copied()))
             .collect();
-        let entry = RunEntry::new(report);
-        let (written, entry) = off_runtime(&self.shared.ctx.db, move |store| {
+        off_runtime(&self.shared.ctx.db, move |store| {
             let written = usage::record(store, &entry.id, used)
-                .and_then(|()| journal::record(store, &entry, keep))
-                .and_then(|()| {
-                    store.flush().map_err(|failed| DuraflowError::Persist {
-                        key: failed.key,
-                        source: failed.source,
-                    })
-                });
-            if written.is_ok() && usage::compaction_due() {
-                // Best effort: entries that stay unfolded are folded next time.
-                let _ = store.list().map(|listed| usage::compact(store, &listed));
-            }
+                .and_then(|()| journal::record(store, &entry, keep));
             (written, entry)
         })
-        .await;
-        (written, entry.report)
+        .await
     }
 
     /// Reads every record of the DAG in one store call before the run, when the store's

@@ -108,7 +108,9 @@ pub(crate) fn record(
         .put(&key, record)
         .map_err(|e| persist_error(&key, e))?;
     let mut ids = read_index(store);
-    ids.push(entry.id.clone());
+    if !ids.contains(&entry.id) {
+        ids.push(entry.id.clone());
+    }
     let excess = ids.len().saturating_sub(keep.max(1));
     for old in ids.drain(..excess) {
         let old = entry_key(&old);
