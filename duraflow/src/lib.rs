@@ -120,6 +120,8 @@ mod key;
 mod options;
 mod outcome;
 mod payload;
+#[cfg(test)]
+mod power_loss;
 mod reduce;
 mod report;
 mod retention;

@@ -14,12 +14,13 @@
 //! every committed pointer with its file, and at worst files no pointer names, which the
 //! next open deletes.
 
+use super::fs::{self, Dir, FileSystem};
+use super::Found;
 use parking_lot::Mutex;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 const POINTER_MAGIC: &[u8; 4] = b"DFLB";
 
@@ -42,9 +43,10 @@ pub(crate) fn parse_pointer(value: &[u8]) -> Option<(u64, &str)> {
 
 /// The directory of a database's large records.
 pub(crate) struct Blobs {
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
-    /// The directory, opened (and created) on the first write.
-    handle: OnceLock<File>,
+    /// The directory, opened (and created) on the first write, or opened by a read.
+    handle: OnceLock<Arc<dyn Dir>>,
     /// Starts every file name this handle writes: a clock reading, so names never repeat
     /// across processes, then a counter.
     prefix: String,
@@ -54,14 +56,15 @@ pub(crate) struct Blobs {
 }
 
 impl Blobs {
-    /// The large records of the database at `db`.
-    pub(crate) fn beside(db: &Path) -> Self {
+    /// The large records of the database at `db`, on `fs`.
+    pub(crate) fn beside(db: &Path, fs: Arc<dyn FileSystem>) -> Self {
         let mut dir = db.as_os_str().to_owned();
         dir.push(".blobs");
         let nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Self {
+            fs,
             dir: PathBuf::from(dir),
             handle: OnceLock::new(),
             prefix: format!("{nonce:016x}-"),
@@ -75,42 +78,31 @@ impl Blobs {
         &self.dir
     }
 
-    fn handle(&self) -> io::Result<&File> {
+    /// The directory, opened (with `create`, created durably first if missing).
+    fn handle(&self, create: bool) -> io::Result<&dyn Dir> {
         if let Some(handle) = self.handle.get() {
-            return Ok(handle);
+            return Ok(&**handle);
         }
-        if !self.dir.is_dir() {
-            fs::create_dir_all(&self.dir)?;
-            if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                File::open(parent)?.sync_all()?;
-            }
-        }
-        let handle = File::open(&self.dir)?;
-        Ok(self.handle.get_or_init(|| handle))
+        let handle = match create {
+            true => fs::create_dir_durably(&*self.fs, &self.dir)?,
+            false => self.fs.open_dir(&self.dir)?,
+        };
+        Ok(&**self.handle.get_or_init(|| handle))
     }
 
     /// Writes `record` to a new file and syncs it; returns the file's name. The directory
     /// must be synced ([`Blobs::sync_dir`]) before a pointer to the file is committed.
     pub(crate) fn write(&self, record: &[u8]) -> io::Result<String> {
-        self.handle()?;
+        let dir = self.handle(true)?;
         let name = format!(
             "{}{:08x}",
             self.prefix,
             self.next.fetch_add(1, Ordering::Relaxed)
         );
-        let path = self.dir.join(&name);
-        let written = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)?;
-            file.write_all(record)?;
-            file.sync_data()
-        })();
-        match written {
+        match dir.write_new(&name, record, true) {
             Ok(()) => Ok(name),
             Err(e) => {
-                let _ = fs::remove_file(&path);
+                let _ = dir.remove(&name);
                 Err(e)
             }
         }
@@ -118,23 +110,23 @@ impl Blobs {
 
     /// Makes the names of the files written so far durable.
     pub(crate) fn sync_dir(&self) -> io::Result<()> {
-        self.handle()?.sync_all()
+        self.handle(true)?.sync()
     }
 
-    /// The record in file `name`, which its pointer says is `len` bytes long.
-    pub(crate) fn read(&self, key: &str, name: &str, len: u64) -> io::Result<Vec<u8>> {
-        let path = self.dir.join(name);
-        let mut file = File::open(&path).map_err(|e| {
-            let what = format!(
-                "the record of key {key:?} is kept in {}, which cannot be opened ({e}); \
-                 remove the key (`duraflow rm`) to compute it again",
-                path.display()
-            );
-            io::Error::new(e.kind(), what)
-        })?;
-        let mut record = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.read_to_end(&mut record)?;
-        Ok(record)
+    /// The record in file `name` (a pointer of `key` names it).
+    pub(crate) fn read(&self, key: &str, name: &str) -> io::Result<Vec<u8>> {
+        let found = self.handle(false).and_then(|dir| dir.read(name, u64::MAX));
+        let error = match found {
+            Ok(Found::Record(record)) => return Ok(record),
+            Ok(_) => io::Error::from(io::ErrorKind::NotFound),
+            Err(e) => e,
+        };
+        let what = format!(
+            "the record of key {key:?} is kept in {}, which cannot be opened ({error}); \
+             remove the key (`duraflow rm`) to compute it again",
+            self.dir.join(name).display()
+        );
+        Err(io::Error::new(error.kind(), what))
     }
 
     /// Deletes file `name` once the commit now being made is durable ([`Blobs::commit_durable`]).
@@ -144,33 +136,35 @@ impl Blobs {
 
     /// A commit made every earlier one durable: deletes the files they dropped.
     pub(crate) fn commit_durable(&self) {
-        for name in std::mem::take(&mut *self.doomed.lock()) {
-            let _ = fs::remove_file(self.dir.join(name));
+        let doomed = std::mem::take(&mut *self.doomed.lock());
+        if let (false, Ok(dir)) = (doomed.is_empty(), self.handle(false)) {
+            for name in doomed {
+                let _ = dir.remove(&name);
+            }
         }
     }
 
     /// Deletes the unused files written by `written` after a commit of them failed.
     pub(crate) fn discard(&self, written: &[String]) {
-        for name in written {
-            let _ = fs::remove_file(self.dir.join(name));
+        if let (false, Ok(dir)) = (written.is_empty(), self.handle(false)) {
+            for name in written {
+                let _ = dir.remove(name);
+            }
         }
     }
 
     /// Deletes every file that `referenced` does not name: those of commits a crash lost,
     /// and those whose deletion it interrupted. Returns how many were deleted.
     pub(crate) fn sweep(&self, referenced: impl Fn(&str) -> io::Result<bool>) -> io::Result<usize> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
+        let dir = match self.handle(false) {
+            Ok(dir) => dir,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(e),
         };
         let mut deleted = 0;
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if !referenced(name)? {
-                fs::remove_file(entry.path())?;
+        for name in dir.names()? {
+            if !referenced(&name)? {
+                dir.remove(&name)?;
                 deleted += 1;
             }
         }
@@ -193,19 +187,19 @@ mod tests {
     #[test]
     fn written_files_read_back_and_unreferenced_ones_are_swept() {
         let tmp = tempfile::tempdir().unwrap();
-        let blobs = Blobs::beside(&tmp.path().join("db.redb"));
+        let blobs = Blobs::beside(&tmp.path().join("db.redb"), Arc::new(fs::StdFs));
         let kept = blobs.write(b"kept record").unwrap();
         let lost = blobs.write(b"lost record").unwrap();
         blobs.sync_dir().unwrap();
         assert_ne!(kept, lost);
-        assert_eq!(blobs.read("k", &kept, 11).unwrap(), b"kept record");
+        assert_eq!(blobs.read("k", &kept).unwrap(), b"kept record");
         let deleted = blobs.sweep(|name| Ok(name == kept)).unwrap();
         assert_eq!(deleted, 1);
-        let error = blobs.read("lost-key", &lost, 11).unwrap_err();
+        let error = blobs.read("lost-key", &lost).unwrap_err();
         assert!(error.to_string().contains("\"lost-key\""), "{error}");
         blobs.doom(&kept);
-        assert!(blobs.read("k", &kept, 11).is_ok(), "kept until durable");
+        assert!(blobs.read("k", &kept).is_ok(), "kept until durable");
         blobs.commit_durable();
-        assert!(blobs.read("k", &kept, 11).is_err());
+        assert!(blobs.read("k", &kept).is_err());
     }
 }

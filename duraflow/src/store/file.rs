@@ -1,13 +1,14 @@
 //! `FileStore`: one file per key in a directory, written atomically and durably.
 
 use super::file_name::{self, TEMP_PREFIX};
+use super::fs::{self, Dir, FileSystem, StdFs};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, Found, Listed, Storage};
 use crate::DuraflowError;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Records as files in one directory.
 ///
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// # Ok(()) }
 /// ```
 pub struct FileStore {
-    dir: PathBuf,
+    dir: Arc<dyn Dir>,
     queue: WriteBehind<Files>,
 }
 
@@ -41,8 +42,7 @@ const MARKER_TEXT: &str = "duraflow FileStore, record format 1\n";
 
 /// The committed side of the queue: the files themselves.
 struct Files {
-    dir: PathBuf,
-    dir_handle: File,
+    dir: Arc<dyn Dir>,
     /// Starts every temp file's name: [`TEMP_PREFIX`], this process's id (so a later `new`
     /// can tell the files of dead processes) and a nonce that tells this handle's files from
     /// those of an earlier process that had the same pid (a restarted container's pid 1).
@@ -52,49 +52,67 @@ struct Files {
 
 impl FileStore {
     /// Opens the store in `dir`, creating the directory (and its `.duraflow-store` marker)
-    /// if needed, and removes temp files left by processes that are no longer running.
+    /// if needed, durably, and removes temp files left by processes that are no longer
+    /// running.
     pub fn new(dir: impl AsRef<Path>) -> Result<Self, DuraflowError> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::new_on(&StdFs, dir.as_ref())
+    }
+
+    /// [`FileStore::new`] on `fs`.
+    pub(crate) fn new_on(fs: &dyn FileSystem, dir: &Path) -> Result<Self, DuraflowError> {
         let open_error = |source| DuraflowError::Open {
-            path: dir.clone(),
+            path: dir.to_path_buf(),
             source,
         };
-        fs::create_dir_all(&dir).map_err(open_error)?;
-        let marker = dir.join(MARKER);
-        if !marker.exists() {
-            fs::write(&marker, MARKER_TEXT).map_err(open_error)?;
+        // The directory's name must be durable before any record in it is.
+        let opened = fs::create_dir_durably(fs, dir).map_err(open_error)?;
+        if opened.size(MARKER).map_err(open_error)?.is_none() {
+            match opened.write_new(MARKER, MARKER_TEXT.as_bytes(), true) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(open_error(e)),
+                _ => opened.sync().map_err(open_error)?,
+            }
         }
         // Best effort: a temp file that cannot be removed is ignored all the same.
-        let _ = remove_temp_files(&dir, TEMP_PREFIX, false);
-        Self::open_dir(dir)
+        let _ = remove_temp_files(&*opened, TEMP_PREFIX, false);
+        Self::start(opened)
     }
 
     /// Opens an existing store without creating or removing anything: for tools that must
     /// not turn a mistyped path into an empty store, nor change what they inspect.
     pub fn open_existing(dir: impl AsRef<Path>) -> Result<Self, DuraflowError> {
-        let dir = dir.as_ref().to_path_buf();
-        let reason = if !dir.is_dir() {
-            Some("no such directory")
-        } else if !dir.join(MARKER).is_file() {
-            Some("the directory has no `.duraflow-store` marker")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            return Err(DuraflowError::NotAStore {
-                path: dir,
-                reason: reason.to_owned(),
-            });
-        }
-        Self::open_dir(dir)
+        Self::open_existing_on(&StdFs, dir.as_ref())
     }
 
-    fn open_dir(dir: PathBuf) -> Result<Self, DuraflowError> {
+    /// [`FileStore::open_existing`] on `fs`.
+    pub(crate) fn open_existing_on(fs: &dyn FileSystem, dir: &Path) -> Result<Self, DuraflowError> {
+        let not_a_store = |reason: &str| DuraflowError::NotAStore {
+            path: dir.to_path_buf(),
+            reason: reason.to_owned(),
+        };
+        let opened = match fs.open_dir(dir) {
+            Ok(opened) => opened,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(not_a_store("no such directory"))
+            }
+            Err(source) => {
+                return Err(DuraflowError::Open {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        match opened.size(MARKER) {
+            Ok(Some(_)) => Self::start(opened),
+            _ => Err(not_a_store("the directory has no `.duraflow-store` marker")),
+        }
+    }
+
+    fn start(dir: Arc<dyn Dir>) -> Result<Self, DuraflowError> {
         let open_error = |source| DuraflowError::Open {
-            path: dir.clone(),
+            path: dir.path().to_path_buf(),
             source,
         };
-        let files = Files::open(dir.clone()).map_err(open_error)?;
+        let files = Files::open(Arc::clone(&dir));
         let queue = WriteBehind::new(files, "duraflow-filestore", None).map_err(open_error)?;
         Ok(Self { dir, queue })
     }
@@ -103,7 +121,7 @@ impl FileStore {
     /// `include_live`, also those of running processes, whose writes then fail). Returns
     /// `(removed, kept)`.
     pub fn remove_temp_files(&self, include_live: bool) -> io::Result<(usize, usize)> {
-        remove_temp_files(&self.dir, TEMP_PREFIX, include_live)
+        remove_temp_files(&*self.dir, TEMP_PREFIX, include_live)
     }
 
     /// Compresses the payload of every record stored from now on with zstd at `level` (1 to
@@ -117,18 +135,20 @@ impl FileStore {
 
     /// The store's directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// The file that holds (or would hold) the record of `key`.
     pub fn path_of(&self, key: &str) -> PathBuf {
-        self.dir.join(file_name::file_name(key))
+        self.dir().join(file_name::file_name(key))
     }
 }
 
 impl std::fmt::Debug for FileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileStore").field("dir", &self.dir).finish()
+        f.debug_struct("FileStore")
+            .field("dir", &self.dir())
+            .finish()
     }
 }
 
@@ -165,76 +185,58 @@ impl Storage for FileStore {
 /// A temp file holding a record, not yet under its key's name; removed if it never gets
 /// there.
 struct Staged<'a> {
+    dir: &'a dyn Dir,
     key: &'a str,
-    temp: Option<PathBuf>,
+    temp: Option<String>,
 }
 
 impl Drop for Staged<'_> {
     fn drop(&mut self) {
         if let Some(temp) = &self.temp {
-            let _ = fs::remove_file(temp);
+            let _ = self.dir.remove(temp);
         }
     }
 }
 
 impl Files {
-    fn open(dir: PathBuf) -> io::Result<Files> {
+    fn open(dir: Arc<dyn Dir>) -> Files {
         let nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Ok(Files {
-            dir_handle: File::open(&dir)?,
+        Files {
             dir,
             temp_prefix: format!("{TEMP_PREFIX}{}-{nonce:x}-", std::process::id()),
             next_temp: AtomicU64::new(0),
-        })
-    }
-
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(file_name::file_name(key))
+        }
     }
 
     /// Writes `record` to a new temp file, synced at once with `sync`.
-    fn stage<'a>(&self, key: &'a str, record: &[u8], sync: bool) -> io::Result<Staged<'a>> {
+    fn stage<'a>(&'a self, key: &'a str, record: &[u8], sync: bool) -> io::Result<Staged<'a>> {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
-        let temp = self.dir.join(format!("{}{n}", self.temp_prefix));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
         let staged = Staged {
+            dir: &*self.dir,
             key,
-            temp: Some(temp),
+            temp: Some(format!("{}{n}", self.temp_prefix)),
         };
-        file.write_all(record)?;
-        if sync {
-            file.sync_data()?;
-        }
+        let temp = staged
+            .temp
+            .as_deref()
+            .expect("a staged file has a temp file");
+        self.dir.write_new(temp, record, sync)?;
         Ok(staged)
     }
 
     /// Renames a synced temp file over its key's name, replacing any record there.
     fn publish(&self, mut staged: Staged<'_>) -> io::Result<()> {
         let temp = staged.temp.as_ref().expect("a staged file has a temp file");
-        fs::rename(temp, self.path(staged.key))?;
+        self.dir.rename(temp, &file_name::file_name(staged.key))?;
         staged.temp = None;
         Ok(())
     }
 
     /// The record in the file of `key`, unless it is longer than `limit`.
     fn read_file(&self, key: &str, limit: u64) -> io::Result<Found> {
-        let mut file = match File::open(self.path(key)) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Absent),
-            Err(e) => return Err(e),
-        };
-        let len = file.metadata()?.len();
-        if len > limit {
-            return Ok(Found::Unread);
-        }
-        let mut record = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.read_to_end(&mut record)?;
-        Ok(Found::Record(record))
+        self.dir.read(&file_name::file_name(key), limit)
     }
 }
 
@@ -242,25 +244,6 @@ impl Files {
 /// (Linux's `syncfs`): a batch then costs one disk flush, where syncing each file costs one
 /// a file. Elsewhere each file is synced as it is written.
 const SYNCS_FILE_SYSTEM: bool = cfg!(target_os = "linux");
-
-/// Makes the data of every file written in `dir`'s file system durable.
-#[cfg(target_os = "linux")]
-fn sync_file_system(dir: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // std has no syncfs. SAFETY: it only reads the descriptor, which `dir` keeps open
-    // across the call.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Not called: without syncfs each file is synced as it is written.
-#[cfg(not(target_os = "linux"))]
-fn sync_file_system(_: &File) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
-}
 
 fn failed(key: &str, source: io::Error) -> FailedWrite {
     FailedWrite {
@@ -304,7 +287,7 @@ impl Backend for Files {
             );
         }
         if let (false, Some(s)) = (sync_each, staged.first()) {
-            sync_file_system(&self.dir_handle).map_err(|e| failed(s.key, e))?;
+            self.dir.sync_file_system().map_err(|e| failed(s.key, e))?;
         }
         for s in staged {
             let key = s.key;
@@ -312,42 +295,35 @@ impl Backend for Files {
             self.publish(s).map_err(|e| failed(key, e))?;
         }
         for op in batch.iter().filter(|op| op.record.is_none()) {
-            match fs::remove_file(self.path(op.key)) {
+            match self.dir.remove(&file_name::file_name(op.key)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(failed(op.key, e)),
                 _ => {}
             }
         }
-        self.dir_handle.sync_all().map_err(|e| failed(first.key, e))
+        self.dir.sync().map_err(|e| failed(first.key, e))
     }
 
     fn list(&self) -> io::Result<Vec<Listed>> {
         let mut listed = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+        for name in self.dir.names()? {
             if name.starts_with('.') {
                 continue;
             }
-            let key = if file_name::is_hashed(name) {
-                let bytes = fs::read(entry.path())?;
-                crate::codec::parse(&bytes)
-                    .ok()
-                    .filter(|record| file_name::file_name(record.key) == name)
-                    .map(|record| record.key.to_owned())
-            } else {
-                file_name::key_of(name)
-            };
-            if let Some(key) = key {
-                // A file removed since the listing began is left out.
-                match entry.metadata() {
-                    Ok(meta) => listed.push(Listed {
-                        key,
-                        size: meta.len(),
-                    }),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
+            let key = if file_name::is_hashed(&name) {
+                match self.dir.read(&name, u64::MAX)? {
+                    Found::Record(bytes) => crate::codec::parse(&bytes)
+                        .ok()
+                        .filter(|record| file_name::file_name(record.key) == name)
+                        .map(|record| record.key.to_owned()),
+                    _ => None,
                 }
+            } else {
+                file_name::key_of(&name)
+            };
+            let Some(key) = key else { continue };
+            // A file removed since the listing began is left out.
+            if let Some(size) = self.dir.size(&name)? {
+                listed.push(Listed { key, size });
             }
         }
         Ok(listed)
@@ -367,7 +343,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Files) {
         let dir = tempfile::tempdir().unwrap();
-        let files = Files::open(dir.path().to_path_buf()).unwrap();
+        let files = Files::open(StdFs.open_dir(dir.path()).unwrap());
         (dir, files)
     }
 
@@ -377,7 +353,7 @@ mod tests {
     }
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
+        let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().into_string().unwrap())
             .collect();
@@ -431,7 +407,7 @@ mod tests {
         let (dir, files) = store();
         let keys = keys(100);
         let blocked = &keys[60];
-        fs::create_dir_all(dir.path().join(blocked).join("in-the-way")).unwrap();
+        std::fs::create_dir_all(dir.path().join(blocked).join("in-the-way")).unwrap();
         let batch: Vec<Op<'_>> = keys.iter().map(|k| put(k, b"record")).collect();
         let error = files.commit(&batch, true).unwrap_err();
         assert_eq!(&error.key, blocked);

@@ -9,6 +9,7 @@ mod blobs;
 mod cached;
 mod file;
 pub mod file_name;
+pub(crate) mod fs;
 mod memory;
 #[cfg(feature = "object-store")]
 mod object;
@@ -213,15 +214,13 @@ where
 /// `include_live`, those of running processes too). Files of live processes are otherwise
 /// theirs to finish. Returns how many were removed and how many kept.
 pub(crate) fn remove_temp_files(
-    dir: &std::path::Path,
+    dir: &dyn fs::Dir,
     prefix: &str,
     include_live: bool,
 ) -> io::Result<(usize, usize)> {
     let (mut removed, mut kept) = (0, 0);
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+    for name in dir.names()? {
+        let Some(rest) = name.strip_prefix(prefix) else {
             continue;
         };
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
@@ -232,7 +231,7 @@ pub(crate) fn remove_temp_files(
             kept += 1;
             continue;
         }
-        match std::fs::remove_file(entry.path()) {
+        match dir.remove(&name) {
             Ok(()) => removed += 1,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {} // renamed by its writer
             Err(e) => return Err(e),

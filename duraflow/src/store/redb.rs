@@ -1,6 +1,7 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
 use super::blobs::{self, Blobs};
+use super::fs::{FileSystem, StdFs};
 use super::redb_read::{self, open_failed, RECORDS, SHARING};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, Found, Listed, Storage, LARGE_RECORD};
@@ -8,6 +9,7 @@ use crate::DuraflowError;
 use redb::{Builder, Database, Durability, ReadableDatabase, TableDefinition, TableError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// File name → key, for every large record's file: what an open's sweep keeps.
@@ -115,8 +117,31 @@ impl RedbStore {
             .redb()
             .create(&path)
             .map_err(|e| open_failed(&path, e))?;
+        Self::open_db(path, db, Arc::new(StdFs))
+    }
+
+    /// Opens the store in `backend` (a database, or nothing to create one in), with its large
+    /// records in `{path}.blobs` on `fs`: the seam of the power-loss tests.
+    #[cfg(test)]
+    pub(crate) fn open_on(
+        path: &Path,
+        backend: impl redb::StorageBackend,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Self, DuraflowError> {
+        let db = RedbBuilder::default()
+            .redb()
+            .create_with_backend(backend)
+            .map_err(|e| open_failed(path, e))?;
+        Self::open_db(path.to_path_buf(), db, fs)
+    }
+
+    fn open_db(
+        path: PathBuf,
+        db: Database,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Self, DuraflowError> {
         let db = Db {
-            blobs: Blobs::beside(&path),
+            blobs: Blobs::beside(&path, fs),
             db,
         };
         // Files of large records that no committed pointer names: from commits a crash lost.
@@ -133,7 +158,7 @@ impl RedbStore {
         let path = path.as_ref().to_path_buf();
         let db = redb_read::open_existing(&path, |path| RedbBuilder::default().redb().open(path))?;
         let db = Db {
-            blobs: Blobs::beside(&path),
+            blobs: Blobs::beside(&path, Arc::new(StdFs)),
             db,
         };
         Self::start(path, db)
@@ -201,7 +226,9 @@ fn create_atomically(path: &Path) -> Result<(), DuraflowError> {
         .ok_or_else(|| open_error(io::Error::other("the path has no file name")))?
         .to_string_lossy();
     let prefix = format!(".{name}.creating-");
-    let _ = remove_temp_files(dir, &prefix, false);
+    if let Ok(opened) = StdFs.open_dir(dir) {
+        let _ = remove_temp_files(&*opened, &prefix, false);
+    }
     let temp = dir.join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     let created = (|| {

@@ -5,6 +5,7 @@
 //! commits.
 
 use super::blobs::{self, Blobs};
+use super::fs::StdFs;
 use super::{FailedWrite, Found, Listed, Storage};
 use crate::DuraflowError;
 use redb::{
@@ -13,6 +14,7 @@ use redb::{
 };
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Key → record, or → pointer to the file of a large record (see [`blobs`]).
 pub(super) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("duraflow_records");
@@ -62,7 +64,7 @@ fn resolve(blobs: &Blobs, key: &str, value: &[u8], limit: u64) -> io::Result<Fou
         None if value.len() as u64 > limit => Ok(Found::Unread),
         None => Ok(Found::Record(value.to_vec())),
         Some((len, _)) if len > limit => Ok(Found::Unread),
-        Some((len, name)) => blobs.read(key, name, len).map(Found::Record),
+        Some((_, name)) => blobs.read(key, name).map(Found::Record),
     }
 }
 
@@ -170,7 +172,7 @@ impl RedbReader {
                 .open_read_only(path)
         })?;
         Ok(Self {
-            blobs: Blobs::beside(&path),
+            blobs: Blobs::beside(&path, Arc::new(StdFs)),
             path,
             db,
         })
