@@ -16,7 +16,7 @@ use crate::{Context, DuraflowError, RunReport};
 use dagx::{DagRunner, Pending, Task, TaskBuilder};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use parking_lot::Mutex;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -54,7 +54,7 @@ pub struct DurableDag<'a> {
     /// What its tasks share: the context, the handlers and the run state.
     shared: Arc<Shared>,
     /// The keys of its tasks.
-    keys: Mutex<HashSet<TaskKey>>,
+    keys: in_use::Keys,
     /// The ttls of the tasks that have one, for the last-used entries.
     ttls: Mutex<HashMap<TaskKey, Duration>>,
     cache: Option<Cache>,
@@ -70,7 +70,7 @@ impl<'a> DurableDag<'a> {
         Self {
             dag,
             shared: Arc::new(Shared::new(ctx, Some(RunState::default()))),
-            keys: Mutex::default(),
+            keys: in_use::Keys::default(),
             ttls: Mutex::default(),
             cache: None,
             failed_report: Mutex::default(),
@@ -311,7 +311,7 @@ impl<'a> DurableDag<'a> {
     {
         let total = self.len();
         // A sweep of this process leaves the DAG's records alone until the run has ended.
-        let _in_use = in_use::register(self.keys.lock().clone());
+        let _in_use = in_use::register(&self.keys);
         self.run_state().start(total);
         self.shared.emit(&Event::RunStarted { total });
         self.prefetch().await;
@@ -342,10 +342,15 @@ impl<'a> DurableDag<'a> {
             tokio::task::yield_now().await;
         }
         let (report, task_error) = self.run_state().finish();
+        let stored = report.runs.iter().any(|run| run.persisted);
         // The journal's entries are queued beside the run's last records: one flush, one
-        // durable commit, makes both durable.
+        // durable commit, makes both durable. A run that stored no record waits for no
+        // disk: its entries go with the store's next commit.
         let (mut journaled, mut entry) = self.journal(RunEntry::new(report)).await;
-        let mut persist_error = self.flush().await.err();
+        let mut persist_error = match stored {
+            true => self.flush().await.err(),
+            false => None,
+        };
         if let Some(error @ DuraflowError::Persist { key, .. }) = &persist_error {
             entry.report.failed.push(TaskFailure {
                 key: TaskKey::from(key.as_str()),

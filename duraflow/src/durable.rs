@@ -227,7 +227,10 @@ where
     {
         let store = Arc::clone(&self.shared.ctx.db);
         // A sweep of this process leaves the record alone until it is durable.
-        let _in_use = crate::in_use::register([self.key.clone()].into_iter().collect());
+        let keys = Arc::new(parking_lot::Mutex::new(
+            [self.key.clone()].into_iter().collect(),
+        ));
+        let _in_use = crate::in_use::register(&keys);
         let output = self.execute_direct(input).await?;
         off_runtime(&store, |s| s.flush())
             .await

@@ -11,9 +11,14 @@ use crate::key::TaskKey;
 use hashbrown::HashSet;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The keys of a DAG, shared with the registry while one of its runs is in progress (no
+/// copy of them is made per run).
+pub(crate) type Keys = Arc<Mutex<HashSet<TaskKey>>>;
 
 /// The key sets of the runs in progress, each with the id its guard removes it by.
-static RUNS: Mutex<Vec<(u64, HashSet<TaskKey>)>> = Mutex::new(Vec::new());
+static RUNS: Mutex<Vec<(u64, Keys)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Keys registered as in use until this is dropped.
@@ -23,9 +28,9 @@ pub(crate) struct InUse {
 }
 
 /// Registers `keys` as in use by a run of this process until the guard is dropped.
-pub(crate) fn register(keys: HashSet<TaskKey>) -> InUse {
+pub(crate) fn register(keys: &Keys) -> InUse {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    RUNS.lock().push((id, keys));
+    RUNS.lock().push((id, Arc::clone(keys)));
     InUse { id }
 }
 
@@ -37,14 +42,16 @@ impl Drop for InUse {
 
 /// Whether a run of this process is using `key`.
 pub(crate) fn is_in_use(key: &str) -> bool {
-    RUNS.lock().iter().any(|(_, keys)| keys.contains(key))
+    RUNS.lock()
+        .iter()
+        .any(|(_, keys)| keys.lock().contains(key))
 }
 
 /// Runs `act` unless a run of this process is using `key`, with no run registering
 /// meanwhile; `None` when the key is in use.
 pub(crate) fn unless_in_use<R>(key: &str, act: impl FnOnce() -> R) -> Option<R> {
     let runs = RUNS.lock();
-    if runs.iter().any(|(_, keys)| keys.contains(key)) {
+    if runs.iter().any(|(_, keys)| keys.lock().contains(key)) {
         return None;
     }
     let done = act();
@@ -58,9 +65,13 @@ mod tests {
 
     #[test]
     fn keys_are_in_use_while_a_guard_of_theirs_lives() {
-        let keys = |names: &[&str]| names.iter().map(|k| TaskKey::from(*k)).collect();
-        let first = register(keys(&["in-use-a", "in-use-b"]));
-        let second = register(keys(&["in-use-b"]));
+        let keys = |names: &[&str]| -> Keys {
+            Arc::new(Mutex::new(
+                names.iter().map(|k| TaskKey::from(*k)).collect(),
+            ))
+        };
+        let first = register(&keys(&["in-use-a", "in-use-b"]));
+        let second = register(&keys(&["in-use-b"]));
         assert!(is_in_use("in-use-a") && is_in_use("in-use-b"));
         assert!(!is_in_use("in-use-c"));
         assert_eq!(unless_in_use("in-use-a", || 1), None);
