@@ -342,15 +342,10 @@ impl<'a> DurableDag<'a> {
             tokio::task::yield_now().await;
         }
         let (report, task_error) = self.run_state().finish();
-        let stored = report.runs.iter().any(|run| run.persisted);
         // The journal's entries are queued beside the run's last records: one flush, one
-        // durable commit, makes both durable. A run that stored no record waits for no
-        // disk: its entries go with the store's next commit.
+        // durable commit, makes both durable.
         let (mut journaled, mut entry) = self.journal(RunEntry::new(report)).await;
-        let mut persist_error = match stored {
-            true => self.flush().await.err(),
-            false => None,
-        };
+        let mut persist_error = self.flush().await.err();
         if let Some(error @ DuraflowError::Persist { key, .. }) = &persist_error {
             entry.report.failed.push(TaskFailure {
                 key: TaskKey::from(key.as_str()),
