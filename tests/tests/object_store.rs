@@ -156,6 +156,25 @@ fn a_writer_that_loses_a_race_keeps_the_record_of_the_first() -> TestResult {
 }
 
 #[test]
+fn a_record_removed_by_another_machine_after_it_was_read_is_stored_again() -> TestResult {
+    let server = S3Server::start();
+    let reader = server.open("removed")?;
+    reader.put("k", b"old".to_vec())?;
+    flushed(&reader);
+    assert_eq!(reader.get("k")?.as_deref(), Some(&b"old"[..]));
+    let other = server.open("removed")?;
+    other.remove("k")?;
+    flushed(&other);
+    reader.put("k", b"new".to_vec())?;
+    flushed(&reader);
+    assert_eq!(
+        server.open("removed")?.get("k")?.as_deref(),
+        Some(&b"new"[..])
+    );
+    Ok(())
+}
+
+#[test]
 fn a_cached_store_reads_through_and_writes_through() -> TestResult {
     let server = S3Server::start();
     let bucket = server.open("layered")?;

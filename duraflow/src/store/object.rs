@@ -342,9 +342,16 @@ impl Bucket {
             return Ok(Some(Seen::Version(done.into())));
         }
         let payload = || PutPayload::from(record.to_vec());
+        let updating = matches!(mode, PutMode::Update(_));
         let put = match self.store.put_opts(&path, payload(), mode.into()).await {
             // A store without conditional puts (say, `LocalFileSystem` for updates).
             Err(StoreError::NotImplemented { .. }) => self.store.put(&path, payload()).await,
+            // The version read is gone: if another writer replaced it, the create fails and
+            // its record stays; if the object was removed, the record is stored anew.
+            Err(StoreError::NotFound { .. } | StoreError::Precondition { .. }) if updating => {
+                let create = PutMode::Create.into();
+                self.store.put_opts(&path, payload(), create).await
+            }
             put => put,
         };
         match put {
@@ -392,7 +399,7 @@ impl Backend for Bucket {
     /// Sends the batch's puts and removals in parallel; names the first key that failed.
     /// Runs on the queue's writer thread, so it may block on the store's runtime, and the
     /// requests borrow the records (each copied only while its request is in flight).
-    fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
+    fn commit(&self, batch: &[Op<'_>]) -> Result<(), FailedWrite> {
         let modes: Vec<PutMode> = {
             let seen = self.seen.lock();
             let mode = |key: &str| match seen.get(key) {
