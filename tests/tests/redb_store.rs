@@ -127,8 +127,8 @@ async fn a_dag_run_on_redb_is_durable_when_it_returns() -> Result<(), DuraflowEr
     Ok(())
 }
 
-/// The durability window: a record saved with a flush survives a SIGKILL; one committed
-/// inside the window but never synced may be lost, but never reads as a wrong value.
+/// The durability window: a record saved with a flush survives a SIGKILL; one still queued
+/// inside the window may be lost, but never reads as a wrong value.
 #[test]
 fn a_kill_inside_the_sync_window_keeps_flushed_records_and_never_corrupts() {
     use std::io::BufRead;

@@ -16,7 +16,6 @@
 
 use super::fs::{self, Dir, FileSystem};
 use super::Found;
-use parking_lot::Mutex;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,8 +50,6 @@ pub(crate) struct Blobs {
     /// across processes, then a counter.
     prefix: String,
     next: AtomicU64,
-    /// Files whose pointers are gone in a commit that is not durable yet.
-    doomed: Mutex<Vec<String>>,
 }
 
 impl Blobs {
@@ -69,7 +66,6 @@ impl Blobs {
             handle: OnceLock::new(),
             prefix: format!("{nonce:016x}-"),
             next: AtomicU64::new(0),
-            doomed: Mutex::default(),
         }
     }
 
@@ -129,25 +125,12 @@ impl Blobs {
         Err(io::Error::new(error.kind(), what))
     }
 
-    /// Deletes file `name` once the commit now being made is durable ([`Blobs::commit_durable`]).
-    pub(crate) fn doom(&self, name: &str) {
-        self.doomed.lock().push(name.to_owned());
-    }
-
-    /// A commit made every earlier one durable: deletes the files they dropped.
-    pub(crate) fn commit_durable(&self) {
-        let doomed = std::mem::take(&mut *self.doomed.lock());
-        if let (false, Ok(dir)) = (doomed.is_empty(), self.handle(false)) {
-            for name in doomed {
-                let _ = dir.remove(&name);
-            }
-        }
-    }
-
-    /// Deletes the unused files written by `written` after a commit of them failed.
-    pub(crate) fn discard(&self, written: &[String]) {
-        if let (false, Ok(dir)) = (written.is_empty(), self.handle(false)) {
-            for name in written {
+    /// Deletes files that no durable commit names: those a commit replaced or removed, or
+    /// those written for a commit that failed. A file left by a crash in between is swept on
+    /// the next open.
+    pub(crate) fn delete(&self, names: &[String]) {
+        if let (false, Ok(dir)) = (names.is_empty(), self.handle(false)) {
+            for name in names {
                 let _ = dir.remove(name);
             }
         }
@@ -197,9 +180,7 @@ mod tests {
         assert_eq!(deleted, 1);
         let error = blobs.read("lost-key", &lost).unwrap_err();
         assert!(error.to_string().contains("\"lost-key\""), "{error}");
-        blobs.doom(&kept);
-        assert!(blobs.read("k", &kept).is_ok(), "kept until durable");
-        blobs.commit_durable();
+        blobs.delete(std::slice::from_ref(&kept));
         assert!(blobs.read("k", &kept).is_err());
     }
 }

@@ -268,7 +268,7 @@ impl Backend for Files {
     /// its name, applies the removals, and syncs the directory once. Every batch is durable:
     /// a file store has no cheap way to make a later sync cover earlier renames on every
     /// platform, so it keeps no durability window.
-    fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
+    fn commit(&self, batch: &[Op<'_>]) -> Result<(), FailedWrite> {
         let Some(first) = batch.first() else {
             return Ok(());
         };
@@ -368,16 +368,16 @@ mod tests {
     fn records_are_written_replaced_and_removed() {
         let (dir, files) = store();
         files
-            .commit(&[put("a", b"first a"), put("b", b"first b")], true)
+            .commit(&[put("a", b"first a"), put("b", b"first b")])
             .unwrap();
-        files.commit(&[put("a", b"second a")], true).unwrap();
+        files.commit(&[put("a", b"second a")]).unwrap();
         assert_eq!(files.read("a").unwrap().as_deref(), Some(&b"second a"[..]));
         assert_eq!(files.read("b").unwrap().as_deref(), Some(&b"first b"[..]));
         let removal = Op {
             key: "b",
             record: None,
         };
-        files.commit(&[removal, put("c", b"c")], true).unwrap();
+        files.commit(&[removal, put("c", b"c")]).unwrap();
         assert_eq!(files.read("b").unwrap(), None);
         assert_eq!(names(dir.path()), ["a", "c"]);
     }
@@ -389,10 +389,10 @@ mod tests {
         let (dir, files) = store();
         let keys = keys(300);
         let old: Vec<Op<'_>> = keys.iter().step_by(7).map(|k| put(k, b"old")).collect();
-        files.commit(&old, true).unwrap();
+        files.commit(&old).unwrap();
         let records: Vec<Vec<u8>> = (0..keys.len()).map(|i| vec![i as u8; 40]).collect();
         let batch: Vec<Op<'_>> = keys.iter().zip(&records).map(|(k, r)| put(k, r)).collect();
-        files.commit(&batch, true).unwrap();
+        files.commit(&batch).unwrap();
         for (key, record) in keys.iter().zip(&records) {
             assert_eq!(files.read(key).unwrap().as_ref(), Some(record), "{key}");
         }
@@ -409,7 +409,7 @@ mod tests {
         let blocked = &keys[60];
         std::fs::create_dir_all(dir.path().join(blocked).join("in-the-way")).unwrap();
         let batch: Vec<Op<'_>> = keys.iter().map(|k| put(k, b"record")).collect();
-        let error = files.commit(&batch, true).unwrap_err();
+        let error = files.commit(&batch).unwrap_err();
         assert_eq!(&error.key, blocked);
         assert_eq!(
             files.read(&keys[0]).unwrap().as_deref(),

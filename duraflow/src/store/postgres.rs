@@ -317,7 +317,7 @@ impl Backend for Records {
     }
 
     /// Every batch is a transaction the server makes durable (no durability window).
-    fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
+    fn commit(&self, batch: &[Op<'_>]) -> Result<(), FailedWrite> {
         if batch.is_empty() {
             return Ok(());
         }

@@ -1,7 +1,7 @@
 //! `RedbStore`: the embedded durable default, one redb database file.
 
 use super::blobs::{self, Blobs};
-use super::fs::{FileSystem, StdFs};
+use super::fs::{self, FileSystem, StdFs};
 use super::redb_read::{self, open_failed, RECORDS, SHARING};
 use super::write_behind::{Backend, Op, WriteBehind};
 use super::{remove_temp_files, FailedWrite, Found, Listed, Storage, LARGE_RECORD};
@@ -108,7 +108,7 @@ impl RedbStore {
             source,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(open_error)?;
+            fs::create_dir_durably(&StdFs, parent).map_err(open_error)?;
         }
         if !path.exists() {
             create_atomically(&path)?;
@@ -327,13 +327,12 @@ impl Db {
         Ok(values)
     }
 
-    /// Applies the batch in one write transaction; the files of the records it replaced or
-    /// removed are doomed.
+    /// Applies the batch in one durable write transaction, then deletes the files of the
+    /// records it replaced or removed.
     fn apply(
         &self,
         batch: &[Op<'_>],
         values: &[Option<std::borrow::Cow<'_, [u8]>>],
-        durable: bool,
     ) -> Result<(), FailedWrite> {
         let fail = |e: &dyn std::fmt::Display| FailedWrite {
             key: batch
@@ -343,12 +342,8 @@ impl Db {
             source: io::Error::other(e.to_string()),
         };
         let mut txn = self.db.begin_write().map_err(|e| fail(&e))?;
-        let durability = if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        };
-        txn.set_durability(durability).map_err(|e| fail(&e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| fail(&e))?;
         let mut dropped = Vec::new();
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| fail(&e))?;
@@ -378,12 +373,7 @@ impl Db {
             }
         }
         txn.commit().map_err(|e| fail(&e))?;
-        for name in &dropped {
-            self.blobs.doom(name);
-        }
-        if durable {
-            self.blobs.commit_durable();
-        }
+        self.blobs.delete(&dropped);
         Ok(())
     }
 }
@@ -405,27 +395,20 @@ impl Backend for Db {
         redb_read::read_many(&self.db, &self.blobs, keys, limit)
     }
 
-    /// Large records to files of their own first, then one write transaction for the
-    /// batch; `durable` commits with `Durability::Immediate` (which also makes the earlier
-    /// `Durability::None` commits durable).
-    fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite> {
+    /// Large records to files of their own first, then one durable write transaction for
+    /// the batch.
+    fn commit(&self, batch: &[Op<'_>]) -> Result<(), FailedWrite> {
         let mut written = Vec::new();
         let applied = self
             .stage_large(batch, &mut written)
-            .and_then(|values| self.apply(batch, &values, durable));
+            .and_then(|values| self.apply(batch, &values));
         if applied.is_err() {
-            self.blobs.discard(&written);
+            self.blobs.delete(&written);
         }
         applied
     }
 
     fn list(&self) -> io::Result<Vec<Listed>> {
         redb_read::list(&self.db)
-    }
-
-    /// The file is shared with read-only handles (redb's `SingleWriter` mode), where every
-    /// commit is durable.
-    fn commits_unsynced(&self) -> bool {
-        false
     }
 }

@@ -36,8 +36,21 @@ pub(super) fn read(
 }
 
 /// The records of `keys` in one read transaction, in order; those longer than `limit` left
-/// unread.
+/// unread. A large record's file that is gone was replaced or removed by a commit after the
+/// transaction began: the keys are read once more, in a new transaction.
 pub(super) fn read_many(
+    db: &impl ReadableDatabase,
+    blobs: &Blobs,
+    keys: &[&str],
+    limit: u64,
+) -> io::Result<Vec<Found>> {
+    match read_once(db, blobs, keys, limit) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => read_once(db, blobs, keys, limit),
+        read => read,
+    }
+}
+
+fn read_once(
     db: &impl ReadableDatabase,
     blobs: &Blobs,
     keys: &[&str],

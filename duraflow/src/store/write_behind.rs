@@ -2,13 +2,10 @@
 //! commits, and a writer thread commits each batch in one go (one transaction, one
 //! directory sync). Reads see queued writes; `flush` waits for them and reports failures.
 //!
-//! A store may also open a *durability window*: ops then gather into batches of up to
-//! [`BATCH`] ops or [`BATCH_BYTES`], each committed without a sync (atomic and visible, but
-//! not yet durable), and everything becomes durable (one commit with a sync) at the latest
-//! one window after it was queued, or at once when `flush` asks for it. A crash loses at
-//! most the window's ops, never their consistency, and `flush` still returns only once
-//! everything before it is durable. A backend that cannot commit without a sync
-//! ([`Backend::commits_unsynced`]) gathers the window's ops into one durable commit instead.
+//! A store may also open a *durability window*: ops then gather for up to one window (or
+//! until [`BATCH_BYTES`] are queued, a push waits for room, or `flush` asks) and are
+//! committed together, durably. A crash loses at most the window's ops, never their
+//! consistency, and `flush` returns only once everything before it is durable.
 //!
 //! Memory stays bounded when tasks produce records faster than the disk takes them: a push
 //! waits while the queue holds more than [`QUEUE_BYTES`] (unless the queue is empty), so
@@ -44,18 +41,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
             .map(|key| self.read(key).map(Found::from_record))
             .collect()
     }
-    /// Applies a batch (possibly empty) atomically; with `durable`, also makes it and every
-    /// earlier batch durable. On failure names the first key that did not make it.
-    fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite>;
+    /// Applies a batch (possibly empty) atomically and durably. On failure names the first
+    /// key that did not make it.
+    fn commit(&self, batch: &[Op<'_>]) -> Result<(), FailedWrite>;
     /// Every committed key, with its record's length.
     fn list(&self) -> io::Result<Vec<Listed>>;
-    /// Whether the backend can commit a batch without making it durable. One that cannot
-    /// is asked only for durable commits: inside a durability window, ops then gather until
-    /// the window ends (or [`BATCH_BYTES`] are queued, or a push waits for room) and are
-    /// committed in one durable commit.
-    fn commits_unsynced(&self) -> bool {
-        true
-    }
 }
 
 /// The newest queued op per key: a record, or `None` for a removal.
@@ -77,18 +67,12 @@ struct Queue {
     waiting: usize,
     /// When the oldest op in `pending` was queued.
     first_pending_at: Option<Instant>,
-    /// When the oldest batch committed without a sync was committed.
-    unsynced_since: Option<Instant>,
     /// Sequence number of the last queued op.
     last_seq: u64,
-    /// Every op with a sequence number up to this one is committed or failed.
-    done_seq: u64,
     /// Every op up to this one is durable (or failed).
     durable_seq: u64,
     /// The highest op a `flush` waits to see durable.
     flush_target: u64,
-    /// First key committed without a sync since the last sync: named if the sync fails.
-    unsynced_key: Option<String>,
     failure: Option<FailedWrite>,
     stop: bool,
     writer_alive: bool,
@@ -126,8 +110,8 @@ pub(crate) struct WriteBehind<B: Backend> {
 }
 
 impl<B: Backend> WriteBehind<B> {
-    /// Starts the writer thread for `backend`, committing every batch durably (`window:
-    /// None`) or syncing at most `window` after a batch.
+    /// Starts the writer thread for `backend`, committing every op at once (`window: None`)
+    /// or at most `window` after it was queued.
     pub(crate) fn new(backend: B, thread_name: &str, window: Option<Duration>) -> io::Result<Self> {
         let shared = Arc::new(Shared {
             backend,
@@ -150,7 +134,7 @@ impl<B: Backend> WriteBehind<B> {
         })
     }
 
-    /// Changes the durability window (`None`: every batch durable).
+    /// Changes the durability window (`None`: every op committed at once).
     pub(crate) fn set_window(&self, window: Option<Duration>) {
         self.shared
             .window_ns
@@ -189,7 +173,7 @@ impl<B: Backend> WriteBehind<B> {
         }
         queue.bytes += len;
         queue.pending_bytes += len;
-        let full = queue.pending.len() == BATCH || queue.pending_bytes >= BATCH_BYTES;
+        let full = queue.pending_bytes >= BATCH_BYTES;
         drop(queue);
         // Without a window every op is committed at once; with one, the writer only needs to
         // hear of a first op (it sets the deadline) and of a full batch.
@@ -302,12 +286,8 @@ impl<B: Backend> Drop for WriteBehind<B> {
     }
 }
 
-/// With a durability window, pending ops are committed (unsynced) once this many are queued,
-/// so a long run's records reach the backend while it runs.
-const BATCH: usize = 256;
-
-/// With a durability window, pending ops are also committed once their records hold this
-/// many bytes.
+/// With a durability window, pending ops are committed once their records hold this many
+/// bytes.
 const BATCH_BYTES: u64 = 16 << 20;
 
 /// A push waits while the queue holds more than this many bytes of records, unless it is
@@ -324,47 +304,39 @@ fn window_ns(window: Option<Duration>) -> u64 {
 
 fn write_loop<B: Backend>(shared: &Shared<B>) {
     loop {
-        let (batch, taken_seq, durable) = {
+        let (batch, taken_seq) = {
             let mut queue = shared.queue.lock();
             // Wait for work: ops, a flush, a stop, or the end of the durability window.
-            let durable = loop {
+            loop {
                 let asked = queue.flush_target > queue.durable_seq || queue.stop;
                 let window = match shared.window_ns.load(Ordering::Relaxed) {
                     0 => None,
                     ns => Some(Duration::from_nanos(ns)),
                 };
                 let Some(window) = window else {
-                    // No window: every batch is committed durably, at once.
+                    // No window: every op is committed at once.
                     if !queue.pending.is_empty() || asked {
-                        break true;
+                        break;
                     }
                     shared.wake_writer.wait(&mut queue);
                     continue;
                 };
-                // With a window, nothing waits longer than one window to become durable; a
-                // full batch is committed (unsynced) before that.
-                let due = [queue.first_pending_at, queue.unsynced_since]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .map(|oldest| oldest + window);
-                if asked || due.is_some_and(|due| Instant::now() >= due) {
-                    break true;
-                }
-                let unsynced = shared.backend.commits_unsynced();
-                let full = queue.pending_bytes >= BATCH_BYTES
-                    || (unsynced && queue.pending.len() >= BATCH);
-                if full || (queue.waiting > 0 && !queue.pending.is_empty()) {
-                    break !unsynced;
+                // With a window, nothing waits longer than one window; a batch that grew to
+                // its size, or a push waiting for room, does not wait for it.
+                let due = queue.first_pending_at.map(|oldest| oldest + window);
+                let full = queue.pending_bytes >= BATCH_BYTES || queue.waiting > 0;
+                if asked || (full && !queue.pending.is_empty()) {
+                    break;
                 }
                 match due {
+                    Some(due) if Instant::now() >= due => break,
                     Some(due) => {
                         shared.wake_writer.wait_until(&mut queue, due);
                     }
                     None => shared.wake_writer.wait(&mut queue),
                 }
-            };
-            if queue.pending.is_empty() && queue.stop && queue.durable_seq == queue.done_seq {
+            }
+            if queue.pending.is_empty() && queue.stop && queue.durable_seq == queue.last_seq {
                 queue.writer_alive = false;
                 shared.committed.notify_all();
                 return;
@@ -375,7 +347,7 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
             queue.pending_bytes = 0;
             queue.first_pending_at = None;
             queue.committing = Some(Arc::clone(&batch));
-            (batch, queue.last_seq, durable)
+            (batch, queue.last_seq)
         };
         let ops: Vec<Op<'_>> = batch
             .iter()
@@ -384,37 +356,25 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
                 record: record.as_deref(),
             })
             .collect();
-        let result = catch_unwind(AssertUnwindSafe(|| shared.backend.commit(&ops, durable)))
-            .unwrap_or_else(|_| {
+        let result =
+            catch_unwind(AssertUnwindSafe(|| shared.backend.commit(&ops))).unwrap_or_else(|_| {
                 Err(FailedWrite {
                     key: String::new(),
                     source: io::Error::other("the store panicked while committing"),
                 })
             });
-        let first_key = batch.keys().next().cloned();
         let batch_bytes: u64 = batch.values().flatten().map(|r| r.len() as u64).sum();
         drop(ops);
         let mut queue = shared.queue.lock();
         queue.committing = None;
         queue.bytes -= batch_bytes;
-        if queue.unsynced_key.is_none() {
-            queue.unsynced_key = first_key;
-        }
         if let Err(mut failure) = result {
             if failure.key.is_empty() {
-                // A failed sync loses what was committed since the last one.
-                failure.key = queue.unsynced_key.clone().unwrap_or_default();
+                failure.key = batch.keys().next().cloned().unwrap_or_default();
             }
             queue.failure.get_or_insert(failure);
         }
-        queue.done_seq = taken_seq;
-        if durable {
-            queue.durable_seq = queue.done_seq;
-            queue.unsynced_key = None;
-            queue.unsynced_since = None;
-        } else if queue.unsynced_since.is_none() {
-            queue.unsynced_since = Some(Instant::now());
-        }
+        queue.durable_seq = taken_seq;
         drop(queue);
         shared.committed.notify_all();
     }
@@ -437,7 +397,7 @@ mod tests {
         fn read(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
             Ok(self.committed.lock().get(key).cloned())
         }
-        fn commit(&self, batch: &[Op<'_>], _durable: bool) -> Result<(), FailedWrite> {
+        fn commit(&self, batch: &[Op<'_>]) -> Result<(), FailedWrite> {
             if batch.is_empty() {
                 return Ok(());
             }
@@ -534,16 +494,16 @@ mod tests {
         }
     }
 
-    /// A backend that logs each commit: how many ops, and whether durable.
+    /// A backend that logs each commit: how many ops.
     #[derive(Default)]
-    struct Logged(Mutex<Vec<(usize, bool)>>);
+    struct Logged(Mutex<Vec<usize>>);
 
     impl Backend for Logged {
         fn read(&self, _: &str) -> io::Result<Option<Vec<u8>>> {
             Ok(None)
         }
-        fn commit(&self, batch: &[Op<'_>], durable: bool) -> Result<(), FailedWrite> {
-            self.0.lock().push((batch.len(), durable));
+        fn commit(&self, batch: &[Op<'_>]) -> Result<(), FailedWrite> {
+            self.0.lock().push(batch.len());
             Ok(())
         }
         fn list(&self) -> io::Result<Vec<Listed>> {
@@ -551,12 +511,12 @@ mod tests {
         }
     }
 
-    fn commits(queue: &WriteBehind<Logged>) -> Vec<(usize, bool)> {
+    fn commits(queue: &WriteBehind<Logged>) -> Vec<usize> {
         queue.shared.backend.0.lock().clone()
     }
 
     /// Waits up to 5 s for `queue` to have made `n` commits.
-    fn wait_for_commits(queue: &WriteBehind<Logged>, n: usize) -> Vec<(usize, bool)> {
+    fn wait_for_commits(queue: &WriteBehind<Logged>, n: usize) -> Vec<usize> {
         let until = Instant::now() + Duration::from_secs(5);
         while commits(queue).len() < n && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(2));
@@ -564,9 +524,9 @@ mod tests {
         commits(queue)
     }
 
-    fn push_n(queue: &WriteBehind<Logged>, from: usize, n: usize) {
+    fn push_n(queue: &WriteBehind<Logged>, from: usize, n: usize, len: usize) {
         for i in from..from + n {
-            queue.push(&format!("k{i}"), Some(vec![1]));
+            queue.push(&format!("k{i}"), Some(vec![1; len]));
         }
     }
 
@@ -574,29 +534,31 @@ mod tests {
     fn inside_a_window_ops_wait_for_a_full_batch_or_a_flush() {
         let window = Some(Duration::from_secs(3600));
         let queue = WriteBehind::new(Logged::default(), "logged", window).unwrap();
-        push_n(&queue, 0, 10);
+        push_n(&queue, 0, 10, 1);
         std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(commits(&queue), [], "a part batch waits");
-        push_n(&queue, 10, BATCH - 10);
-        assert_eq!(wait_for_commits(&queue, 1), [(BATCH, false)]);
-        push_n(&queue, BATCH, 3);
+        assert_eq!(commits(&queue), [0usize; 0], "a part batch waits");
+        // Ops holding a batch's bytes are committed without waiting for the window.
+        let half = (BATCH_BYTES / 2) as usize;
+        push_n(&queue, 10, 2, half);
+        assert_eq!(wait_for_commits(&queue, 1), [12]);
+        push_n(&queue, 12, 3, 1);
         queue.flush().unwrap();
-        assert_eq!(commits(&queue), [(BATCH, false), (3, true)]);
+        assert_eq!(commits(&queue), [12, 3]);
     }
 
     #[test]
     fn a_window_makes_ops_durable_without_a_flush() {
         let window = Some(Duration::from_millis(30));
         let queue = WriteBehind::new(Logged::default(), "logged", window).unwrap();
-        push_n(&queue, 0, 1);
-        assert_eq!(wait_for_commits(&queue, 1), [(1, true)]);
+        push_n(&queue, 0, 1, 1);
+        assert_eq!(wait_for_commits(&queue, 1), [1]);
     }
 
     #[test]
     fn without_a_window_every_op_is_committed_durably_at_once() {
         let queue = WriteBehind::new(Logged::default(), "logged", None).unwrap();
-        push_n(&queue, 0, 1);
-        assert_eq!(wait_for_commits(&queue, 1), [(1, true)]);
+        push_n(&queue, 0, 1, 1);
+        assert_eq!(wait_for_commits(&queue, 1), [1]);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A process killed while its `RedbStore` holds unsynced records: saves one record through
+//! A process killed while its `RedbStore` holds records not yet durable: saves one record through
 //! `Context::save` (which flushes), queues another without flushing, says `ready`, waits.
 //!
 //! Usage: `window_child STORE_PATH`.
@@ -18,7 +18,7 @@ fn main() {
     ctx.save("flushed", &1u32).expect("save flushes");
     let record = codec::encode("unflushed", &2u32, codec::Stamp::default()).expect("encode");
     ctx.db.put("unflushed", record).expect("queued");
-    // Let the writer commit the batch (without a sync: the window is a minute).
+    // The record waits in the queue: the window is a minute.
     std::thread::sleep(Duration::from_millis(200));
     println!("ready");
     std::io::stdout().flush().expect("stdout");
