@@ -28,7 +28,8 @@
 //! against the bytes present, the checksum, the key, the schema fingerprint and version (of
 //! the type's shape, or of its name when it cannot be traced), the task version (when the
 //! caller asks), the input fingerprint (when the caller asks), the record's age against a
-//! ttl (when the caller gives one), and that postcard consumes the payload exactly. A record failing any check is a [`Miss`], never a value.
+//! ttl (when the caller gives one), and that postcard consumes the payload exactly. A record
+//! failing any check is a [`Miss`], never a value.
 
 use crate::payload;
 use crate::schema::{self, Schema};

@@ -246,7 +246,15 @@ fn remove_one(store: &dyn Storage, key: &str) -> Result<Done, DuraflowError> {
         // Stored by another worker's task meanwhile: in use.
         Claim::Restore(_) => Ok(Done::InUse),
         Claim::Run => {
-            let done = removed(in_use::unless_in_use(key, || store.remove(key)));
+            // The removal is made durable before the claim goes: a worker that claims the
+            // key next finds no record, rather than storing one the removal then deletes.
+            let done = removed(in_use::unless_in_use(key, || store.remove(key))).and_then(|done| {
+                store.flush().map_err(|failed| DuraflowError::Remove {
+                    key: failed.key,
+                    source: failed.source,
+                })?;
+                Ok(done)
+            });
             // Best effort: an unreleased claim expires with its lease.
             let _ = store.release(key);
             done
