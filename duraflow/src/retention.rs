@@ -57,7 +57,8 @@ impl Retention {
 
     /// Removes every record not used for `age`: by the last-used entries runs leave
     /// ([`crate::Context::last_used`]), or for a record no run has used, since it was
-    /// written.
+    /// written. Uses are recorded by [`crate::DurableDag::run`]; a record read only through
+    /// `Durable::run_result` or `Context::get` counts as used when it was written.
     pub fn unused_for(mut self, age: Duration) -> Self {
         self.unused_for = Some(age);
         self
