@@ -48,13 +48,12 @@ pub fn run(
     let mut outcome = Outcome::Clean;
     let mut chosen = BTreeMap::new();
     for pattern in &patterns {
-        let before = chosen.len();
         let mut matched = false;
         for (key, size) in listed.iter().filter(|(key, _)| pattern.matches(key)) {
             matched = true;
             chosen.insert(key.as_str(), *size);
         }
-        if !matched && chosen.len() == before {
+        if !matched {
             outcome = match pattern {
                 Pattern::Exact(key) => no_record(&store, key),
                 other => {
