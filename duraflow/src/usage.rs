@@ -88,27 +88,88 @@ fn put(store: &dyn Storage, key: &str, entry: &Entry) -> Result<(), DuraflowErro
         })
 }
 
-/// The entry under `key`; `None` when it is gone or unreadable (a later fold removes it).
-fn read_entry(store: &dyn Storage, key: &str) -> Result<Option<Entry>, DuraflowError> {
+/// An entry as read.
+enum Read {
+    Entry(Entry),
+    /// Not a readable entry (a later fold removes it).
+    Unreadable,
+    /// Removed since it was listed: a fold, which wrote their merge first, took it.
+    Gone,
+}
+
+fn read_entry(store: &dyn Storage, key: &str) -> Result<Read, DuraflowError> {
     let bytes = store.get(key).map_err(|source| DuraflowError::Load {
         key: key.to_owned(),
         source,
     })?;
-    Ok(bytes.and_then(|bytes| codec::decode::<Entry>(key, &bytes, Expect::default()).ok()))
+    Ok(match bytes {
+        None => Read::Gone,
+        Some(bytes) => match codec::decode::<Entry>(key, &bytes, Expect::default()) {
+            Ok(entry) => Read::Entry(entry),
+            Err(_) => Read::Unreadable,
+        },
+    })
 }
 
-/// The entries among `listed`, merged: each key's latest use. Also the keys of the entries
-/// read.
-fn merged(
+/// Times the entries are listed again when one was folded away while they were read.
+const MERGE_TRIES: usize = 8;
+
+/// The entries of a store, merged.
+struct Merged {
+    /// Each key's latest use.
+    last: BTreeMap<String, LastUse>,
+    /// The keys of the entries read.
+    read: Vec<String>,
+    /// Whether another worker folded entries while they were read.
+    refolded: bool,
+}
+
+/// The entries among `listed`, merged. An entry removed meanwhile by another worker's fold
+/// is in that fold's merge, so the store is listed again and the merge starts over: a key
+/// is never left out.
+fn merged(store: &dyn Storage, listed: &[Listed]) -> Result<Merged, DuraflowError> {
+    let entry_keys = |listed: &[Listed]| -> Vec<String> {
+        listed
+            .iter()
+            .filter(|l| l.key.starts_with(USAGE_PREFIX))
+            .map(|l| l.key.clone())
+            .collect()
+    };
+    let mut keys = entry_keys(listed);
+    for tries in 0..MERGE_TRIES {
+        if let Some(last) = merge_once(store, &keys)? {
+            return Ok(Merged {
+                last,
+                read: keys,
+                refolded: tries > 0,
+            });
+        }
+        let relisted = store.list().map_err(|source| DuraflowError::Load {
+            key: "(the store's key listing)".to_owned(),
+            source,
+        })?;
+        keys = entry_keys(&relisted);
+    }
+    Err(DuraflowError::Load {
+        key: USAGE_PREFIX.to_owned(),
+        source: std::io::Error::other(format!(
+            "the last-used entries were folded away {MERGE_TRIES} times while being read; \
+             run again when fewer workers end runs at once"
+        )),
+    })
+}
+
+/// The entries under `keys`, merged, or `None` if one is gone.
+fn merge_once(
     store: &dyn Storage,
-    listed: &[Listed],
-) -> Result<(BTreeMap<String, LastUse>, Vec<String>), DuraflowError> {
+    keys: &[String],
+) -> Result<Option<BTreeMap<String, LastUse>>, DuraflowError> {
     let mut last = BTreeMap::new();
-    let mut read = Vec::new();
-    for entry_key in listed.iter().filter(|l| l.key.starts_with(USAGE_PREFIX)) {
-        let Some(entry) = read_entry(store, &entry_key.key)? else {
-            read.push(entry_key.key.clone());
-            continue;
+    for entry_key in keys {
+        let entry = match read_entry(store, entry_key)? {
+            Read::Gone => return Ok(None),
+            Read::Unreadable => continue,
+            Read::Entry(entry) => entry,
         };
         for (key, used) in entry {
             last.entry(key)
@@ -119,9 +180,8 @@ fn merged(
                 })
                 .or_insert(used);
         }
-        read.push(entry_key.key.clone());
     }
-    Ok((last, read))
+    Ok(Some(last))
 }
 
 /// Every key's last use, from the entries among `listed` (a listing of the store).
@@ -129,18 +189,26 @@ pub(crate) fn last_used(
     store: &dyn Storage,
     listed: &[Listed],
 ) -> Result<BTreeMap<String, LastUse>, DuraflowError> {
-    merged(store, listed).map(|(last, _)| last)
+    merged(store, listed).map(|merged| merged.last)
 }
 
 /// Folds the entries among `listed` (a listing of the store) into one, keeping only the
 /// keys that `listed` holds records of; returns every such key's last use. (An entry is
 /// written after its run's records are durable, so a key of an entry that was listed has
-/// its record listed too, unless it was removed.)
+/// its record listed too, unless it was removed.) When another worker folded meanwhile,
+/// this fold is left undone: the merge is returned as read.
 pub(crate) fn compact(
     store: &dyn Storage,
     listed: &[Listed],
 ) -> Result<BTreeMap<String, LastUse>, DuraflowError> {
-    let (mut last, read) = merged(store, listed)?;
+    let Merged {
+        mut last,
+        read,
+        refolded,
+    } = merged(store, listed)?;
+    if refolded {
+        return Ok(last);
+    }
     let present: hashbrown::HashSet<&str> = listed.iter().map(|l| l.key.as_str()).collect();
     let before = last.len();
     last.retain(|key, _| present.contains(key.as_str()));
@@ -251,5 +319,56 @@ mod tests {
         compact(&store, &store.list().unwrap()).unwrap();
         assert_eq!(entries(&store).len(), 1);
         assert_eq!(last_used(&store, &store.list().unwrap()).unwrap(), last);
+    }
+
+    /// A store whose first read of a last-used entry lets another worker fold every entry
+    /// first, as a sweep on one machine may meet a run ending on another.
+    struct FoldsDuringRead {
+        store: MemoryStore,
+        folded: std::sync::atomic::AtomicBool,
+    }
+
+    impl Storage for FoldsDuringRead {
+        fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
+            if key.starts_with(USAGE_PREFIX) && !self.folded.swap(true, Ordering::SeqCst) {
+                compact(&self.store, &self.store.list()?).expect("the other worker's fold");
+            }
+            self.store.get(key)
+        }
+        fn put(&self, key: &str, record: Vec<u8>) -> std::io::Result<()> {
+            self.store.put(key, record)
+        }
+        fn remove(&self, key: &str) -> std::io::Result<()> {
+            self.store.remove(key)
+        }
+        fn flush(&self) -> Result<(), crate::store::FailedWrite> {
+            self.store.flush()
+        }
+        fn list(&self) -> std::io::Result<Vec<Listed>> {
+            self.store.list()
+        }
+    }
+
+    #[test]
+    fn entries_folded_away_while_read_lose_no_key() {
+        let store = FoldsDuringRead {
+            store: MemoryStore::new(),
+            folded: Default::default(),
+        };
+        for key in ["a", "b"] {
+            store.put(key, b"record".to_vec()).unwrap();
+        }
+        record(&store, "0001-run", used(&["a"])).unwrap();
+        record(&store, "0002-run", used(&["b"])).unwrap();
+        let listed = store.list().unwrap();
+        let last = last_used(&store, &listed).unwrap();
+        assert_eq!(last.keys().collect::<Vec<_>>(), ["a", "b"]);
+
+        store.folded.store(false, Ordering::SeqCst);
+        record(&store, "0003-run", used(&["a"])).unwrap();
+        let folded = compact(&store, &store.list().unwrap()).unwrap();
+        assert_eq!(folded.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let after = last_used(&store.store, &store.store.list().unwrap()).unwrap();
+        assert_eq!(after.keys().collect::<Vec<_>>(), ["a", "b"]);
     }
 }
