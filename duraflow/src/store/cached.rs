@@ -1,6 +1,6 @@
 //! `CachedStore`: a local store in front of a shared one, read through and written through.
 
-use super::{FailedWrite, Found, Listed, Storage};
+use super::{Claim, FailedWrite, Found, Listed, Storage};
 use std::collections::BTreeMap;
 use std::io;
 
@@ -8,8 +8,9 @@ use std::io;
 /// in front of a shared one (an [`ObjectStore`](crate::ObjectStore)): reads look in the local
 /// store first and copy what they find only in the shared one into it; writes and removals
 /// go to both. A run whose records are all local reads nothing from the shared store, and a
-/// record another machine stored is fetched once. Made by
-/// [`ObjectStore::cached`](crate::ObjectStore::cached).
+/// record another machine stored is fetched once. In front of a store that coordinates
+/// workers (a `PostgresStore`), keys are claimed in the shared store.
+/// Made by [`ObjectStore::cached`](crate::ObjectStore::cached), or [`CachedStore::new`].
 pub struct CachedStore<L, S> {
     local: L,
     shared: S,
@@ -97,6 +98,25 @@ impl<L: Storage, S: Storage> Storage for CachedStore<L, S> {
 
     fn is_blocking(&self) -> bool {
         self.local.is_blocking() || self.shared.is_blocking()
+    }
+
+    /// As the shared store: workers sharing it claim keys there.
+    fn coordinates(&self) -> bool {
+        self.shared.coordinates()
+    }
+
+    /// Claims in the shared store; a record another worker stored meanwhile is copied into
+    /// the local store.
+    fn claim(&self, key: &str, stale: Option<&[u8]>) -> io::Result<Claim> {
+        let claim = self.shared.claim(key, stale)?;
+        if let Claim::Restore(record) = &claim {
+            self.local.put(key, record.clone())?;
+        }
+        Ok(claim)
+    }
+
+    fn release(&self, key: &str) -> io::Result<()> {
+        self.shared.release(key)
     }
 }
 
