@@ -14,8 +14,9 @@
 
 use super::{FailedWrite, Found, Listed};
 use crate::codec;
+use indexmap::IndexMap;
 use parking_lot::{Condvar, Mutex};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -48,8 +49,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn list(&self) -> io::Result<Vec<Listed>>;
 }
 
-/// The newest queued op per key: a record, or `None` for a removal.
-type Ops = HashMap<String, Option<Vec<u8>>>;
+/// The newest queued op per key: a record, or `None` for a removal. Kept in the order the
+/// keys were first queued, which is the order a batch is committed in: a failed commit
+/// names the earliest write that failed (a task's record, not the journal entry queued
+/// after it).
+type Ops = IndexMap<String, Option<Vec<u8>>>;
 
 #[derive(Default)]
 struct Queue {
@@ -383,6 +387,7 @@ fn write_loop<B: Backend>(shared: &Shared<B>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
     use std::sync::mpsc;
 
     /// A backend whose commits wait for a go-ahead, so a test can read while one is running.
@@ -572,5 +577,37 @@ mod tests {
         // Nothing half-written is shown, and the next flush has nothing left to report.
         assert_eq!(queue.get("bad").unwrap(), None);
         queue.flush().unwrap();
+    }
+
+    /// A backend that refuses every batch, naming the first key it was given.
+    struct Refusing;
+
+    impl Backend for Refusing {
+        fn read(&self, _: &str) -> io::Result<Option<Vec<u8>>> {
+            Ok(None)
+        }
+        fn commit(&self, batch: &[Op<'_>]) -> Result<(), FailedWrite> {
+            match batch.first() {
+                Some(op) => Err(FailedWrite {
+                    key: op.key.to_owned(),
+                    source: io::Error::other("refused"),
+                }),
+                None => Ok(()),
+            }
+        }
+        fn list(&self) -> io::Result<Vec<Listed>> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_batch_is_committed_in_the_order_its_keys_were_queued() {
+        let window = Some(Duration::from_secs(3600));
+        let queue = WriteBehind::new(Refusing, "refusing", window).unwrap();
+        for key in ["task", "__duraflow/run/1", "a", "task"] {
+            queue.push(key, Some(b"x".to_vec()));
+        }
+        let failure = queue.flush().expect_err("the commit failed");
+        assert_eq!(failure.key, "task");
     }
 }
