@@ -358,13 +358,18 @@ impl<'a> DurableDag<'a> {
                 Ok(()) => self.flush().await,
                 Err(error) => Err(error),
             };
-        } else if journaled.is_ok() && self.journal.is_some() && usage::compaction_due() {
-            let store = Arc::clone(&self.shared.ctx.db);
-            // Best effort: entries that stay unfolded are folded next time.
-            let _ = off_runtime(&store, |store| {
-                store.list().map(|listed| usage::compact(store, &listed))
-            })
-            .await;
+        } else if let (Ok(()), Some(keep)) = (&journaled, self.journal) {
+            if usage::compaction_due() {
+                let store = Arc::clone(&self.shared.ctx.db);
+                // Best effort: entries that stay unfolded are folded next time.
+                let _ = off_runtime(&store, move |store| {
+                    let listed = store.list()?;
+                    let _ = journal::reindex(store, &listed, keep);
+                    let _ = usage::compact(store, &listed);
+                    store.flush().map_err(|failed| failed.source)
+                })
+                .await;
+            }
         }
         persist_error = persist_error.or(journaled.err());
         let report = entry.report;

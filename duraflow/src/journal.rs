@@ -4,13 +4,16 @@
 //!
 //! A run writes its entry once, when it ends, beside its last records and made durable by
 //! the same flush: never in a task's path, and a crash mid-run loses at most that run's
-//! entry. Entries live under [`JOURNAL_PREFIX`] (`__duraflow/run/{id}`), with an index
-//! (`__duraflow/runs`) of the ids kept, oldest first; the oldest entry goes when a run
-//! would keep more than its limit.
+//! entry. Entries live under [`JOURNAL_PREFIX`] (`__duraflow/run/{id}`) and are found by
+//! listing the store. An index (`__duraflow/runs`) of the ids kept, oldest first, lets a run
+//! remove the oldest entry when it would keep more than its limit without listing the
+//! store. Workers ending runs at once may each rewrite the index without the other's id;
+//! such an entry is still listed, and the next fold of the last-used entries, which lists
+//! the store anyway, rebuilds the index from the entries found.
 
 use crate::codec::{self, Expect, Stamp};
 use crate::report::RunReport;
-use crate::store::Storage;
+use crate::store::{Listed, Storage};
 use crate::DuraflowError;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,22 +114,71 @@ pub(crate) fn record(
     if !ids.contains(&entry.id) {
         ids.push(entry.id.clone());
     }
+    write_index(store, ids, keep)
+}
+
+/// Removes the entries of the oldest `ids` beyond `keep` and stores the rest as the index.
+fn write_index(
+    store: &dyn Storage,
+    mut ids: Vec<String>,
+    keep: usize,
+) -> Result<(), DuraflowError> {
     let excess = ids.len().saturating_sub(keep.max(1));
     for old in ids.drain(..excess) {
         let old = entry_key(&old);
         store.remove(&old).map_err(|e| persist_error(&old, e))?;
     }
-    let index =
-        codec::encode(INDEX_KEY, &ids, Stamp::default()).map_err(|e| encode_error(INDEX_KEY, e))?;
+    let index = codec::encode(INDEX_KEY, &ids, Stamp::default()).map_err(|error| {
+        DuraflowError::Serialize {
+            key: INDEX_KEY.to_owned(),
+            reason: error.to_string(),
+        }
+    })?;
     store
         .put(INDEX_KEY, index)
         .map_err(|e| persist_error(INDEX_KEY, e))
 }
 
-/// Every run the journal in `store` keeps, oldest first. An entry that cannot be read is an
-/// error naming its key.
+/// The ids of the entries among `listed` (a listing of the store), oldest first.
+fn listed_ids(listed: &[Listed]) -> Vec<String> {
+    let prefix = entry_key("");
+    let mut ids: Vec<String> = listed
+        .iter()
+        .filter_map(|l| l.key.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Rebuilds the index from the entries among `listed` (a listing of the store), removing the
+/// oldest beyond `keep`: entries whose id a concurrent run's index dropped are kept, and
+/// removed in their turn.
+pub(crate) fn reindex(
+    store: &dyn Storage,
+    listed: &[Listed],
+    keep: usize,
+) -> Result<(), DuraflowError> {
+    let index = read_index(store);
+    let mut ids = listed_ids(listed);
+    for id in &index {
+        if let Err(at) = ids.binary_search(id) {
+            ids.insert(at, id.clone());
+        }
+    }
+    if ids == index && ids.len() <= keep.max(1) {
+        return Ok(());
+    }
+    write_index(store, ids, keep)
+}
+
+/// Every run the journal in `store` keeps, oldest first (the store is listed to find
+/// them). An entry that cannot be read is an error naming its key.
 pub(crate) fn runs(store: &dyn Storage) -> Result<Vec<RunEntry>, DuraflowError> {
-    read_index(store)
+    let listed = store.list().map_err(|source| DuraflowError::Load {
+        key: "(the store's key listing)".to_owned(),
+        source,
+    })?;
+    listed_ids(&listed)
         .iter()
         .filter_map(|id| read(store, id).transpose())
         .collect()
@@ -148,4 +200,69 @@ pub(crate) fn read(store: &dyn Storage, id: &str) -> Result<Option<RunEntry>, Du
             reason: miss.to_string(),
             key,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+    use std::sync::atomic::AtomicBool;
+
+    fn entry(started_at_ms: u64) -> RunEntry {
+        RunEntry::new(RunReport {
+            started_at_ms,
+            ..RunReport::default()
+        })
+    }
+
+    /// A store where another worker ends its run between this worker's read of the index
+    /// and its write: this worker then writes an index without the other's id.
+    struct Interleaved {
+        store: MemoryStore,
+        other: RunEntry,
+        done: AtomicBool,
+    }
+
+    impl Storage for Interleaved {
+        fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
+            let read = self.store.get(key)?;
+            if key == INDEX_KEY && !self.done.swap(true, Ordering::SeqCst) {
+                record(&self.store, &self.other, 10).expect("the other worker's run");
+            }
+            Ok(read)
+        }
+        fn put(&self, key: &str, record: Vec<u8>) -> std::io::Result<()> {
+            self.store.put(key, record)
+        }
+        fn remove(&self, key: &str) -> std::io::Result<()> {
+            self.store.remove(key)
+        }
+        fn flush(&self) -> Result<(), crate::store::FailedWrite> {
+            self.store.flush()
+        }
+        fn list(&self) -> std::io::Result<Vec<Listed>> {
+            self.store.list()
+        }
+    }
+
+    #[test]
+    fn a_run_whose_id_a_concurrent_run_dropped_from_the_index_is_listed_and_pruned() {
+        let (first, other, last) = (entry(1_000), entry(2_000), entry(3_000));
+        let store = Interleaved {
+            store: MemoryStore::new(),
+            other: other.clone(),
+            done: AtomicBool::new(false),
+        };
+        record(&store, &first, 10).unwrap();
+        assert_eq!(read_index(&store).len(), 1, "the other id was lost");
+        let ids = |store: &dyn Storage| -> Vec<String> {
+            runs(store).unwrap().into_iter().map(|run| run.id).collect()
+        };
+        assert_eq!(ids(&store), [first.id.clone(), other.id.clone()]);
+
+        record(&store, &last, 10).unwrap();
+        reindex(&store, &store.list().unwrap(), 2).unwrap();
+        assert_eq!(ids(&store), [other.id.clone(), last.id.clone()]);
+        assert_eq!(read_index(&store), [other.id, last.id]);
+    }
 }

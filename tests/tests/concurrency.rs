@@ -34,14 +34,20 @@ fn two_at_once(kind: &str, store: &Path, logs: &Path) -> [Output; 2] {
     ]
 }
 
-fn check_store(ctx: &Context, reference: &BTreeMap<String, u64>) {
+/// Checks the records against `reference`, and that the journal holds `runs` runs.
+fn check_store(ctx: &Context, reference: &BTreeMap<String, u64>, runs: usize) {
     // Beside the DAG's records, the store holds the run journal, which must read back too.
     let keys: Vec<String> = duraflow_tests::stored_keys(&*ctx.db);
     let (journal, keys): (Vec<String>, Vec<String>) = keys
         .into_iter()
         .partition(|key| key.starts_with(duraflow::JOURNAL_PREFIX));
     assert!(!journal.is_empty(), "the runs left journal entries");
-    assert!(!ctx.runs().expect("the journal reads back").is_empty());
+    let journaled = ctx.runs().expect("the journal reads back");
+    assert_eq!(
+        journaled.len(),
+        runs,
+        "every run that finished is in the journal"
+    );
     assert_eq!(keys.len(), reference.len());
     for key in keys {
         assert_eq!(
@@ -67,6 +73,7 @@ fn two_processes_on_one_file_store_both_finish_right() {
     check_store(
         &Context::new(FileStore::new(&store).expect("FileStore")),
         &reference,
+        2,
     );
 }
 
@@ -91,6 +98,7 @@ fn two_processes_on_one_redb_store_finish_or_get_store_in_use() {
     check_store(
         &Context::new(RedbStore::open(&store).expect("RedbStore")),
         &reference,
+        finished,
     );
 }
 
@@ -111,7 +119,7 @@ fn many_tasks_writing_at_once_in_one_process() {
                 .expect("run");
             assert_eq!(outputs, reference, "run {run}");
             assert_eq!(report.executed, reference.len());
-            check_store(&ctx, &reference);
+            check_store(&ctx, &reference, 1);
         }
     });
 }
