@@ -359,17 +359,18 @@ impl<'a> DurableDag<'a> {
                 Err(error) => Err(error),
             };
         } else if let (Ok(()), Some(keep)) = (&journaled, self.journal) {
-            if usage::compaction_due() {
-                let store = Arc::clone(&self.shared.ctx.db);
-                // Best effort: entries that stay unfolded are folded next time.
-                let _ = off_runtime(&store, move |store| {
-                    let listed = store.list()?;
-                    let _ = journal::reindex(store, &listed, keep);
-                    let _ = usage::compact(store, &listed);
-                    store.flush().map_err(|failed| failed.source)
-                })
-                .await;
-            }
+            let store = Arc::clone(&self.shared.ctx.db);
+            // Best effort: entries that stay unfolded are folded next time.
+            let _ = off_runtime(&store, move |store| {
+                if !usage::compaction_due(store) {
+                    return Ok(());
+                }
+                let listed = store.list()?;
+                let _ = journal::reindex(store, &listed, keep);
+                let _ = usage::compact(store, &listed);
+                store.flush().map_err(|failed| failed.source)
+            })
+            .await;
         }
         persist_error = persist_error.or(journaled.err());
         let report = entry.report;

@@ -7,9 +7,12 @@
 //! that end runs at the same moment lose none of each other's updates. Reading merges the
 //! entries: a key's last use is its latest.
 //!
-//! Entries are folded together now and then (the first run of a process, every
-//! [`COMPACT_EVERY`]th after, and every sweep): the merge of every entry read is written as
-//! a new entry, made durable, and only then are the entries it holds removed. Two workers
+//! Entries are folded together now and then: at the end of a run when the store was last
+//! folded more than [`FOLD_AFTER_MS`] ago (its time is kept under [`FOLDED_KEY`]), at every
+//! [`COMPACT_EVERY`]th run of a process, and at every sweep. A fold lists the whole store, so
+//! a short run in a new process against a large store does not pay for one each time. The
+//! merge of every entry read is written as a new entry, made durable, and only then are the
+//! entries it holds removed. Two workers
 //! folding at once each write a merge of what they read; whatever one removes is in the
 //! merge it wrote first, so nothing is lost, and a crash in between leaves entries that
 //! say the same thing twice.
@@ -27,8 +30,14 @@ use std::time::Duration;
 /// The keys of last-used entries start with this.
 pub(crate) const USAGE_PREFIX: &str = "__duraflow/used/";
 
-/// A process folds the entries at its first run's end and at every this many after.
+/// A process folds the entries at every this many runs' end.
 const COMPACT_EVERY: u64 = 16;
+
+/// When the store was last folded, in milliseconds since the Unix epoch.
+const FOLDED_KEY: &str = "__duraflow/folded";
+
+/// A run's end folds the entries when the last fold is older than this (an hour).
+const FOLD_AFTER_MS: u64 = 3_600_000;
 
 /// When a key was last used by a run, and the ttl its task had then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,14 +76,28 @@ pub(crate) fn record(
     put(store, &format!("{USAGE_PREFIX}{run_id}"), &entry)
 }
 
-/// Whether this run's end should fold the entries (see the module docs).
-pub(crate) fn compaction_due() -> bool {
+/// Whether this run's end should fold the entries of `store` (see the module docs).
+pub(crate) fn compaction_due(store: &dyn Storage) -> bool {
     static RUNS: AtomicU64 = AtomicU64::new(0);
-    RUNS.fetch_add(1, Ordering::Relaxed)
-        .is_multiple_of(COMPACT_EVERY)
+    let runs = RUNS.fetch_add(1, Ordering::Relaxed) + 1;
+    runs.is_multiple_of(COMPACT_EVERY) || fold_stale(store)
 }
 
-fn put(store: &dyn Storage, key: &str, entry: &Entry) -> Result<(), DuraflowError> {
+/// Whether `store` was last folded more than [`FOLD_AFTER_MS`] ago, or never (a store that
+/// cannot say is left alone: the next run asks again).
+fn fold_stale(store: &dyn Storage) -> bool {
+    match store.get(FOLDED_KEY) {
+        Ok(Some(bytes)) => codec::decode::<u64>(FOLDED_KEY, &bytes, Expect::default())
+            .map_or(true, |at_ms| now_ms().saturating_sub(at_ms) > FOLD_AFTER_MS),
+        Ok(None) => true,
+        Err(_) => false,
+    }
+}
+
+fn put<T>(store: &dyn Storage, key: &str, entry: &T) -> Result<(), DuraflowError>
+where
+    T: Serialize + serde::de::DeserializeOwned + 'static,
+{
     let record =
         codec::encode(key, entry, Stamp::default()).map_err(|e| DuraflowError::Serialize {
             key: key.to_owned(),
@@ -196,8 +219,21 @@ pub(crate) fn last_used(
 /// keys that `listed` holds records of; returns every such key's last use. (An entry is
 /// written after its run's records are durable, so a key of an entry that was listed has
 /// its record listed too, unless it was removed.) When another worker folded meanwhile,
-/// this fold is left undone: the merge is returned as read.
+/// this fold is left undone: the merge is returned as read. The time of a fold of a store
+/// that holds entries is kept for [`compaction_due`].
 pub(crate) fn compact(
+    store: &dyn Storage,
+    listed: &[Listed],
+) -> Result<BTreeMap<String, LastUse>, DuraflowError> {
+    let last = fold(store, listed)?;
+    if listed.iter().any(|l| l.key.starts_with(USAGE_PREFIX)) {
+        put(store, FOLDED_KEY, &now_ms())?;
+        flush(store)?;
+    }
+    Ok(last)
+}
+
+fn fold(
     store: &dyn Storage,
     listed: &[Listed],
 ) -> Result<BTreeMap<String, LastUse>, DuraflowError> {
@@ -370,5 +406,18 @@ mod tests {
         assert_eq!(folded.keys().collect::<Vec<_>>(), ["a", "b"]);
         let after = last_used(&store.store, &store.store.list().unwrap()).unwrap();
         assert_eq!(after.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_fold_is_due_when_the_last_is_older_than_an_hour_or_never_was() {
+        let store = MemoryStore::new();
+        record(&store, "0001-run", used(&["a"])).unwrap();
+        assert!(fold_stale(&store), "never folded");
+        compact(&store, &store.list().unwrap()).unwrap();
+        assert!(!fold_stale(&store), "folded just now");
+        put(&store, FOLDED_KEY, &(now_ms() - FOLD_AFTER_MS - 1_000)).unwrap();
+        assert!(fold_stale(&store), "folded over an hour ago");
+        store.put(FOLDED_KEY, b"not a time".to_vec()).unwrap();
+        assert!(fold_stale(&store), "unreadable");
     }
 }
