@@ -355,16 +355,13 @@ impl<'a> DurableDag<'a> {
             let (again, back) = self.journal(entry).await;
             entry = back;
             journaled = match again {
-                Ok(()) => self.flush().await,
+                Ok(_) => self.flush().await.map(|()| false),
                 Err(error) => Err(error),
             };
-        } else if let (Ok(()), Some(keep)) = (&journaled, self.journal) {
+        } else if let (Ok(true), Some(keep)) = (&journaled, self.journal) {
             let store = Arc::clone(&self.shared.ctx.db);
             // Best effort: entries that stay unfolded are folded next time.
             let _ = off_runtime(&store, move |store| {
-                if !usage::compaction_due(store) {
-                    return Ok(());
-                }
                 let listed = store.list()?;
                 let _ = journal::reindex(store, &listed, keep);
                 let _ = usage::compact(store, &listed);
@@ -426,10 +423,11 @@ impl<'a> DurableDag<'a> {
     }
 
     /// Queues the run's journal entry and its last-used entry (when the DAG keeps a
-    /// journal), for the next flush to make durable; gives the entry back.
-    async fn journal(&self, entry: RunEntry) -> (Result<(), DuraflowError>, RunEntry) {
+    /// journal), for the next flush to make durable; gives the entry back, and says whether
+    /// the last-used entries are due to be folded.
+    async fn journal(&self, entry: RunEntry) -> (Result<bool, DuraflowError>, RunEntry) {
         let Some(keep) = self.journal else {
-            return (Ok(()), entry);
+            return (Ok(false), entry);
         };
         let report = &entry.report;
         let ttls = self.ttls.lock().clone();
@@ -441,7 +439,7 @@ impl<'a> DurableDag<'a> {
             .collect();
         off_runtime(&self.shared.ctx.db, move |store| {
             let written = usage::record(store, &entry.id, used)
-                .and_then(|()| journal::record(store, &entry, keep));
+                .and_then(|due| journal::record(store, &entry, keep).map(|()| due));
             (written, entry)
         })
         .await

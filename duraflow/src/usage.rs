@@ -8,9 +8,10 @@
 //! entries: a key's last use is its latest.
 //!
 //! Entries are folded together now and then: at the end of a run when the store was last
-//! folded more than [`FOLD_AFTER_MS`] ago (its time is kept under [`FOLDED_KEY`]), at every
-//! [`COMPACT_EVERY`]th run of a process, and at every sweep. A fold lists the whole store, so
-//! a short run in a new process against a large store does not pay for one each time. The
+//! folded more than [`FOLD_AFTER_MS`] ago (its time is kept under [`FOLDED_KEY`]; the first
+//! run to find none starts the clock), at every [`COMPACT_EVERY`]th run of a process, and at
+//! every sweep. A fold lists the whole store, so a short run in a new process against a large
+//! store does not pay for one each time. The
 //! merge of every entry read is written as a new entry, made durable, and only then are the
 //! entries it holds removed. Two workers
 //! folding at once each write a merge of what they read; whatever one removes is in the
@@ -59,38 +60,38 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// Queues the entry of the run `run_id`, which used `keys` (with their tasks' ttls) and ends
-/// now; the caller's flush makes it durable. A run that used nothing writes nothing.
+/// now; the caller's flush makes it durable. A run that used nothing writes nothing. Returns
+/// whether the entries are due to be folded (see the module docs).
 pub(crate) fn record(
     store: &dyn Storage,
     run_id: &str,
     keys: impl IntoIterator<Item = (TaskKey, Option<Duration>)>,
-) -> Result<(), DuraflowError> {
+) -> Result<bool, DuraflowError> {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
     let at_ms = now_ms();
     let entry: Entry = keys
         .into_iter()
         .map(|(key, ttl)| (String::from(key), LastUse { at_ms, ttl }))
         .collect();
     if entry.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    put(store, &format!("{USAGE_PREFIX}{run_id}"), &entry)
-}
-
-/// Whether this run's end should fold the entries of `store` (see the module docs).
-pub(crate) fn compaction_due(store: &dyn Storage) -> bool {
-    static RUNS: AtomicU64 = AtomicU64::new(0);
+    put(store, &format!("{USAGE_PREFIX}{run_id}"), &entry)?;
     let runs = RUNS.fetch_add(1, Ordering::Relaxed) + 1;
-    runs.is_multiple_of(COMPACT_EVERY) || fold_stale(store)
+    Ok(runs.is_multiple_of(COMPACT_EVERY) || fold_overdue(store)?)
 }
 
-/// Whether `store` was last folded more than [`FOLD_AFTER_MS`] ago, or never (a store that
-/// cannot say is left alone: the next run asks again).
-fn fold_stale(store: &dyn Storage) -> bool {
-    match store.get(FOLDED_KEY) {
-        Ok(Some(bytes)) => codec::decode::<u64>(FOLDED_KEY, &bytes, Expect::default())
-            .map_or(true, |at_ms| now_ms().saturating_sub(at_ms) > FOLD_AFTER_MS),
-        Ok(None) => true,
-        Err(_) => false,
+/// Whether the last fold of `store` is over [`FOLD_AFTER_MS`] old (or unreadable). A store
+/// without its time gets the present one, queued: its first fold is due an hour later.
+fn fold_overdue(store: &dyn Storage) -> Result<bool, DuraflowError> {
+    let Ok(found) = store.get(FOLDED_KEY) else {
+        // Best effort: the next run asks again.
+        return Ok(false);
+    };
+    match found {
+        Some(bytes) => Ok(codec::decode::<u64>(FOLDED_KEY, &bytes, Expect::default())
+            .map_or(true, |at_ms| now_ms().saturating_sub(at_ms) > FOLD_AFTER_MS)),
+        None => put(store, FOLDED_KEY, &now_ms()).map(|()| false),
     }
 }
 
@@ -409,15 +410,19 @@ mod tests {
     }
 
     #[test]
-    fn a_fold_is_due_when_the_last_is_older_than_an_hour_or_never_was() {
+    fn a_fold_is_due_an_hour_after_the_last_or_after_the_first_entry() {
         let store = MemoryStore::new();
-        record(&store, "0001-run", used(&["a"])).unwrap();
-        assert!(fold_stale(&store), "never folded");
-        compact(&store, &store.list().unwrap()).unwrap();
-        assert!(!fold_stale(&store), "folded just now");
+        assert!(
+            !fold_overdue(&store).unwrap(),
+            "a new store starts the clock"
+        );
+        assert!(!fold_overdue(&store).unwrap(), "an hour is not over");
         put(&store, FOLDED_KEY, &(now_ms() - FOLD_AFTER_MS - 1_000)).unwrap();
-        assert!(fold_stale(&store), "folded over an hour ago");
+        assert!(fold_overdue(&store).unwrap(), "folded over an hour ago");
+        record(&store, "0001-run", used(&["a"])).unwrap();
+        compact(&store, &store.list().unwrap()).unwrap();
+        assert!(!fold_overdue(&store).unwrap(), "folded just now");
         store.put(FOLDED_KEY, b"not a time".to_vec()).unwrap();
-        assert!(fold_stale(&store), "unreadable");
+        assert!(fold_overdue(&store).unwrap(), "unreadable");
     }
 }
