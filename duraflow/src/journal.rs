@@ -205,6 +205,7 @@ pub(crate) fn read(store: &dyn Storage, id: &str) -> Result<Option<RunEntry>, Du
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OnRead;
     use crate::MemoryStore;
     use std::sync::atomic::AtomicBool;
 
@@ -215,43 +216,21 @@ mod tests {
         })
     }
 
-    /// A store where another worker ends its run between this worker's read of the index
-    /// and its write: this worker then writes an index without the other's id.
-    struct Interleaved {
-        store: MemoryStore,
-        other: RunEntry,
-        done: AtomicBool,
-    }
-
-    impl Storage for Interleaved {
-        fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
-            let read = self.store.get(key)?;
-            if key == INDEX_KEY && !self.done.swap(true, Ordering::SeqCst) {
-                record(&self.store, &self.other, 10).expect("the other worker's run");
-            }
-            Ok(read)
-        }
-        fn put(&self, key: &str, record: Vec<u8>) -> std::io::Result<()> {
-            self.store.put(key, record)
-        }
-        fn remove(&self, key: &str) -> std::io::Result<()> {
-            self.store.remove(key)
-        }
-        fn flush(&self) -> Result<(), crate::store::FailedWrite> {
-            self.store.flush()
-        }
-        fn list(&self) -> std::io::Result<Vec<Listed>> {
-            self.store.list()
-        }
-    }
-
     #[test]
     fn a_run_whose_id_a_concurrent_run_dropped_from_the_index_is_listed_and_pruned() {
         let (first, other, last) = (entry(1_000), entry(2_000), entry(3_000));
-        let store = Interleaved {
+        // Another worker ends its run between this worker's read of the index and its
+        // write: this worker then writes an index without the other's id.
+        let done = AtomicBool::new(false);
+        let store = OnRead {
             store: MemoryStore::new(),
-            other: other.clone(),
-            done: AtomicBool::new(false),
+            read: |store: &MemoryStore, key: &str| {
+                let read = store.get(key)?;
+                if key == INDEX_KEY && !done.swap(true, Ordering::SeqCst) {
+                    record(store, &other, 10).expect("the other worker's run");
+                }
+                Ok(read)
+            },
         };
         record(&store, &first, 10).unwrap();
         assert_eq!(read_index(&store).len(), 1, "the other id was lost");

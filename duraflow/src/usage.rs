@@ -290,6 +290,7 @@ pub(crate) fn is_bookkeeping(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OnRead;
     use crate::MemoryStore;
 
     fn entries(store: &MemoryStore) -> Vec<String> {
@@ -358,39 +359,19 @@ mod tests {
         assert_eq!(last_used(&store, &store.list().unwrap()).unwrap(), last);
     }
 
-    /// A store whose first read of a last-used entry lets another worker fold every entry
-    /// first, as a sweep on one machine may meet a run ending on another.
-    struct FoldsDuringRead {
-        store: MemoryStore,
-        folded: std::sync::atomic::AtomicBool,
-    }
-
-    impl Storage for FoldsDuringRead {
-        fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
-            if key.starts_with(USAGE_PREFIX) && !self.folded.swap(true, Ordering::SeqCst) {
-                compact(&self.store, &self.store.list()?).expect("the other worker's fold");
-            }
-            self.store.get(key)
-        }
-        fn put(&self, key: &str, record: Vec<u8>) -> std::io::Result<()> {
-            self.store.put(key, record)
-        }
-        fn remove(&self, key: &str) -> std::io::Result<()> {
-            self.store.remove(key)
-        }
-        fn flush(&self) -> Result<(), crate::store::FailedWrite> {
-            self.store.flush()
-        }
-        fn list(&self) -> std::io::Result<Vec<Listed>> {
-            self.store.list()
-        }
-    }
-
     #[test]
     fn entries_folded_away_while_read_lose_no_key() {
-        let store = FoldsDuringRead {
+        // The first read of a last-used entry lets another worker fold every entry first, as
+        // a sweep on one machine may meet a run ending on another.
+        let folded = std::sync::atomic::AtomicBool::new(false);
+        let store = OnRead {
             store: MemoryStore::new(),
-            folded: Default::default(),
+            read: |store: &MemoryStore, key: &str| {
+                if key.starts_with(USAGE_PREFIX) && !folded.swap(true, Ordering::SeqCst) {
+                    compact(store, &store.list()?).expect("the other worker's fold");
+                }
+                store.get(key)
+            },
         };
         for key in ["a", "b"] {
             store.put(key, b"record".to_vec()).unwrap();
@@ -401,7 +382,7 @@ mod tests {
         let last = last_used(&store, &listed).unwrap();
         assert_eq!(last.keys().collect::<Vec<_>>(), ["a", "b"]);
 
-        store.folded.store(false, Ordering::SeqCst);
+        folded.store(false, Ordering::SeqCst);
         record(&store, "0003-run", used(&["a"])).unwrap();
         let folded = compact(&store, &store.list().unwrap()).unwrap();
         assert_eq!(folded.keys().collect::<Vec<_>>(), ["a", "b"]);

@@ -79,6 +79,36 @@ impl Storage for MemoryStore {
     }
 }
 
+/// A `MemoryStore` whose reads go through `read`, so a test can let another worker act in
+/// the middle of one (before or after the read itself).
+#[cfg(test)]
+pub(crate) struct OnRead<F> {
+    pub(crate) store: MemoryStore,
+    pub(crate) read: F,
+}
+
+#[cfg(test)]
+impl<F> Storage for OnRead<F>
+where
+    F: Fn(&MemoryStore, &str) -> io::Result<Option<Vec<u8>>> + Send + Sync,
+{
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        (self.read)(&self.store, key)
+    }
+    fn put(&self, key: &str, record: Vec<u8>) -> io::Result<()> {
+        self.store.put(key, record)
+    }
+    fn remove(&self, key: &str) -> io::Result<()> {
+        self.store.remove(key)
+    }
+    fn flush(&self) -> Result<(), FailedWrite> {
+        self.store.flush()
+    }
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.store.list()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

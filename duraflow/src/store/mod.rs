@@ -36,6 +36,8 @@ pub use self::redb_read::RedbReader;
 pub use cached::CachedStore;
 pub use file::FileStore;
 pub use memory::MemoryStore;
+#[cfg(test)]
+pub(crate) use memory::OnRead;
 
 use std::io;
 use std::sync::Arc;
