@@ -13,7 +13,7 @@
 
 use crate::codec::{self, Expect, Stamp};
 use crate::report::RunReport;
-use crate::store::{Listed, Storage};
+use crate::store::{listing, Listed, Storage};
 use crate::DuraflowError;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,11 +174,7 @@ pub(crate) fn reindex(
 /// Every run the journal in `store` keeps, oldest first (the store is listed to find
 /// them). An entry that cannot be read is an error naming its key.
 pub(crate) fn runs(store: &dyn Storage) -> Result<Vec<RunEntry>, DuraflowError> {
-    let listed = store.list().map_err(|source| DuraflowError::Load {
-        key: "(the store's key listing)".to_owned(),
-        source,
-    })?;
-    listed_ids(&listed)
+    listed_ids(&listing(store)?)
         .iter()
         .filter_map(|id| read(store, id).transpose())
         .collect()

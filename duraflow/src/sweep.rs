@@ -5,7 +5,7 @@
 use crate::codec;
 use crate::in_use;
 use crate::retention::{Removed, Retention, Swept, Why};
-use crate::store::{Claim, Found, Listed, Storage, LARGE_RECORD};
+use crate::store::{listing, Claim, Found, Listed, Storage, LARGE_RECORD};
 use crate::usage::{self, LastUse};
 use crate::DuraflowError;
 use std::collections::{BTreeMap, HashMap};
@@ -27,7 +27,7 @@ struct Candidate {
 
 /// Removes from `store` what `policy` selects (nothing in a dry run) and says what.
 pub(crate) fn sweep(store: &dyn Storage, policy: &Retention) -> Result<Swept, DuraflowError> {
-    let listed = list(store)?;
+    let listed = listing(store)?;
     let last = usage::last_used(store, &listed)?;
     let now = usage::now_ms();
     let mut candidates = select(store, policy, &listed, &last, now)?;
@@ -58,17 +58,10 @@ pub(crate) fn sweep(store: &dyn Storage, policy: &Retention) -> Result<Swept, Du
     }
     let swept = remove(store, selected)?;
     // The last-used entries forget the keys that are gone (best effort: they only grow).
-    if let Ok(listed) = list(store) {
+    if let Ok(listed) = listing(store) {
         let _ = usage::compact(store, &listed);
     }
     Ok(swept)
-}
-
-fn list(store: &dyn Storage) -> Result<Vec<Listed>, DuraflowError> {
-    store.list().map_err(|source| DuraflowError::Load {
-        key: "(the store's key listing)".to_owned(),
-        source,
-    })
 }
 
 /// Every task's record with its last use and, if `policy` selects it, why.

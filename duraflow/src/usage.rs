@@ -11,17 +11,16 @@
 //! folded more than [`FOLD_AFTER_MS`] ago (its time is kept under [`FOLDED_KEY`]; the first
 //! run to find none starts the clock), at every [`COMPACT_EVERY`]th run of a process, and at
 //! every sweep. A fold lists the whole store, so a short run in a new process against a large
-//! store does not pay for one each time. The
-//! merge of every entry read is written as a new entry, made durable, and only then are the
-//! entries it holds removed. Two workers
-//! folding at once each write a merge of what they read; whatever one removes is in the
-//! merge it wrote first, so nothing is lost, and a crash in between leaves entries that
-//! say the same thing twice.
+//! store does not pay for one each time. The merge of every entry read is written as a new
+//! entry, made durable, and only then are the entries it holds removed. Two workers folding
+//! at once each write a merge of what they read; whatever one removes is in the merge it
+//! wrote first, so nothing is lost, and a crash in between leaves entries that say the same
+//! thing twice.
 
 use crate::codec::{self, Expect, Stamp};
 use crate::journal::JOURNAL_PREFIX;
 use crate::key::TaskKey;
-use crate::store::{Listed, Storage};
+use crate::store::{listing, Listed, Storage};
 use crate::DuraflowError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -168,11 +167,7 @@ fn merged(store: &dyn Storage, listed: &[Listed]) -> Result<Merged, DuraflowErro
                 refolded: tries > 0,
             });
         }
-        let relisted = store.list().map_err(|source| DuraflowError::Load {
-            key: "(the store's key listing)".to_owned(),
-            source,
-        })?;
-        keys = entry_keys(&relisted);
+        keys = entry_keys(&listing(store)?);
     }
     Err(DuraflowError::Load {
         key: USAGE_PREFIX.to_owned(),

@@ -193,6 +193,14 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
 }
 
+/// Every record of `store` as it lists them, or an error saying the listing failed.
+pub(crate) fn listing(store: &dyn Storage) -> Result<Vec<Listed>, crate::DuraflowError> {
+    store.list().map_err(|source| crate::DuraflowError::Load {
+        key: "(the store's key listing)".to_owned(),
+        source,
+    })
+}
+
 /// Runs a store call without stalling the async runtime: on a blocking store inside a tokio
 /// runtime it goes to tokio's blocking pool, otherwise it runs in place.
 pub(crate) async fn off_runtime<R, F>(store: &Arc<dyn Storage + Send + Sync>, call: F) -> R
