@@ -306,8 +306,13 @@ impl Bucket {
     }
 
     /// Reads the objects of `names` in parallel, at most [`CONCURRENCY`] at a time: each
-    /// one's record and version, in the order of `names`.
-    fn fetch_all(&self, names: Vec<String>) -> io::Result<Vec<(Option<Vec<u8>>, Seen)>> {
+    /// one's record and version, in the order of `names`. A failed read is named by
+    /// `describe` (given the object's index), so that its error can name the key.
+    fn fetch_all(
+        &self,
+        names: Vec<String>,
+        describe: impl Fn(usize) -> String,
+    ) -> io::Result<Vec<(Option<Vec<u8>>, Seen)>> {
         let store = Arc::clone(&self.store);
         let paths: Vec<Path> = names.iter().map(|name| self.path(name)).collect();
         let fetched = self.call(async move {
@@ -319,11 +324,9 @@ impl Bucket {
                 .collect::<Vec<_>>()
                 .await
         });
-        let named = names.iter().zip(fetched);
-        named
-            .map(|(name, result)| {
-                result.map_err(|e| self.error(&format!("reading the object {name}"), e))
-            })
+        let described = fetched.into_iter().enumerate();
+        described
+            .map(|(i, result)| result.map_err(|e| self.error(&describe(i), e)))
             .collect()
     }
 
@@ -387,7 +390,9 @@ impl Backend for Bucket {
             }
         }
         let (at, names): (Vec<usize>, Vec<String>) = wanted.into_iter().unzip();
-        let fetched = self.fetch_all(names)?;
+        let fetched = self.fetch_all(names, |n| {
+            format!("reading the record of {:?}", keys[at[n]])
+        })?;
         let mut seen = self.seen.lock();
         for (i, (record, version)) in at.into_iter().zip(fetched) {
             found[i] = Found::from_record(record);
@@ -458,7 +463,8 @@ impl Backend for Bucket {
             })
             .collect();
         let names: Vec<String> = hashed.iter().map(|(name, _)| name.clone()).collect();
-        for ((name, size), (record, _)) in hashed.into_iter().zip(self.fetch_all(names)?) {
+        let fetched = self.fetch_all(names, |n| format!("reading the object {}", hashed[n].0))?;
+        for ((name, size), (record, _)) in hashed.into_iter().zip(fetched) {
             let key = record.as_deref().and_then(|bytes| {
                 let record = crate::codec::parse(bytes).ok()?;
                 (OBJECTS.name(record.key) == name).then(|| record.key.to_owned())
