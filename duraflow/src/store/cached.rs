@@ -9,8 +9,8 @@ use std::io;
 /// store first and copy what they find only in the shared one into it; writes and removals
 /// go to both. A run whose records are all local reads nothing from the shared store, and a
 /// record another machine stored is fetched once. In front of a store that coordinates
-/// workers (a `PostgresStore`), keys are claimed in the shared store.
-/// Made by [`ObjectStore::cached`](crate::ObjectStore::cached), or [`CachedStore::new`].
+/// workers (a `PostgresStore`), keys are claimed in the shared store. Made by
+/// [`ObjectStore::cached`](crate::ObjectStore::cached), or [`CachedStore::new`].
 pub struct CachedStore<L, S> {
     local: L,
     shared: S,
