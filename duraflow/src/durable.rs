@@ -122,13 +122,20 @@ impl<T: DurableTask> Abilities<T> {
 /// # Ok(()) }
 /// ```
 pub struct Durable<T: dagx::Task> {
-    key: TaskKey,
-    version: u32,
-    options: TaskOptions,
-    storing: Storing<T::Output>,
+    spec: Spec<T::Output>,
     task: T,
     /// Known for `#[durable]` tasks only.
     abilities: Option<Abilities<T>>,
+}
+
+/// What the wrapper knows of its task besides the task itself: the key, the versions and
+/// options its record is checked against, how its output is stored, and what the tasks of
+/// its DAG share.
+struct Spec<O> {
+    key: TaskKey,
+    version: u32,
+    options: TaskOptions,
+    storing: Storing<O>,
     shared: Arc<Shared>,
 }
 
@@ -155,44 +162,46 @@ impl<T: dagx::Task> Durable<T> {
         storing: Storing<T::Output>,
     ) -> Self {
         Self {
-            key,
-            version: 0,
-            options: TaskOptions::DEFAULT,
-            storing,
+            spec: Spec {
+                key,
+                version: 0,
+                options: TaskOptions::DEFAULT,
+                storing,
+                shared,
+            },
             task,
             abilities: None,
-            shared,
         }
     }
 
     /// Sets the task version stored in the record (records of other versions are not reused).
     pub fn with_version(mut self, version: u32) -> Self {
-        self.version = version;
+        self.spec.version = version;
         self
     }
 
     /// Sets the schema version stored in the record: bump it when the meaning of the output
     /// changes but not its serde shape (records of other schema versions are not reused).
     pub fn with_schema(mut self, schema: u32) -> Self {
-        self.options.schema = schema;
+        self.spec.options.schema = schema;
         self
     }
 
     /// Sets how long after it was written a record is restored: an older one is not, the
     /// task runs again ([`Miss::Expired`]).
     pub fn with_ttl(mut self, ttl: std::time::Duration) -> Self {
-        self.options.ttl = Some(ttl);
+        self.spec.options.ttl = Some(ttl);
         self
     }
 
     /// The ttl of its records, if any.
     pub(crate) fn ttl(&self) -> Option<std::time::Duration> {
-        self.options.ttl
+        self.spec.options.ttl
     }
 
     /// The key.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.spec.key
     }
 
     /// How to receive this task's inputs, when duraflow receives them itself.
@@ -202,14 +211,14 @@ impl<T: dagx::Task> Durable<T> {
 
     /// What the tasks of its DAG share.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+        &self.spec.shared
     }
 }
 
 impl<T: DurableTask> Durable<T> {
     /// Uses `options` (caching, retries, timeout), which `#[durable]` tasks can honour.
     pub(crate) fn with_options(mut self, options: TaskOptions) -> Self {
-        self.options = options;
+        self.spec.options = options;
         self.abilities = Some(Abilities::of());
         self
     }
@@ -225,10 +234,10 @@ where
     where
         T::Input: Clone,
     {
-        let store = Arc::clone(&self.shared.ctx.db);
+        let store = Arc::clone(&self.spec.shared.ctx.db);
         // A sweep of this process leaves the record alone until it is durable.
         let keys = Arc::new(parking_lot::Mutex::new(
-            [self.key.clone()].into_iter().collect(),
+            [self.spec.key.clone()].into_iter().collect(),
         ));
         let _in_use = crate::in_use::register(&keys);
         let output = self.execute_direct(input).await?;
@@ -257,239 +266,225 @@ where
     /// The one way a task runs durably. `prepare` receives the inputs and yields their
     /// fingerprint and `start`, which starts one attempt (and fails with a message only when
     /// the inputs could not be received).
-    pub(crate) async fn execute<P, F, Fut>(self, prepare: P) -> Result<T::Output, DuraflowError>
+    pub(crate) fn execute<P, F, Fut>(
+        self,
+        prepare: P,
+    ) -> impl Future<Output = Result<T::Output, DuraflowError>>
     where
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<T::Output, String>>,
     {
         let began = Instant::now();
-        #[cfg(feature = "tracing")]
-        let (span, started) = (
-            tracing::info_span!(
-                "duraflow.task",
-                key = %self.key,
-                outcome = tracing::field::Empty,
-                elapsed_us = tracing::field::Empty,
-            ),
-            Instant::now(),
-        );
-        // Boxed apart from the future that awaits it: nested, each would hold the wrapper
-        // and its inputs again, and one large allocation takes the allocator's slow path
-        // where two small ones do not.
-        let sequence = Box::pin(self.sequence(prepare, began));
-        #[cfg(feature = "tracing")]
-        let result = tracing::Instrument::instrument(sequence, span.clone()).await;
-        #[cfg(not(feature = "tracing"))]
-        let result = sequence.await;
-        #[cfg(feature = "tracing")]
-        {
-            span.record("elapsed_us", started.elapsed().as_micros() as u64);
-            span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
+        let Durable {
+            spec,
+            task,
+            abilities,
+        } = self;
+        // An `async` block, not an `async fn`: it holds the wrapper's parts once, where an
+        // `async fn` would keep its arguments beside them.
+        async move {
+            #[cfg(not(feature = "tracing"))]
+            let result = spec.steps(task, abilities.as_ref(), prepare, began).await;
+            #[cfg(feature = "tracing")]
+            let result = {
+                let span = tracing::info_span!(
+                    "duraflow.task",
+                    key = %spec.key,
+                    outcome = tracing::field::Empty,
+                    elapsed_us = tracing::field::Empty,
+                );
+                let steps = spec.steps(task, abilities.as_ref(), prepare, began);
+                let result = tracing::Instrument::instrument(steps, span.clone()).await;
+                span.record("elapsed_us", began.elapsed().as_micros() as u64);
+                span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
+                result
+            };
+            if let Err(error) = &result {
+                spec.failed(error, began);
+            }
+            result
         }
-        result
     }
+}
 
-    async fn sequence<P, F, Fut>(
-        self,
+impl<O: 'static> Spec<O> {
+    /// Key check → lookup → claim → attempts → persist, and the events of each step; a
+    /// failure is reported by the caller ([`Spec::failed`]).
+    async fn steps<T, P, F, Fut>(
+        &self,
+        mut task: T,
+        abilities: Option<&Abilities<T>>,
         prepare: P,
         began: Instant,
-    ) -> Result<T::Output, DuraflowError>
+    ) -> Result<O, DuraflowError>
     where
+        T: dagx::Task<Output = O>,
         P: Future<Output = (Option<Fingerprint>, F)>,
         F: FnMut(T) -> Fut,
-        Fut: Future<Output = Result<T::Output, String>>,
+        Fut: Future<Output = Result<O, String>>,
     {
-        let Durable {
-            key,
-            version,
-            options,
-            storing,
-            mut task,
-            abilities,
-            shared,
-        } = self;
-        let result = async {
-            let ctx = &shared.ctx;
-            check_key(&key)?;
-            shared.emit(&Event::Started { key: &key });
+        let (key, shared, options) = (&self.key, &*self.shared, &self.options);
+        check_key(key)?;
+        shared.emit(&Event::Started { key });
 
-            // Resume by key needs no inputs to restore a task; `cache = inputs` needs them first.
-            let fingerprints = options.cache == Cache::Inputs && abilities.is_some();
-            let mut prepare = Some(prepare);
-            let mut prepared = None;
-            if fingerprints {
-                prepared = Some(prepare.take().expect("prepared once").await);
+        // Resume by key needs no inputs to restore a task; `cache = inputs` needs them first.
+        let mut prepare = Some(prepare);
+        let mut prepared = None;
+        let mut input_fingerprint = None;
+        if let (Cache::Inputs, Some(abilities)) = (options.cache, abilities) {
+            let (inputs, start) = prepare.take().expect("prepared once").await;
+            if let Some(inputs) = &inputs {
+                let mut fields = Fingerprint::new();
+                input_fingerprint = (abilities.fingerprint_state)(&task, &mut fields)
+                    .then(|| Fingerprint::finish(&fields, inputs, self.version));
             }
-            let input_fingerprint = match (&prepared, &abilities) {
-                (Some((Some(inputs), _)), Some(abilities)) => {
-                    let mut fields = Fingerprint::new();
-                    (abilities.fingerprint_state)(&task, &mut fields)
-                        .then(|| Fingerprint::finish(&fields, inputs, version))
-                }
+            prepared = Some((inputs, start));
+        }
+        let expect = Expect {
+            schema_version: options.schema,
+            task_version: Some(self.version),
+            input_fingerprint,
+            ttl: options.ttl,
+        };
+
+        let start = shared
+            .run
+            .as_ref()
+            .map_or(Start::Read, |run| run.begin(key));
+        let record = match start {
+            Start::Forced => None,
+            Start::Prefetched(record) => Some(record),
+            Start::Read => Some(self.read().await?),
+        };
+        let (miss, stale) = match record {
+            None => (Miss::Forced, None),
+            Some(None) => (Miss::NoRecord, None),
+            Some(Some(bytes)) => match (self.storing.decode)(key, bytes, expect) {
+                Ok(value) => return Ok(restored(shared, key, value, began)),
+                Err((miss, bytes)) => (miss, Some(bytes)),
+            },
+        };
+        let ctx = &shared.ctx;
+        let coordinated = ctx.db.coordinates();
+        if coordinated && miss != Miss::Forced {
+            // Boxed, as the other rare steps below: they stay out of every task's future.
+            let claimed = Box::pin(claim(ctx, key, self.storing, expect, stale)).await?;
+            if let Some(value) = claimed {
+                return Ok(restored(shared, key, value, began));
+            }
+        }
+        shared.emit(&Event::Missed { key, reason: &miss });
+
+        let (_, mut start) = match prepared {
+            Some(prepared) => prepared,
+            None => prepare.take().expect("prepared once").await,
+        };
+        let started = Instant::now();
+        let mut attempt = 1;
+        let attempted = loop {
+            let spare = match abilities {
+                Some(abilities) if attempt <= options.retries => (abilities.clone)(&task),
                 _ => None,
             };
-            let expect = Expect {
-                schema_version: options.schema,
-                task_version: Some(version),
-                input_fingerprint,
-                ttl: options.ttl,
-            };
-
-            let start = shared
-                .run
-                .as_ref()
-                .map_or(Start::Read, |run| run.begin(&key));
-            let forced = matches!(start, Start::Forced);
-            let (miss, stale) = match start {
-                Start::Forced => (Miss::Forced, None),
-                start => match look_up(&shared, &key, storing, expect, start).await? {
-                    Ok(value) => return Ok(restored(&shared, &key, value, began)),
-                    Err(missed) => missed,
-                },
-            };
-            let coordinated = ctx.db.coordinates();
-            if coordinated && !forced {
-                // Boxed, as the other rare steps below: a task's future stays small enough for
-                // the allocator's fast path, which every task of a run takes.
-                if let Some(value) = Box::pin(claim(ctx, &key, storing, expect, stale)).await? {
-                    return Ok(restored(&shared, &key, value, began));
+            let result = Box::pin(attempt_once(start(task), options.timeout)).await;
+            let failure = match &result {
+                Ok(output) => {
+                    (self.storing.failure)(output).map(|error| format!("it returned Err: {error}"))
                 }
-            }
-            shared.emit(&Event::Missed {
-                key: &key,
-                reason: &miss,
-            });
-
-            let (_, mut start) = match prepared {
-                Some(prepared) => prepared,
-                None => prepare.take().expect("prepared once").await,
+                Err(Failure::InputUnavailable(_)) => None,
+                Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
+                Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
             };
-            let started = Instant::now();
-            let mut attempt = 1;
-            let attempted = loop {
-                let spare = match &abilities {
-                    Some(abilities) if attempt <= options.retries => (abilities.clone)(&task),
-                    _ => None,
-                };
-                let result = attempt_once(start(task), options.timeout).await;
-                let failure = match &result {
-                    Ok(output) => {
-                        (storing.failure)(output).map(|error| format!("it returned Err: {error}"))
-                    }
-                    Err(Failure::InputUnavailable(_)) => None,
-                    Err(Failure::Panicked(message)) => Some(format!("it panicked: {message}")),
-                    Err(Failure::TimedOut(after)) => Some(format!("it timed out after {after:?}")),
-                };
-                match (failure, spare) {
-                    (Some(error), Some(spare)) => {
-                        shared.emit(&Event::Retrying {
-                            key: &key,
-                            attempt,
-                            error: &error,
-                        });
-                        Box::pin(tokio::time::sleep(options.pause_before(attempt, &key))).await;
-                        task = spare;
-                        attempt += 1;
-                    }
-                    _ => break result,
+            match (failure, spare) {
+                (Some(error), Some(spare)) => {
+                    shared.emit(&Event::Retrying {
+                        key,
+                        attempt,
+                        error: &error,
+                    });
+                    Box::pin(tokio::time::sleep(options.pause_before(attempt, key))).await;
+                    task = spare;
+                    attempt += 1;
                 }
-            };
-
-            let stamp = Stamp {
-                task_version: version,
-                schema_version: options.schema,
-                input_fingerprint: input_fingerprint.unwrap_or_default(),
-            };
-            let persisted = match attempted {
-                Ok(output) => match (storing.failure)(&output) {
-                    None => persist(ctx, &key, storing, stamp, &output).map(|()| (output, true)),
-                    Some(message) => {
-                        failed_output(&shared, &key, message);
-                        Ok((output, false))
-                    }
-                },
-                Err(failure) => Err(failure_error(&key, failure, attempt, || {
-                    let lost = shared.run.as_ref().map(RunState::lost).unwrap_or_default();
-                    lost.iter().map(ToString::to_string).collect()
-                })),
-            };
-            if coordinated && !matches!(persisted, Ok((_, true))) {
-                // Best effort: an unreleased claim expires with its lease.
-                let owned = key.clone();
-                let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
+                _ => break result,
             }
-            let (output, persisted) = persisted?;
-            let ran = Ran {
-                reason: miss,
-                persisted,
-                attempts: attempt,
-                elapsed: started.elapsed(),
-            };
-            executed(&shared, &key, ran, began);
-            Ok(output)
-        }
-        .await;
-        if let Err(error) = &result {
-            shared.emit(&Event::Failed { key: &key, error });
-            if let Some(run) = &shared.run {
-                let outcome = match error {
-                    DuraflowError::InputUnavailable { .. } => Outcome::Skipped,
-                    _ => Outcome::Failed,
-                };
-                run.ended(&key, outcome, began, None);
-            }
-        }
-        result
-    }
-}
+        };
 
-/// The stored value for `key`, or why there is none usable (with the unusable record's
-/// bytes, which a claim compares).
-async fn look_up<O>(
-    shared: &Shared,
-    key: &TaskKey,
-    storing: Storing<O>,
-    expect: Expect,
-    start: Start,
-) -> Result<Result<O, (Miss, Option<Vec<u8>>)>, DuraflowError> {
-    let record = match start {
-        Start::Prefetched(record) => record,
-        Start::Read | Start::Forced => {
+        let stamp = Stamp {
+            task_version: self.version,
+            schema_version: options.schema,
+            input_fingerprint: input_fingerprint.unwrap_or_default(),
+        };
+        let persisted = match attempted {
+            Ok(output) => match (self.storing.failure)(&output) {
+                None => self.persist(stamp, &output).map(|()| (output, true)),
+                Some(message) => {
+                    failed_output(shared, key, message);
+                    Ok((output, false))
+                }
+            },
+            Err(failure) => Err(failure_error(key, failure, attempt, || {
+                let lost = shared.run.as_ref().map(RunState::lost).unwrap_or_default();
+                lost.iter().map(ToString::to_string).collect()
+            })),
+        };
+        if coordinated && !matches!(persisted, Ok((_, true))) {
+            // Best effort: an unreleased claim expires with its lease.
             let owned = key.clone();
-            off_runtime(&shared.ctx.db, move |s| s.get(&owned))
-                .await
-                .map_err(|source| DuraflowError::Load {
-                    key: key.to_string(),
-                    source,
-                })?
+            let _ = Box::pin(off_runtime(&ctx.db, move |s| s.release(&owned))).await;
         }
-    };
-    Ok(match record {
-        None => Err((Miss::NoRecord, None)),
-        Some(bytes) => {
-            (storing.decode)(key, bytes, expect).map_err(|(miss, bytes)| (miss, Some(bytes)))
-        }
-    })
-}
+        let (output, persisted) = persisted?;
+        let ran = Ran {
+            reason: miss,
+            persisted,
+            attempts: attempt,
+            elapsed: started.elapsed(),
+        };
+        executed(shared, key, ran, began);
+        Ok(output)
+    }
 
-/// Encodes `output` as a record and hands it to the store (whose `put` does not block).
-fn persist<O>(
-    ctx: &Context,
-    key: &str,
-    storing: Storing<O>,
-    stamp: Stamp,
-    output: &O,
-) -> Result<(), DuraflowError> {
-    let record =
-        (storing.encode)(key, output, stamp).map_err(|error| DuraflowError::Serialize {
-            key: key.to_owned(),
-            reason: error.to_string(),
+    /// Reports a task that ended without an output.
+    fn failed(&self, error: &DuraflowError, began: Instant) {
+        let key = &self.key;
+        self.shared.emit(&Event::Failed { key, error });
+        if let Some(run) = &self.shared.run {
+            let outcome = match error {
+                DuraflowError::InputUnavailable { .. } => Outcome::Skipped,
+                _ => Outcome::Failed,
+            };
+            run.ended(key, outcome, began, None);
+        }
+    }
+
+    /// Reads the task's record from the store.
+    async fn read(&self) -> Result<Option<Vec<u8>>, DuraflowError> {
+        let owned = self.key.clone();
+        off_runtime(&self.shared.ctx.db, move |s| s.get(&owned))
+            .await
+            .map_err(|source| DuraflowError::Load {
+                key: self.key.to_string(),
+                source,
+            })
+    }
+
+    /// Encodes `output` as a record and hands it to the store (whose `put` does not block).
+    fn persist(&self, stamp: Stamp, output: &O) -> Result<(), DuraflowError> {
+        let key = &*self.key;
+        let record = (self.storing.encode)(key, output, stamp).map_err(|error| {
+            DuraflowError::Serialize {
+                key: key.to_owned(),
+                reason: error.to_string(),
+            }
         })?;
-    ctx.db
-        .put(key, record)
-        .map_err(|source| DuraflowError::Persist {
-            key: key.to_owned(),
-            source,
-        })
+        self.shared
+            .ctx
+            .db
+            .put(key, record)
+            .map_err(|source| DuraflowError::Persist {
+                key: key.to_owned(),
+                source,
+            })
+    }
 }

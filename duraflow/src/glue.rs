@@ -11,7 +11,8 @@ use crate::durable::{Durable, ErasedInputs};
 use crate::key::TaskKey;
 use dagx::{Pending, Task, TaskBuilder, TaskHandle};
 use futures::channel::oneshot;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
+use futures::FutureExt;
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
@@ -43,28 +44,28 @@ where
         self,
         receivers: Receivers,
     ) -> impl Future<Output = Result<Self::Output, String>> + Send {
-        let boxed: BoxFuture<'static, _> = Box::pin(async move {
-            let shared = Arc::clone(self.shared());
-            let result = match self.receive() {
-                // duraflow receives the inputs itself: it can fingerprint them and retry.
-                Some(receive) => {
-                    let prepare = async move {
-                        let (input, fingerprint) = match receive(Box::new(receivers)).await {
-                            Ok((input, fingerprint)) => (Ok(input), fingerprint),
-                            Err(reason) => (Err(reason), None),
-                        };
-                        let start = move |task: T| {
-                            let input = input.clone();
-                            async move { Ok(task.run(input?).await) }
-                        };
-                        (fingerprint, start)
+        let shared = Arc::clone(self.shared());
+        let run = match self.receive() {
+            // duraflow receives the inputs itself: it can fingerprint them and retry.
+            Some(receive) => {
+                let prepare = async move {
+                    let (input, fingerprint) = match receive(Box::new(receivers)).await {
+                        Ok((input, fingerprint)) => (Ok(input), fingerprint),
+                        Err(reason) => (Err(reason), None),
                     };
-                    self.execute(prepare).await
-                }
-                // A plain dagx task receives its own inputs, once.
-                None => {
-                    let mut receivers = Some(receivers);
                     let start = move |task: T| {
+                        let input = input.clone();
+                        async move { Ok(task.run(input?).await) }
+                    };
+                    (fingerprint, start)
+                };
+                Either::Left(self.execute(prepare))
+            }
+            // A plain dagx task receives its own inputs, once.
+            None => {
+                let mut receivers = Some(receivers);
+                let start =
+                    move |task: T| {
                         let receivers = receivers.take();
                         async move {
                             match receivers {
@@ -74,9 +75,10 @@ where
                             }
                         }
                     };
-                    self.execute(std::future::ready((None, start))).await
-                }
-            };
+                Either::Right(self.execute(std::future::ready((None, start))))
+            }
+        };
+        let boxed: BoxFuture<'static, _> = Box::pin(run.map(move |result| {
             result.map_err(|error| {
                 let message = error.to_string();
                 if let Some(run) = &shared.run {
@@ -84,7 +86,7 @@ where
                 }
                 message
             })
-        });
+        }));
         boxed
     }
 }
