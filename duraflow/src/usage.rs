@@ -68,9 +68,10 @@ pub(crate) fn record(
 ) -> Result<bool, DuraflowError> {
     static RUNS: AtomicU64 = AtomicU64::new(0);
     let at_ms = now_ms();
-    let entry: Entry = keys
+    // Written as `TaskKey`s, read back as the `String`s of an `Entry`: the same record.
+    let entry: Vec<(TaskKey, LastUse)> = keys
         .into_iter()
-        .map(|(key, ttl)| (String::from(key), LastUse { at_ms, ttl }))
+        .map(|(key, ttl)| (key, LastUse { at_ms, ttl }))
         .collect();
     if entry.is_empty() {
         return Ok(false);
