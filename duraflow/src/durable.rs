@@ -1,5 +1,6 @@
 //! `Durable<T>`: the one wrapper that owns key check → lookup → claim → attempts → persist →
-//! events, as one `async fn` ([`Durable::execute`]).
+//! events, as one `async fn` (`Spec::steps`, started by [`Durable::execute`], which reports
+//! a failure).
 //!
 //! The builder ([`crate::DurableDag::add`]), the attribute (`#[durable]`) and the DSL
 //! (`durable_dag!`) all produce a `Durable<T>`; the dagx glue and [`Durable::run_result`]
