@@ -388,6 +388,8 @@ impl<O: 'static> Spec<O> {
                 Some(abilities) if attempt <= options.retries => (abilities.clone)(&task),
                 _ => None,
             };
+            // Boxed: the task's own future stays out of the wrapper's, which then fits in one
+            // allocation below glibc's large requests (1,008 bytes) whatever the task is.
             let result = Box::pin(attempt_once(start(task), options.timeout)).await;
             let failure = match &result {
                 Ok(output) => {
