@@ -217,7 +217,7 @@ pub(crate) fn last_used(
 /// written after its run's records are durable, so a key of an entry that was listed has
 /// its record listed too, unless it was removed.) When another worker folded meanwhile,
 /// this fold is left undone: the merge is returned as read. The time of a fold of a store
-/// that holds entries is kept for [`compaction_due`].
+/// that holds entries is kept under [`FOLDED_KEY`] for [`fold_overdue`].
 pub(crate) fn compact(
     store: &dyn Storage,
     listed: &[Listed],
